@@ -1,0 +1,165 @@
+"""Guidance: turn the dLLM logits at masked positions into reward-optimized logits phi.
+
+``GradientGuidance`` runs M Adam steps on phi (fp32) to maximize the reward of
+``e_hat = e_soft + stopgrad(w * (e_hard - e_soft))`` at masked positions, with
+``e_soft = softmax(phi / tau) @ E_R``, ``e_hard = E_R[x]``, ``x ~ top_p(softmax(phi / tau))``
+redrawn each inner step, and ``w`` from a :mod:`weight policy <entrgi.guidance.weights>`.
+Unmasked positions use ``E_R[token]``. ``NoGuidance`` returns the logits unchanged (BoN).
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+import torch
+
+from entrgi import rng
+from entrgi.guidance.objective import RewardObjective
+from entrgi.guidance.weights import WeightPolicy, parse_weight
+from entrgi.schedule.sampling import TokenSampler
+from entrgi.schedule.schedule import DRAW_GUIDANCE, draw_id
+
+NORMALIZATIONS = ("log_vocab", "log_support")
+
+
+@dataclass
+class GuidanceStats:
+    """Per trajectory [N], on device."""
+
+    w_mean: torch.Tensor
+    w_min: torch.Tensor
+    w_max: torch.Tensor
+    reward_before: torch.Tensor  # soft reward at the first inner step
+    reward_after: torch.Tensor  # soft reward of the optimized logits (nan when not tracked)
+
+
+def masked_stats(x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Mean / min / max of x [N, L] over mask [N, L] per row; nan for rows with nothing masked."""
+    count = mask.sum(-1)
+    nan = torch.full_like(x[:, 0], float("nan"))
+    mean = torch.where(count > 0, (x * mask).sum(-1) / count.clamp_min(1), nan)
+    lo = torch.where(count > 0, x.masked_fill(~mask, float("inf")).amin(-1), nan)
+    hi = torch.where(count > 0, x.masked_fill(~mask, float("-inf")).amax(-1), nan)
+    return mean, lo, hi
+
+
+def normalized_entropy(phi: torch.Tensor, normalization: str = "log_vocab",
+                       support_log_probs: torch.Tensor | None = None) -> torch.Tensor:
+    """H(softmax(phi)) at temperature 1, normalized to [0, 1]. [N, L, V] -> [N, L].
+
+    ``log_vocab`` divides by log V (the paper); ``log_support`` by the log of the top-p support
+    size of ``support_log_probs`` (w = 0 where the support is a single token).
+    """
+    logp = torch.log_softmax(phi.float(), dim=-1)
+    h = -(logp.exp() * logp).sum(-1)
+    if normalization == "log_vocab":
+        return h / math.log(phi.shape[-1])
+    size = torch.isfinite(support_log_probs).sum(-1).float()
+    return torch.where(size > 1, h / size.clamp_min(2).log(), torch.zeros_like(h)).clamp(0.0, 1.0)
+
+
+class _Adam:
+    """Adam (PyTorch's defaults) on one tensor, with the step count on the host.
+
+    ``torch.optim.Adam`` reads its step tensor with ``.item()`` (a device sync per inner step)
+    unless ``capturable``, which CPU tensors do not support; this keeps the loop sync-free.
+    """
+
+    def __init__(self, param: torch.Tensor, lr: float, betas=(0.9, 0.999), eps: float = 1e-8):
+        self.param, self.lr, self.betas, self.eps = param, lr, betas, eps
+        self.m = torch.zeros_like(param)
+        self.v = torch.zeros_like(param)
+        self.t = 0
+
+    @torch.no_grad()
+    def step(self, grad: torch.Tensor) -> None:
+        b1, b2 = self.betas
+        self.t += 1
+        self.m.lerp_(grad, 1 - b1)
+        self.v.mul_(b2).addcmul_(grad, grad, value=1 - b2)
+        denom = (self.v / (1 - b2 ** self.t)).sqrt_().add_(self.eps)
+        self.param.addcdiv_(self.m, denom, value=-self.lr / (1 - b1 ** self.t))
+
+
+class Guidance(ABC):
+    requires_reward: bool = True
+    weight: WeightPolicy | None = None
+
+    @abstractmethod
+    def optimize(self, logits: torch.Tensor, tokens: torch.Tensor, masked: torch.Tensor,
+                 objective: RewardObjective | None, sampler: TokenSampler, keys: torch.Tensor,
+                 step: int) -> tuple[torch.Tensor, GuidanceStats | None]:
+        """logits [N, L, V] (fp32), tokens/masked [N, L], keys [N] -> (phi [N, L, V], stats)."""
+
+
+class NoGuidance(Guidance):
+    """Unguided sampling; with K trajectories and best-by-reward selection this is Best-of-N."""
+
+    requires_reward = False
+
+    def optimize(self, logits, tokens, masked, objective, sampler, keys, step):
+        return logits, None
+
+
+class GradientGuidance(Guidance):
+    """Reward-gradient guidance on the logits (Expectation, APS, EntRGi, ablations)."""
+
+    def __init__(self, weight: str | float | WeightPolicy = "entropy", inner_steps: int = 3, lr: float = 0.5,
+                 normalization: str = "log_vocab", fp32: bool = True, track_final_reward: bool = True):
+        if not (isinstance(inner_steps, int) and not isinstance(inner_steps, bool) and inner_steps > 0):
+            raise ValueError(f"guidance.inner_steps (M) must be a positive integer, got {inner_steps!r}; "
+                             "use guidance=bon for no optimization")
+        if not (isinstance(lr, (int, float)) and lr > 0 and math.isfinite(lr)):
+            raise ValueError(f"guidance.lr (eta) must be a positive number, got {lr!r}")
+        if normalization not in NORMALIZATIONS:
+            raise ValueError(f"guidance.normalization={normalization!r}; choose one of {list(NORMALIZATIONS)}")
+        self.weight = parse_weight(weight)
+        self.inner_steps = inner_steps
+        self.lr = float(lr)
+        self.normalization = normalization
+        self.fp32 = fp32
+        self.track_final_reward = track_final_reward
+
+    def _embed(self, phi, tokens, masked, objective, sampler, u):
+        """e_hat at masked positions, E_R[token] elsewhere. Returns (embeds, w, argmax-filled tokens)."""
+        with torch.no_grad():
+            logp = sampler.log_probs(phi)  # [N, L, V] filtered at tau
+            hard = sampler.draw(logp, u)  # [N, L]
+            h = (normalized_entropy(phi, self.normalization, logp) if self.weight.uses_entropy
+                 else torch.zeros(masked.shape, device=phi.device))
+            w = self.weight(h)  # [N, L]
+        e_soft = objective.soft(torch.softmax(phi / sampler.temperature, dim=-1))  # [N, L, D]
+        e_hard = objective.hard(hard)
+        e_hat = e_soft + (w[..., None].to(e_soft.dtype) * (e_hard - e_soft)).detach()
+        e_fixed = objective.hard(tokens)
+        embeds = torch.where(masked[..., None], e_hat, e_fixed)
+        current = torch.where(masked, phi.detach().argmax(-1), tokens)  # locates the first stop token
+        return embeds, w, current
+
+    def optimize(self, logits, tokens, masked, objective, sampler, keys, step):
+        length = tokens.shape[1]
+        phi = (logits.float() if self.fp32 else logits).detach().clone().requires_grad_(True)
+        adam = _Adam(phi, self.lr)
+        reward_before = w = None
+        with torch.enable_grad():
+            for m in range(self.inner_steps):
+                u = rng.uniform(keys, draw_id(step, DRAW_GUIDANCE, m), length)
+                embeds, w, current = self._embed(phi, tokens, masked, objective, sampler, u)
+                reward = objective.score(embeds, current)  # [N]
+                if m == 0:
+                    reward_before = reward.detach()
+                # sum: each trajectory's phi sees only its own reward
+                (grad,) = torch.autograd.grad(-reward.sum(), phi)
+                adam.step(grad)
+        phi = phi.detach()
+        if self.track_final_reward:
+            with torch.no_grad():
+                u = rng.uniform(keys, draw_id(step, DRAW_GUIDANCE, self.inner_steps), length)
+                embeds, _, current = self._embed(phi, tokens, masked, objective, sampler, u)
+                reward_after = objective.score(embeds, current)
+        else:
+            reward_after = torch.full_like(reward_before, float("nan"))
+        w_mean, w_min, w_max = masked_stats(w, masked)
+        return phi, GuidanceStats(w_mean, w_min, w_max, reward_before, reward_after)

@@ -1,0 +1,43 @@
+"""The reward as a differentiable function of response embeddings, for one batch of trajectories."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from entrgi.models.reward import RewardContext, SequenceClassifierReward
+
+
+def before_first_stop(tokens: torch.Tensor, stop_ids: torch.Tensor) -> torch.Tensor:
+    """[N, L] ids -> [N, L] bool, True strictly before the first stop token of each row."""
+    return torch.cumsum(torch.isin(tokens, stop_ids).long(), dim=-1) == 0
+
+
+class RewardObjective:
+    """Reward of dLLM responses through the vocabulary bridge E_R [V, D].
+
+    Attention covers the response up to (not including) the first stop token; the chat
+    template's suffix closes the turn, exactly as it does when decoded text is scored.
+    """
+
+    def __init__(self, reward: SequenceClassifierReward, bridge: torch.Tensor, context: RewardContext,
+                 stop_ids: torch.Tensor):
+        self.reward = reward
+        self.bridge = bridge  # [V, D]
+        self.context = context  # N rows
+        self.stop_ids = stop_ids
+
+    def hard(self, tokens: torch.Tensor) -> torch.Tensor:
+        """E_R[tokens]: [N, L] -> [N, L, D]."""
+        return F.embedding(tokens, self.bridge)
+
+    def soft(self, probs: torch.Tensor) -> torch.Tensor:
+        """sum_i probs_i E_R[i]: [N, L, V] -> [N, L, D]."""
+        return probs.to(self.bridge.dtype) @ self.bridge
+
+    def response_mask(self, tokens: torch.Tensor) -> torch.Tensor:
+        return before_first_stop(tokens, self.stop_ids)
+
+    def score(self, embeds: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+        """Reward of response embeddings [N, L, D]; ``tokens`` [N, L] locate the first stop. -> [N]."""
+        return self.reward.score_embeds(self.context, embeds, self.response_mask(tokens))

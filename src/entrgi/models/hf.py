@@ -1,0 +1,146 @@
+"""Hugging Face dLLM adapters: Dream (shifted logits) and LLaDA (unshifted), loaded by ``from_pretrained``."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from transformers import AutoModel, AutoTokenizer
+
+from entrgi.models.base import DiffusionLM, EncodedPrompts
+from entrgi.models.dtypes import dtype_kwarg, resolve_device, resolve_dtype
+
+
+class HFDiffusionLM(DiffusionLM):
+    """A dLLM checkpoint with a chat template, run bidirectionally over prompt + masked response.
+
+    ``shift_logits``: the model predicts position i from hidden state i-1 (Dream); otherwise
+    from hidden state i (LLaDA). ``mask_4d``: pass a boolean [N, 1, S, S] attention mask and
+    position ids ``cumsum(mask) - 1`` (Dream's own sampler); otherwise a 2D mask only.
+    """
+
+    shift_logits: bool = False
+    mask_4d: bool = True
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        tokenizer,
+        mask_token_id: int | None = None,
+        stop_tokens: Sequence[str] = (),
+        max_length: int | None = None,
+    ):
+        self.model = model.eval().requires_grad_(False)
+        self.tokenizer = tokenizer
+        mask_token_id = mask_token_id if mask_token_id is not None else tokenizer.mask_token_id
+        if mask_token_id is None:
+            raise ValueError(
+                "the dLLM tokenizer has no mask token (tokenizer.mask_token is None); "
+                "set model.mask_token_id to the id the model was trained with"
+            )
+        self.mask_token_id = int(mask_token_id)
+        if tokenizer.eos_token_id is None:
+            raise ValueError("the dLLM tokenizer has no eos token; set it in the tokenizer config")
+        self.pad_token_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        stops = {tokenizer.eos_token_id, self.pad_token_id}
+        for tok in stop_tokens:
+            tid = tokenizer.convert_tokens_to_ids(tok)
+            if tid is None or tid == tokenizer.unk_token_id:
+                raise ValueError(f"model.stop_tokens: {tok!r} is not a token of the dLLM tokenizer")
+            stops.add(tid)
+        self.stop_token_ids = sorted(stops)
+        self.vocab_size = int(model.get_output_embeddings().weight.shape[0]) if model.get_output_embeddings() is not None \
+            else int(model.config.vocab_size)
+        self.max_length = max_length or getattr(model.config, "max_position_embeddings", None) \
+            or getattr(model.config, "max_sequence_length", None)
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        path: str,
+        dtype: str | torch.dtype = "bfloat16",
+        device: str | None = None,
+        trust_remote_code: bool = True,
+        mask_token_id: int | None = None,
+        stop_tokens: Sequence[str] = (),
+        max_length: int | None = None,
+        attn_implementation: str | None = None,
+    ) -> "HFDiffusionLM":
+        """Load tokenizer and model from a hub id or a local directory."""
+        kwargs = dtype_kwarg(resolve_dtype(dtype))
+        if attn_implementation:
+            kwargs["attn_implementation"] = attn_implementation
+        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
+        model = AutoModel.from_pretrained(path, trust_remote_code=trust_remote_code, **kwargs)
+        model.to(resolve_device(device))
+        return cls(model, tokenizer, mask_token_id=mask_token_id, stop_tokens=stop_tokens, max_length=max_length)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    def encode(self, messages, max_new_tokens, sample_ids=None) -> EncodedPrompts:
+        texts = [self.tokenizer.apply_chat_template(m, tokenize=False, add_generation_prompt=True) for m in messages]
+        # The template already holds any BOS; adding special tokens again would double it.
+        ids = self.tokenizer(texts, add_special_tokens=False)["input_ids"]
+        prompt_len = max(len(x) for x in ids)
+        if self.max_length is not None:
+            for i, x in enumerate(ids):
+                if len(x) + max_new_tokens > self.max_length:
+                    who = f"sample {sample_ids[i]!r}" if sample_ids is not None else f"prompt {i}"
+                    raise ValueError(
+                        f"{who} has {len(x)} prompt tokens; with schedule.max_new_tokens={max_new_tokens} that "
+                        f"exceeds the dLLM context of {self.max_length} tokens. Shorten or drop the prompt, or "
+                        "lower schedule.max_new_tokens."
+                    )
+        b, total = len(ids), prompt_len + max_new_tokens
+        tokens = torch.full((b, total), self.mask_token_id, dtype=torch.long)
+        attn = torch.ones((b, total), dtype=torch.bool)
+        for i, x in enumerate(ids):  # host-side, once per batch
+            pad = prompt_len - len(x)
+            tokens[i, :pad] = self.pad_token_id
+            tokens[i, pad:prompt_len] = torch.tensor(x, dtype=torch.long)
+            attn[i, :pad] = False
+        return EncodedPrompts(tokens.to(self.device), attn.to(self.device), prompt_len)
+
+    def _forward(self, tokens: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        if self.mask_4d:
+            pos = attention_mask.long().cumsum(-1) - 1
+            pos = pos.masked_fill(~attention_mask, 1)
+            mask = attention_mask[:, None, None, :] & attention_mask[:, None, :, None]  # [N, 1, S, S]
+            return self.model(tokens, attention_mask=mask, position_ids=pos).logits
+        return self.model(tokens, attention_mask=attention_mask.long()).logits
+
+    @torch.no_grad()
+    def response_logits(self, tokens, attention_mask, prompt_len):
+        logits = self._forward(tokens, attention_mask)  # [N, S, V]
+        if self.shift_logits:  # position i is predicted from hidden state i - 1
+            return logits[:, prompt_len - 1 : -1].float()
+        return logits[:, prompt_len:].float()
+
+
+class DreamLM(HFDiffusionLM):
+    """``Dream-org/Dream-v0-Instruct-7B``: shifted logits, 4D boolean mask, ``<|mask|>`` from the tokenizer."""
+
+    shift_logits = True
+    mask_4d = True
+
+
+class LLaDALM(HFDiffusionLM):
+    """``GSAI-ML/LLaDA-8B-Instruct``: unshifted logits, mask id 126336, 2D attention mask."""
+
+    shift_logits = False
+    mask_4d = False
+    DEFAULT_MASK_ID = 126336
+
+    @classmethod
+    def from_pretrained(cls, path, mask_token_id=None, **kwargs):
+        return super().from_pretrained(path, mask_token_id=mask_token_id if mask_token_id is not None else
+                                       cls.DEFAULT_MASK_ID, **kwargs)
+
+
+class BidirectionalLM(HFDiffusionLM):
+    """Unshifted logits with a 4D mask and position ids (the project's testbed dLLM)."""
+
+    shift_logits = False
+    mask_4d = True

@@ -1,0 +1,153 @@
+"""Sequence-classification reward models (Skywork-Reward-V2 family), text and embedding scoring."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+from entrgi.models.dtypes import dtype_kwarg, resolve_device, resolve_dtype
+
+_SENTINEL = "\u2063ENTRGI_RESPONSE\u2063"
+
+
+def _at_least_fp32(x: torch.Tensor) -> torch.Tensor:
+    return x if x.dtype == torch.float64 else x.float()
+
+
+@dataclass
+class RewardContext:
+    """Reward-tokenizer chat template around the response, per trajectory."""
+
+    prefix_ids: torch.Tensor  # [N, Pr] left-padded
+    prefix_mask: torch.Tensor  # [N, Pr] bool
+    suffix_ids: torch.Tensor  # [Ls], shared by all trajectories
+
+    def repeat(self, k: int) -> "RewardContext":
+        """One row per prompt -> ``k`` consecutive rows per prompt."""
+        return RewardContext(self.prefix_ids.repeat_interleave(k, 0), self.prefix_mask.repeat_interleave(k, 0),
+                             self.suffix_ids)
+
+
+class SequenceClassifierReward:
+    """A frozen ``AutoModelForSequenceClassification`` with one label; score = ``logits[:, 0]``.
+
+    The chat template is split into prefix / suffix around the response by rendering it with a
+    sentinel response, so any template (ChatML, Llama-3, Qwen3 with think tags) is handled and
+    text scoring and embedding scoring see the same tokens. No BOS is ever doubled: templates
+    are tokenized with ``add_special_tokens=False`` and a BOS is prepended only when the
+    tokenizer wants one and the template did not write it.
+    """
+
+    def __init__(self, model: torch.nn.Module, tokenizer, score_batch_size: int = 32):
+        if getattr(model.config, "num_labels", 1) != 1:
+            raise ValueError(f"reward model must have one label (num_labels=1), got {model.config.num_labels}")
+        if getattr(tokenizer, "chat_template", None) is None:
+            raise ValueError("the reward tokenizer has no chat_template; reward models are scored on chat-formatted text")
+        self.model = model.eval().requires_grad_(False)
+        self.tokenizer = tokenizer
+        self.score_batch_size = score_batch_size
+        self.pad_token_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        self.calls = 0
+
+    @classmethod
+    def from_pretrained(cls, path: str, dtype: str | torch.dtype = "bfloat16", device: str | None = None,
+                        trust_remote_code: bool = False, score_batch_size: int = 32,
+                        attn_implementation: str | None = None) -> "SequenceClassifierReward":
+        kwargs = dtype_kwarg(resolve_dtype(dtype, "reward.dtype"))
+        if attn_implementation:
+            kwargs["attn_implementation"] = attn_implementation
+        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
+        model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=1,
+                                                                   trust_remote_code=trust_remote_code, **kwargs)
+        model.to(resolve_device(device))
+        return cls(model, tokenizer, score_batch_size=score_batch_size)
+
+    # ----------------------------------------------------------------- template
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    @property
+    def embedding_matrix(self) -> torch.Tensor:
+        """E_R: the input-embedding matrix [V_R, D]."""
+        return self.model.get_input_embeddings().weight
+
+    def _split_template(self, messages: list[dict[str, str]]) -> tuple[str, str]:
+        conv = list(messages) + [{"role": "assistant", "content": _SENTINEL}]
+        text = self.tokenizer.apply_chat_template(conv, tokenize=False)
+        if text.count(_SENTINEL) != 1:
+            raise ValueError("the reward chat template does not render the assistant response verbatim")
+        prefix, suffix = text.split(_SENTINEL)
+        return prefix, suffix
+
+    def _encode(self, text: str) -> list[int]:
+        ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
+        bos = self.tokenizer.bos_token_id
+        if getattr(self.tokenizer, "add_bos_token", False) and bos is not None and (not ids or ids[0] != bos):
+            ids = [bos] + ids
+        return ids
+
+    def context(self, messages: Sequence[list[dict[str, str]]]) -> RewardContext:
+        """Prefix / suffix token ids for each prompt (one row per prompt)."""
+        parts = [self._split_template(m) for m in messages]
+        prefixes = [self._encode(p) for p, _ in parts]
+        suffixes = {tuple(self.tokenizer(s, add_special_tokens=False)["input_ids"]) for _, s in parts}
+        if len(suffixes) != 1:
+            raise ValueError("the reward chat template closes the response differently across prompts")
+        suffix = list(suffixes.pop())
+        if not suffix:
+            raise ValueError("the reward chat template writes nothing after the response; the score position "
+                             "would be a response token")
+        width = max(len(p) for p in prefixes)
+        ids = torch.full((len(prefixes), width), self.pad_token_id, dtype=torch.long)
+        mask = torch.zeros((len(prefixes), width), dtype=torch.bool)
+        for i, p in enumerate(prefixes):
+            ids[i, width - len(p):] = torch.tensor(p, dtype=torch.long)
+            mask[i, width - len(p):] = True
+        dev = self.device
+        return RewardContext(ids.to(dev), mask.to(dev), torch.tensor(suffix, dtype=torch.long, device=dev))
+
+    # ----------------------------------------------------------------- scoring
+    def score_embeds(self, ctx: RewardContext, response_embeds: torch.Tensor, response_mask: torch.Tensor) -> torch.Tensor:
+        """Differentiable score of response embeddings.
+
+        ctx rows match ``response_embeds`` rows: [N, L, D] embeddings and [N, L] bool mask -> [N] fp32.
+        The sequence is prefix (left-padded) + response + suffix; positions are contiguous over
+        attended tokens, and the score is read at the last position (always a suffix token).
+        """
+        emb = self.model.get_input_embeddings()
+        n = response_embeds.shape[0]
+        suffix = ctx.suffix_ids.expand(n, -1)
+        embeds = torch.cat([emb(ctx.prefix_ids), response_embeds.to(emb.weight.dtype), emb(suffix)], dim=1)
+        mask = torch.cat([ctx.prefix_mask, response_mask, torch.ones_like(suffix, dtype=torch.bool)], dim=1)
+        pos = (mask.long().cumsum(-1) - 1).clamp_min(0)
+        backbone = getattr(self.model, self.model.base_model_prefix)
+        hidden = backbone(inputs_embeds=embeds, attention_mask=mask.long(), position_ids=pos).last_hidden_state
+        self.calls += 1
+        return _at_least_fp32(self.model.score(hidden[:, -1])[:, 0])
+
+    @torch.no_grad()
+    def score_text(self, messages: Sequence[list[dict[str, str]]], responses: Sequence[str]) -> torch.Tensor:
+        """Score decoded responses with the plain classifier forward, in batches. -> [N] fp32 (on CPU)."""
+        if len(messages) != len(responses):
+            raise ValueError(f"{len(messages)} prompts but {len(responses)} responses")
+        ids = []
+        for m, r in zip(messages, responses):
+            prefix, suffix = self._split_template(m)
+            ids.append(self._encode(prefix + r + suffix))
+        out = []
+        for start in range(0, len(ids), self.score_batch_size):
+            chunk = ids[start:start + self.score_batch_size]
+            width = max(len(x) for x in chunk)
+            tok = torch.full((len(chunk), width), self.pad_token_id, dtype=torch.long)
+            att = torch.zeros((len(chunk), width), dtype=torch.long)
+            for i, x in enumerate(chunk):  # right padding: HF pools the last non-pad token
+                tok[i, :len(x)] = torch.tensor(x)
+                att[i, :len(x)] = 1
+            logits = self.model(input_ids=tok.to(self.device), attention_mask=att.to(self.device)).logits
+            self.calls += 1
+            out.append(_at_least_fp32(logits[:, 0]).cpu())
+        return torch.cat(out)

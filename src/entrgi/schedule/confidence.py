@@ -1,0 +1,54 @@
+"""Confidence algorithms: which masked positions a denoising step commits first.
+
+Each algorithm maps a :class:`ConfidenceInputs` to a score per position, higher = commit
+earlier. ``origin`` is the exception: it commits each masked position independently with
+probability ``1 - s/t`` and is handled by the schedule through ``random_commit``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+
+
+@dataclass
+class ConfidenceInputs:
+    tokens: torch.Tensor  # [N, L] sampled ids
+    log_probs: torch.Tensor  # [N, L, V] filtered log-probs of the (guided) logits at tau
+    phi: torch.Tensor  # [N, L, V] guided logits (equal to the dLLM logits without guidance)
+    pre_log_probs: torch.Tensor  # [N, L, V] filtered log-probs of the pre-guidance logits at tau
+
+
+def _maskgit_plus(x: ConfidenceInputs) -> torch.Tensor:
+    return x.log_probs.gather(-1, x.tokens[..., None]).squeeze(-1).exp()
+
+
+def _topk_margin(x: ConfidenceInputs) -> torch.Tensor:
+    top2 = torch.topk(x.log_probs, 2, dim=-1).values.exp()
+    return top2[..., 0] - top2[..., 1]
+
+
+def _entropy(x: ConfidenceInputs) -> torch.Tensor:
+    p = x.pre_log_probs.exp()
+    return (p * x.pre_log_probs.clamp_min(torch.finfo(p.dtype).min)).sum(-1)  # negative entropy
+
+
+def _anchor(x: ConfidenceInputs) -> torch.Tensor:
+    return x.phi.float().gather(-1, x.tokens[..., None]).squeeze(-1)
+
+
+CONFIDENCE: dict[str, Callable[[ConfidenceInputs], torch.Tensor] | None] = {
+    "origin": None,
+    "maskgit_plus": _maskgit_plus,
+    "topk_margin": _topk_margin,
+    "entropy": _entropy,
+    "anchor": _anchor,
+}
+
+
+def check_alg(alg: str) -> str:
+    if alg not in CONFIDENCE:
+        raise ValueError(f"schedule.alg={alg!r} is not a confidence algorithm; choose one of {sorted(CONFIDENCE)}")
+    return alg

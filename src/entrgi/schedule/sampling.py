@@ -1,0 +1,55 @@
+"""Token sampling: temperature, top-k, top-p, drawn by inverse CDF from keyed uniforms."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+
+class TokenSampler:
+    """Samples tokens from ``top_p(top_k(softmax(logits / temperature)))``.
+
+    Randomness comes in as uniforms (one per position, see :mod:`entrgi.rng`), so sampling is
+    a pure batched function: no generator state, no per-row loop.
+    """
+
+    def __init__(self, temperature: float = 1.0, top_p: float = 1.0, top_k: int | None = None):
+        if not (isinstance(temperature, (int, float)) and temperature > 0 and math.isfinite(temperature)):
+            raise ValueError(f"schedule.temperature must be a positive number, got {temperature!r}")
+        if not (isinstance(top_p, (int, float)) and 0.0 < top_p <= 1.0):
+            raise ValueError(f"schedule.top_p must lie in (0, 1], got {top_p!r}; use 1.0 to disable top-p")
+        if top_k is not None and not (isinstance(top_k, int) and top_k > 0):
+            raise ValueError(f"schedule.top_k must be a positive integer or null, got {top_k!r}")
+        self.temperature = float(temperature)
+        self.top_p = float(top_p)
+        self.top_k = top_k
+
+    def log_probs(self, logits: torch.Tensor) -> torch.Tensor:
+        """Filtered log-probabilities (``-inf`` outside the support). [..., V] -> [..., V] fp32."""
+        z = logits.float() / self.temperature
+        if self.top_k is not None and self.top_k < z.shape[-1]:
+            kth = torch.topk(z, self.top_k, dim=-1).values[..., -1:]
+            z = z.masked_fill(z < kth, float("-inf"))
+        logp = torch.log_softmax(z, dim=-1)
+        if self.top_p < 1.0:
+            sorted_logp, order = torch.sort(logp, dim=-1, descending=True)
+            probs = sorted_logp.exp()
+            before = probs.cumsum(-1) - probs  # mass strictly above each token
+            drop_sorted = before >= self.top_p  # the first token always stays
+            drop = torch.empty_like(drop_sorted).scatter_(-1, order, drop_sorted)
+            logp = torch.log_softmax(logp.masked_fill(drop, float("-inf")), dim=-1)
+        return logp
+
+    @staticmethod
+    def draw(log_probs: torch.Tensor, uniforms: torch.Tensor) -> torch.Tensor:
+        """Inverse-CDF draw: [..., V] log-probs and [...] uniforms in [0, 1) -> [...] token ids."""
+        cdf = log_probs.exp().cumsum(-1)  # [..., V]
+        target = (uniforms.to(cdf.dtype) * cdf[..., -1]).unsqueeze(-1)
+        idx = torch.searchsorted(cdf, target, right=True).squeeze(-1)
+        return idx.clamp_(max=log_probs.shape[-1] - 1)
+
+    def sample(self, logits: torch.Tensor, uniforms: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Sample ids and return them with the filtered log-probs they were drawn from."""
+        logp = self.log_probs(logits)
+        return self.draw(logp, uniforms), logp

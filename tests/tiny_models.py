@@ -1,0 +1,80 @@
+"""Tiny checkpoints in the real formats, written to a temp dir (no downloads).
+
+- a word-level dLLM tokenizer (ChatML template, ``<|mask|>``, eos = pad, like Dream);
+- a BPE reward tokenizer trained on a corpus without the letter "z" (other ids, words split
+  into pieces, unknown characters), so the vocabulary bridge sees exact, fallback and none;
+- a tiny bidirectional dLLM saved with an ``auto_map`` to the project's modeling file;
+- a tiny ``Qwen3ForSequenceClassification`` reward model.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+from transformers import PreTrainedTokenizerFast, Qwen3Config, Qwen3ForSequenceClassification
+
+from entrgi.testbed.modeling_tiny_dllm import TinyDLMConfig, TinyDLMForMaskedDiffusion
+
+CHATML = (
+    "{% for message in messages %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|im_end|>\n"
+    "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+WORDS = ("the a cat dog sun rain good bad happy sad tree river bird song play run walk eat food music "
+         "red blue green big small fast slow today night day love hate nice awful . , and or but "
+         "zebra pizza jazz puzzle sunshine rainbow").split()
+GOOD, BAD = "good", "bad"
+ROLE_WORDS = ["user", "assistant", "system"]
+
+
+def dllm_tokenizer() -> PreTrainedTokenizerFast:
+    specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|mask|>", "<unk>"]
+    vocab = {w: i for i, w in enumerate(specials + WORDS + ROLE_WORDS)}
+    tok = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    tok.decoder = decoders.WordPiece(prefix="##", cleanup=False)  # joins words with single spaces
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok, eos_token="<|endoftext|>", pad_token="<|endoftext|>", mask_token="<|mask|>",
+        unk_token="<unk>", additional_special_tokens=["<|im_start|>", "<|im_end|>"], chat_template=CHATML,
+    )
+
+
+def reward_tokenizer() -> PreTrainedTokenizerFast:
+    specials = ["<unk>", "<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+    corpus = [w for w in WORDS + ROLE_WORDS if "z" not in w and w not in ("sunshine", "rainbow")] * 5
+    corpus += ["sun shine rain bow"] * 5  # pieces for the fallback; "sunshine" itself is absent
+    tok = Tokenizer(models.BPE(unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    tok.decoder = decoders.BPEDecoder()
+    trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=specials, show_progress=False)
+    tok.train_from_iterator(corpus, trainer)
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>", unk_token="<unk>",
+        additional_special_tokens=["<|im_start|>"], chat_template=CHATML,
+    )
+
+
+def save_dllm(path: Path, tokenizer=None, seed: int = 0, **config) -> Path:
+    tokenizer = tokenizer or dllm_tokenizer()
+    torch.manual_seed(seed)
+    cfg = TinyDLMConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                        intermediate_size=64, max_position_embeddings=128,
+                        mask_token_id=tokenizer.mask_token_id, **config)
+    TinyDLMForMaskedDiffusion(cfg).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return Path(path)
+
+
+def save_reward(path: Path, tokenizer=None, seed: int = 0) -> Path:
+    tokenizer = tokenizer or reward_tokenizer()
+    torch.manual_seed(seed)
+    cfg = Qwen3Config(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                      num_attention_heads=4, num_key_value_heads=2, head_dim=8, max_position_embeddings=256,
+                      num_labels=1, pad_token_id=tokenizer.pad_token_id, tie_word_embeddings=False)
+    model = Qwen3ForSequenceClassification(cfg)
+    with torch.no_grad():  # a visible score scale for random weights
+        model.score.weight.normal_(0.0, 1.0)
+    model.save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return Path(path)

@@ -1,0 +1,123 @@
+import pytest
+import torch
+
+import tiny_models
+from fakes import TokenCountReward
+from entrgi.denoiser import TRACE_KEYS, GuidedDenoiser
+from entrgi.guidance import GradientGuidance, NoGuidance
+from entrgi.guidance.objective import before_first_stop
+from entrgi.models import BidirectionalLM, DreamLM, SequenceClassifierReward
+from entrgi.schedule import DenoisingSchedule
+from entrgi.types import PromptItem
+
+PROMPTS = [PromptItem(f"p{i}", text) for i, text in enumerate(
+    ["the cat", "a big dog eat food today and night", "music", "rain or sun", "the bird song", "red tree"])]
+
+
+@pytest.fixture(scope="module")
+def lm(tiny_dir):
+    return DreamLM.from_pretrained(str(tiny_dir["dllm"]), dtype="float32", device="cpu")
+
+
+@pytest.fixture(scope="module")
+def reward(tiny_dir):
+    return SequenceClassifierReward.from_pretrained(str(tiny_dir["reward"]), dtype="float32", device="cpu")
+
+
+def make(lm, reward, guidance, steps=4, length=8, k=2, seed=0, **sched):
+    schedule = DenoisingSchedule(steps=steps, max_new_tokens=length, temperature=0.7, top_p=0.95, **sched)
+    return GuidedDenoiser(lm, reward, guidance, schedule, samples_per_prompt=k, seed=seed)
+
+
+@pytest.mark.parametrize("weight", ["zero", "one", "entropy"])
+def test_guidance_raises_target_token_frequency_over_bon(lm, weight):
+    """A reward paying for one token: every gradient method uses it far more often than BoN."""
+    reward = TokenCountReward(lm.tokenizer, "good")
+    length, k = 8, 4
+
+    def frequency(guidance):
+        out = make(lm, reward, guidance, steps=4, length=length, k=k, seed=3).generate(PROMPTS)
+        return (out.tokens == reward.target_id).float().mean().item(), out
+
+    bon, bon_out = frequency(NoGuidance())
+    guided, out = frequency(GradientGuidance(weight=weight, inner_steps=3, lr=0.5))
+    assert bon < 0.1
+    assert guided > bon + 0.25, (weight, bon, guided)
+    # the text score counts the target tokens before the first stop token
+    live = before_first_stop(out.tokens, torch.tensor(lm.stop_token_ids))
+    counts = ((out.tokens == reward.target_id) & live).sum(-1).float()
+    assert torch.equal(out.rewards, counts)
+
+
+def test_batch_invariance_alone_vs_left_padded_batch(lm, reward):
+    """A prompt's tokens do not depend on the batch it ran in (fp32, CPU)."""
+    guidance = GradientGuidance(weight="entropy", inner_steps=2, lr=0.5)
+    denoiser = make(lm, reward, guidance, steps=4, length=8, k=2, seed=7)
+    batch = PROMPTS[:3]
+    lengths = [len(lm.tokenizer.apply_chat_template(p.messages(), add_generation_prompt=True)) for p in batch]
+    assert len(set(lengths)) == 3  # genuinely different prompt lengths -> left padding
+    together = denoiser.generate(batch)
+    for i, item in enumerate(batch):
+        alone = denoiser.generate([item])
+        assert torch.equal(alone.tokens[0], together.tokens[i])
+        assert alone.responses[0] == together.responses[i]
+        torch.testing.assert_close(alone.rewards[0], together.rewards[i], atol=1e-5, rtol=1e-5)
+    # trajectories of one prompt differ, and seeds matter
+    assert not torch.equal(together.tokens[0, 0], together.tokens[0, 1])
+    other_seed = make(lm, reward, guidance, steps=4, length=8, k=2, seed=8).generate(batch)
+    assert not torch.equal(other_seed.tokens, together.tokens)
+
+
+def test_output_shapes_trace_and_counters(lm, reward):
+    steps, length, k = 5, 8, 3
+    out = make(lm, reward, GradientGuidance(weight="entropy", inner_steps=2), steps=steps, length=length,
+               k=k).generate(PROMPTS[:2])
+    assert out.tokens.shape == (2, k, length) and out.rewards.shape == (2, k)
+    assert not (out.tokens == lm.mask_token_id).any()
+    assert set(out.trace) == set(TRACE_KEYS)
+    for v in out.trace.values():
+        assert v.shape == (2, k, steps)
+    assert torch.equal(out.trace["committed"].sum(-1), torch.full((2, k), float(length)))
+    first = out.trace["entropy_mean"][..., 0]
+    assert ((first > 0) & (first <= 1)).all()
+    assert torch.isfinite(out.trace["reward_soft_before"]).all()
+    assert torch.isfinite(out.trace["w_mean"][..., :-1]).all()
+    assert out.entropy_map.shape == (2, steps, length)
+    assert torch.isfinite(out.entropy_map[:, 0]).all()  # everything masked at step 0
+    # 1 dLLM call per step; per step 2 inner + 1 final reward call, plus one text-scoring call
+    assert out.counters == {"dllm_calls": steps, "reward_calls": steps * 3 + 1}
+    bon = make(lm, reward, NoGuidance(), steps=steps, length=length, k=k).generate(PROMPTS[:2])
+    assert torch.isnan(bon.trace["w_mean"]).all() and bon.counters["reward_calls"] == 1
+
+
+def test_no_host_sync_inside_the_denoising_loop(lm, reward, monkeypatch):
+    """.item() / .tolist() calls do not grow with the number of denoising steps."""
+    counts = {}
+
+    def counting(name):
+        original = getattr(torch.Tensor, name)
+
+        def wrapper(self, *a, **kw):
+            counts[name] = counts.get(name, 0) + 1
+            return original(self, *a, **kw)
+        return wrapper
+
+    def run(steps):
+        counts.clear()
+        make(lm, reward, GradientGuidance(inner_steps=2), steps=steps, length=8, k=2).generate(PROMPTS[:2])
+        return dict(counts)
+
+    monkeypatch.setattr(torch.Tensor, "item", counting("item"))
+    monkeypatch.setattr(torch.Tensor, "tolist", counting("tolist"))
+    assert run(2) == run(8)
+
+
+def test_bad_samples_per_prompt(lm, reward):
+    with pytest.raises(ValueError, match="samples_per_prompt"):
+        make(lm, reward, NoGuidance(), k=0)
+
+
+def test_unguided_llada_style_adapter_runs(tiny_dir, reward):
+    lm = BidirectionalLM.from_pretrained(str(tiny_dir["dllm"]), dtype="float32", device="cpu")
+    out = make(lm, reward, NoGuidance(), alg="origin").generate(PROMPTS[:2])
+    assert not (out.tokens == lm.mask_token_id).any()

@@ -1,0 +1,165 @@
+import pytest
+import torch
+
+import tiny_models
+from entrgi.guidance import GradientGuidance, NoGuidance, RewardObjective, normalized_entropy, parse_weight
+from entrgi.guidance.weights import ConstantWeight, PowerWeight, ThresholdWeight
+from entrgi.models import SequenceClassifierReward, build_vocab_bridge
+from entrgi import rng
+from entrgi.schedule import TokenSampler
+
+
+class LinearReward:
+    """score = sum over attended positions of <embedding, direction>: gradients are known exactly."""
+
+    def __init__(self, dim):
+        self.direction = torch.randn(dim, dtype=torch.float64)
+
+    def score_embeds(self, ctx, embeds, mask):
+        return ((embeds @ self.direction) * mask).sum(-1)
+
+
+def _setup(n=2, length=5, vocab=11, dim=6, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    bridge = torch.randn(vocab, dim, generator=g, dtype=torch.float64)
+    logits = torch.randn(n, length, vocab, generator=g, dtype=torch.float64)
+    tokens = torch.randint(1, vocab, (n, length), generator=g)
+    masked = torch.rand(n, length, generator=g) < 0.6
+    masked[:, 0] = True
+    objective = RewardObjective(LinearReward(dim), bridge, None, torch.tensor([0]))
+    return logits, tokens, masked, objective
+
+
+@pytest.mark.parametrize("w", [0.0, 1.0])
+def test_relaxed_embedding_values_and_gradients(w):
+    logits, tokens, masked, obj = _setup()
+    sampler = TokenSampler(temperature=0.7, top_p=0.9)
+    guide = GradientGuidance(weight=w)
+    keys = rng.trajectory_keys(0, torch.arange(2), 1)
+    u = rng.uniform(keys, 0, logits.shape[1])
+    phi = logits.clone().requires_grad_(True)
+    embeds, wt, _ = guide._embed(phi, tokens, masked, obj, sampler, u)
+    assert torch.all(wt == w)
+    soft = obj.soft(torch.softmax(phi / 0.7, -1))
+    hard_tokens = sampler.draw(sampler.log_probs(logits), u)
+    expected_masked = soft if w == 0 else obj.hard(hard_tokens)
+    expected = torch.where(masked[..., None], expected_masked, obj.hard(tokens))
+    torch.testing.assert_close(embeds, expected)
+    # the gradient always flows through the soft path only
+    (g,) = torch.autograd.grad((embeds * masked[..., None]).sum(), phi)
+    phi2 = logits.clone().requires_grad_(True)
+    (g_soft,) = torch.autograd.grad((obj.soft(torch.softmax(phi2 / 0.7, -1)) * masked[..., None]).sum(), phi2)
+    torch.testing.assert_close(g, g_soft)
+    assert g.abs().sum() > 0
+
+
+def test_entropy_weight_in_unit_interval():
+    g = torch.Generator().manual_seed(1)
+    phi = torch.randn(4, 7, 50, generator=g) * torch.tensor([0.01, 1.0, 10.0, 100.0])[:, None, None]
+    h = normalized_entropy(phi)
+    assert h.min() >= 0 and h.max() <= 1 + 1e-6
+    assert h[0].min() > 0.99 and h[3].max() < 0.2  # flat -> ~1, peaked -> ~0
+    sampler = TokenSampler(0.7, top_p=0.9)
+    hs = normalized_entropy(phi, "log_support", sampler.log_probs(phi))
+    assert hs.min() >= 0 and hs.max() <= 1
+
+
+def test_weight_policies():
+    h = torch.tensor([0.0, 0.25, 0.5, 1.0])
+    assert parse_weight("zero")(h).tolist() == [0, 0, 0, 0]
+    assert parse_weight("one")(h).tolist() == [1, 1, 1, 1]
+    assert parse_weight("entropy")(h).tolist() == h.tolist()
+    assert parse_weight("one_minus_entropy")(h).tolist() == [1, 0.75, 0.5, 0]
+    assert parse_weight("constant:0.3")(h).tolist() == pytest.approx([0.3] * 4)
+    assert isinstance(parse_weight(0.3), ConstantWeight)
+    assert parse_weight("threshold:0.5")(h).tolist() == [0, 0, 1, 1]
+    assert isinstance(parse_weight("threshold"), ThresholdWeight)
+    assert parse_weight("power:2")(h).tolist() == [0, 0.0625, 0.25, 1]
+    assert isinstance(parse_weight("power"), PowerWeight)
+    for bad in ["entropi", "constant", "constant:x", "constant:2", "threshold:-1"]:
+        with pytest.raises(ValueError, match="guidance.weight"):
+            parse_weight(bad)
+
+
+@pytest.mark.parametrize("kwargs, key", [
+    ({"inner_steps": 0}, "guidance.inner_steps"),
+    ({"inner_steps": -1}, "guidance.inner_steps"),
+    ({"lr": 0.0}, "guidance.lr"),
+    ({"lr": -0.5}, "guidance.lr"),
+    ({"weight": "softmax"}, "guidance.weight"),
+    ({"normalization": "log2"}, "guidance.normalization"),
+])
+def test_bad_guidance_values_name_the_key(kwargs, key):
+    with pytest.raises(ValueError, match=key.replace(".", r"\.")):
+        GradientGuidance(**kwargs)
+
+
+def _rmsnorm_in_input_dtype(self, hidden_states):
+    variance = hidden_states.pow(2).mean(-1, keepdim=True)
+    return self.weight * (hidden_states * torch.rsqrt(variance + self.variance_epsilon))
+
+
+def test_expectation_gradient_matches_finite_differences(tiny_dir, monkeypatch):
+    """d reward / d phi of the Expectation relaxation through a real Qwen3 reward, float64."""
+    # Qwen3's RMSNorm upcasts to float32 only; keep float64 so differences are not rounding noise.
+    from transformers.models.qwen3 import modeling_qwen3
+    monkeypatch.setattr(modeling_qwen3.Qwen3RMSNorm, "forward", _rmsnorm_in_input_dtype)
+    reward = SequenceClassifierReward.from_pretrained(str(tiny_dir["reward"]), dtype="float64", device="cpu")
+    dtok = tiny_models.dllm_tokenizer()
+    bridge = build_vocab_bridge(dtok, reward.tokenizer, reward.embedding_matrix).matrix
+    msgs = [[{"role": "user", "content": "the cat"}], [{"role": "user", "content": "a good dog eat"}]]
+    obj = RewardObjective(reward, bridge, reward.context(msgs), torch.tensor([dtok.eos_token_id]))
+    g = torch.Generator().manual_seed(0)
+    n, length, vocab = 2, 3, len(dtok)
+    tokens = torch.tensor(dtok.convert_tokens_to_ids(["cat", "good", "dog"])).expand(n, -1).clone()
+    masked = torch.tensor([[True, False, True], [False, True, True]])
+    guide = GradientGuidance(weight="zero")
+    sampler = TokenSampler(temperature=0.7, top_p=0.95)
+    u = torch.rand(n, length, generator=g, dtype=torch.float64)
+    # a fixed "current" token layout with no stop token, so the attention mask is constant
+    def f(phi):
+        embeds, _, _ = guide._embed(phi, tokens, masked, obj, sampler, u)
+        return obj.score(embeds, tokens)
+    phi = torch.randn(n, length, vocab, generator=g, dtype=torch.float64, requires_grad=True)
+    (grad,) = torch.autograd.grad(f(phi).sum(), phi)
+    assert grad[~masked].abs().max() == 0 and grad[masked].abs().max() > 1e-3
+    eps = 1e-5  # directional central differences
+    with torch.no_grad():
+        for _ in range(6):
+            d = torch.randn(phi.shape, generator=g, dtype=torch.float64) * masked[..., None]
+            numeric = (f(phi + eps * d).sum() - f(phi - eps * d).sum()) / (2 * eps)
+            analytic = (grad * d).sum()
+            assert abs(numeric - analytic) <= 1e-6 * abs(analytic) + 1e-9, (numeric, analytic)
+
+
+def test_optimizer_raises_soft_reward_and_reports_stats():
+    logits, tokens, masked, obj = _setup(n=3, length=6)
+    sampler = TokenSampler(temperature=1.0)
+    keys = rng.trajectory_keys(0, torch.arange(3), 1)
+    # Expectation's soft reward is deterministic, so a few small Adam steps must raise it
+    _, stats = GradientGuidance(weight="zero", inner_steps=5, lr=0.1).optimize(
+        logits.float(), tokens, masked, obj, sampler, keys, step=0)
+    assert (stats.reward_after > stats.reward_before + 0.1).all()
+    guide = GradientGuidance(weight="entropy", inner_steps=5, lr=0.3)
+    phi, stats = guide.optimize(logits.float(), tokens, masked, obj, sampler, keys, step=0)
+    assert phi.dtype == torch.float32
+    # unmasked positions keep their logits exactly
+    torch.testing.assert_close(phi[~masked], logits.float()[~masked])
+    assert ((stats.w_min <= stats.w_mean) & (stats.w_mean <= stats.w_max)).all()
+    assert 0.3 < stats.w_mean.min() and stats.w_max.max() <= 1.0  # random logits: high entropy
+    same, none = NoGuidance().optimize(logits, tokens, masked, None, sampler, keys, 0)
+    assert same is logits and none is None
+
+
+def test_sync_free_adam_matches_torch_adam():
+    from entrgi.guidance.guidance import _Adam
+    g = torch.Generator().manual_seed(0)
+    a = torch.randn(3, 4, generator=g, requires_grad=True)
+    b = a.detach().clone().requires_grad_(True)
+    ours, ref = _Adam(a, lr=0.5), torch.optim.Adam([b], lr=0.5)
+    for _ in range(4):
+        grad = torch.randn(3, 4, generator=g)
+        ours.step(grad)
+        b.grad = grad.clone()
+        ref.step()
+    torch.testing.assert_close(a.detach(), b.detach())

@@ -1,0 +1,121 @@
+import pytest
+import torch
+from transformers import AutoModel
+
+import tiny_models
+from entrgi.models import BidirectionalLM, DreamLM, LLaDALM, SequenceClassifierReward, build_vocab_bridge
+from entrgi.models.vocab import EXACT, FALLBACK, NONE
+
+MSGS = [[{"role": "user", "content": "the cat eat food"}], [{"role": "user", "content": "a dog"}]]
+
+
+def test_remote_code_checkpoint_loads_through_automodel(tiny_dir):
+    model = AutoModel.from_pretrained(tiny_dir["dllm"], trust_remote_code=True)
+    assert type(model).__name__ == "TinyDLMForMaskedDiffusion"
+    assert "auto_map" in (tiny_dir["dllm"] / "config.json").read_text()
+    assert (tiny_dir["dllm"] / "modeling_tiny_dllm.py").exists()
+
+
+def test_dream_adapter_shifts_and_llada_does_not(tiny_dir):
+    dream = DreamLM.from_pretrained(str(tiny_dir["dllm"]), dtype="float32", device="cpu")
+    llada = LLaDALM.from_pretrained(str(tiny_dir["dllm"]), dtype="float32", device="cpu",
+                                    mask_token_id=dream.mask_token_id)
+    enc = dream.encode(MSGS, max_new_tokens=6)
+    assert enc.tokens.shape[1] == enc.prompt_len + 6
+    assert (enc.tokens[:, enc.prompt_len:] == dream.mask_token_id).all()
+    assert not enc.attention_mask[1, 0] and enc.attention_mask[0].all()  # second prompt is left-padded
+    p = enc.prompt_len
+    # Row 0 has no padding, so the raw forward with no mask is the reference for both adapters.
+    raw = dream.model(enc.tokens[:1]).logits
+    d = dream.response_logits(enc.tokens, enc.attention_mask, p)
+    ll = llada.response_logits(enc.tokens, enc.attention_mask, p)
+    assert d.shape == ll.shape == (2, 6, dream.vocab_size)
+    torch.testing.assert_close(d[0], raw[0, p - 1:-1], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(ll[0], raw[0, p:], atol=1e-5, rtol=1e-5)
+    assert not torch.allclose(d[0], ll[0])
+
+
+def test_left_padding_does_not_change_a_prompts_logits(tiny_dir):
+    lm = BidirectionalLM.from_pretrained(str(tiny_dir["dllm"]), dtype="float32", device="cpu")
+    alone = lm.encode(MSGS[1:], 5)
+    batch = lm.encode(MSGS, 5)
+    a = lm.response_logits(alone.tokens, alone.attention_mask, alone.prompt_len)
+    b = lm.response_logits(batch.tokens, batch.attention_mask, batch.prompt_len)
+    torch.testing.assert_close(a[0], b[1], atol=1e-5, rtol=1e-5)
+
+
+def test_missing_mask_token_is_a_clear_error(tiny_dir):
+    tok = tiny_models.reward_tokenizer()  # has no mask token
+    model = AutoModel.from_pretrained(tiny_dir["dllm"], trust_remote_code=True)
+    with pytest.raises(ValueError, match="model.mask_token_id"):
+        DreamLM(model, tok)
+
+
+def test_prompt_longer_than_context_is_a_clear_error(tiny_dir):
+    lm = DreamLM.from_pretrained(str(tiny_dir["dllm"]), dtype="float32", device="cpu")
+    long_prompt = [[{"role": "user", "content": " ".join(["cat"] * 120)}]]
+    with pytest.raises(ValueError, match=r"sample 'long-1'.*schedule\.max_new_tokens=16"):
+        lm.encode(long_prompt, 16, sample_ids=["long-1"])
+
+
+def test_decode_cuts_at_first_stop_token(tiny_dir):
+    lm = DreamLM.from_pretrained(str(tiny_dir["dllm"]), dtype="float32", device="cpu")
+    ids = lm.tokenizer.convert_tokens_to_ids(["good", "cat", "<|endoftext|>", "bad", "dog"])
+    assert lm.decode(torch.tensor([ids])) == ["good cat"]
+
+
+def test_vocab_bridge_exact_fallback_none():
+    dtok, rtok = tiny_models.dllm_tokenizer(), tiny_models.reward_tokenizer()
+    emb = torch.randn(len(rtok), 8)
+    bridge = build_vocab_bridge(dtok, rtok, emb, vocab_size=len(dtok) + 3)
+    ids = dtok.convert_tokens_to_ids
+    r = rtok.convert_tokens_to_ids
+    assert bridge.kind[ids("cat")] == EXACT
+    torch.testing.assert_close(bridge.matrix[ids("cat")], emb[r("cat")])
+    assert bridge.kind[ids("sunshine")] == FALLBACK  # reward splits it into sun + shine
+    torch.testing.assert_close(bridge.matrix[ids("sunshine")], (emb[r("sun")] + emb[r("shine")]) / 2)
+    assert bridge.kind[ids("zebra")] == NONE  # "z" is outside the reward tokenizer's alphabet
+    torch.testing.assert_close(bridge.matrix[ids("zebra")], emb[rtok.unk_token_id])
+    assert bridge.matrix.shape == (len(dtok) + 3, 8)  # padding rows of the logits are mapped too
+    cov = bridge.coverage
+    assert cov.total == len(dtok) and cov.exact + cov.fallback + cov.none == len(dtok)
+    assert cov.fallback >= 2 and cov.none >= 4  # sunshine, rainbow / zebra, pizza, jazz, puzzle (+ <|mask|>...)
+    with pytest.raises(ValueError, match="reward.min_vocab_coverage"):
+        build_vocab_bridge(dtok, rtok, emb, min_coverage=0.99)
+
+
+def test_reward_text_score_batched_and_no_double_bos(tiny_dir):
+    reward = SequenceClassifierReward.from_pretrained(str(tiny_dir["reward"]), dtype="float32", device="cpu")
+    msgs = MSGS * 2
+    responses = ["good cat", "bad dog . sad", "the sun", "happy"]
+    calls = reward.calls
+    batched = reward.score_text(msgs, responses)
+    assert reward.calls == calls + 1  # one forward for the whole batch
+    single = torch.cat([reward.score_text([m], [r]) for m, r in zip(msgs, responses)])
+    torch.testing.assert_close(batched, single, atol=1e-5, rtol=1e-5)
+    assert batched.std() > 0
+    ctx = reward.context(MSGS)
+    first = ctx.prefix_ids[0][ctx.prefix_mask[0]]
+    assert first[0].item() == reward.tokenizer.convert_tokens_to_ids("<|im_start|>")
+    assert reward.tokenizer.convert_ids_to_tokens(ctx.suffix_ids.tolist()) == ["<|im_end|>"]
+
+
+def test_differentiable_reward_on_hard_embeddings_equals_text_score(tiny_dir):
+    reward = SequenceClassifierReward.from_pretrained(str(tiny_dir["reward"]), dtype="float32", device="cpu")
+    dtok = tiny_models.dllm_tokenizer()
+    bridge = build_vocab_bridge(dtok, reward.tokenizer, reward.embedding_matrix)
+    # responses over words the two tokenizers share exactly; padded with eos after the end
+    texts = ["good cat and happy dog", "the sun . bad rain", "red bird"]
+    width = 7
+    ids = []
+    for t in texts:
+        x = dtok(t, add_special_tokens=False)["input_ids"]
+        ids.append(x + [dtok.eos_token_id] * (width - len(x)))
+    tokens = torch.tensor(ids)
+    assert (bridge.kind[tokens] == EXACT).all()
+    msgs = [MSGS[0], MSGS[1], MSGS[0]]
+    ctx = reward.context(msgs)
+    mask = torch.cumsum((tokens == dtok.eos_token_id).long(), -1) == 0
+    soft = reward.score_embeds(ctx, torch.nn.functional.embedding(tokens, bridge.matrix), mask)
+    text = reward.score_text(msgs, texts)
+    torch.testing.assert_close(soft, text, atol=1e-4, rtol=0)
