@@ -50,7 +50,7 @@ class GuidedDenoiser:
 
     def __init__(self, lm: DiffusionLM, reward: SequenceClassifierReward, guidance: Guidance,
                  schedule: DenoisingSchedule, samples_per_prompt: int = 4, seed: int = 0,
-                 min_vocab_coverage: float = 0.5, bridge: VocabBridge | None = None):
+                 bridge: VocabBridge | None = None):
         if not (isinstance(samples_per_prompt, int) and samples_per_prompt > 0):
             raise ValueError(f"samples_per_prompt (K) must be a positive integer, got {samples_per_prompt!r}")
         self.lm, self.reward, self.guidance, self.schedule = lm, reward, guidance, schedule
@@ -59,7 +59,7 @@ class GuidedDenoiser:
         self.bridge = bridge
         if self.bridge is None and guidance.requires_reward:
             self.bridge = build_vocab_bridge(lm.tokenizer, reward.tokenizer, reward.embedding_matrix,
-                                             lm.vocab_size, min_coverage=min_vocab_coverage)
+                                             lm.vocab_size, min_coverage=getattr(reward, "min_vocab_coverage", 0.5))
         self.dllm_calls = 0
 
     @torch.no_grad()
@@ -81,8 +81,9 @@ class GuidedDenoiser:
         objective = None
         if self.guidance.requires_reward:
             ctx = self.reward.context(messages).repeat(k)
-            bridge = self.bridge.matrix.to(dev)
-            objective = RewardObjective(self.reward, bridge, ctx, stop_ids.to(self.reward.device))
+            if self.bridge.matrix.device != self.reward.device:  # once, after Lightning placed the models
+                self.bridge.matrix = self.bridge.matrix.to(self.reward.device)
+            objective = RewardObjective(self.reward, self.bridge.matrix, ctx, stop_ids.to(self.reward.device))
 
         ts = sched.timesteps(dev)
         n, length = canvas.shape[0], sched.max_new_tokens

@@ -85,6 +85,7 @@ class _Adam:
 
 class Guidance(ABC):
     requires_reward: bool = True
+    name: str
     weight: WeightPolicy | None = None
 
     @abstractmethod
@@ -98,6 +99,7 @@ class NoGuidance(Guidance):
     """Unguided sampling; with K trajectories and best-by-reward selection this is Best-of-N."""
 
     requires_reward = False
+    name = "bon"
 
     def optimize(self, logits, tokens, masked, objective, sampler, keys, step):
         return logits, None
@@ -121,6 +123,11 @@ class GradientGuidance(Guidance):
         self.normalization = normalization
         self.fp32 = fp32
         self.track_final_reward = track_final_reward
+
+    @property
+    def name(self) -> str:
+        """The method's name in outputs: expectation / aps / entrgi, or ``w=<spec>`` for ablations."""
+        return {"zero": "expectation", "one": "aps", "entropy": "entrgi"}.get(self.weight.spec, f"w={self.weight.spec}")
 
     def _embed(self, phi, tokens, masked, objective, sampler, u):
         """e_hat at masked positions, E_R[token] elsewhere. Returns (embeds, w, argmax-filled tokens)."""

@@ -79,10 +79,14 @@ class HFDiffusionLM(DiffusionLM):
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
 
-    def encode(self, messages, max_new_tokens, sample_ids=None) -> EncodedPrompts:
+    def prompt_ids(self, messages) -> list[list[int]]:
+        """Chat-formatted prompt ids (generation prompt added), one list per prompt."""
         texts = [self.tokenizer.apply_chat_template(m, tokenize=False, add_generation_prompt=True) for m in messages]
         # The template already holds any BOS; adding special tokens again would double it.
-        ids = self.tokenizer(texts, add_special_tokens=False)["input_ids"]
+        return self.tokenizer(texts, add_special_tokens=False)["input_ids"]
+
+    def encode(self, messages, max_new_tokens, sample_ids=None) -> EncodedPrompts:
+        ids = self.prompt_ids(messages)
         prompt_len = max(len(x) for x in ids)
         if self.max_length is not None:
             for i, x in enumerate(ids):

@@ -41,7 +41,7 @@ class SequenceClassifierReward:
     tokenizer wants one and the template did not write it.
     """
 
-    def __init__(self, model: torch.nn.Module, tokenizer, score_batch_size: int = 32):
+    def __init__(self, model: torch.nn.Module, tokenizer, score_batch_size: int = 32, min_vocab_coverage: float = 0.5):
         if getattr(model.config, "num_labels", 1) != 1:
             raise ValueError(f"reward model must have one label (num_labels=1), got {model.config.num_labels}")
         if getattr(tokenizer, "chat_template", None) is None:
@@ -49,12 +49,13 @@ class SequenceClassifierReward:
         self.model = model.eval().requires_grad_(False)
         self.tokenizer = tokenizer
         self.score_batch_size = score_batch_size
+        self.min_vocab_coverage = min_vocab_coverage  # demanded of the vocabulary bridge to a dLLM
         self.pad_token_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
         self.calls = 0
 
     @classmethod
     def from_pretrained(cls, path: str, dtype: str | torch.dtype = "bfloat16", device: str | None = None,
-                        trust_remote_code: bool = False, score_batch_size: int = 32,
+                        trust_remote_code: bool = False, score_batch_size: int = 32, min_vocab_coverage: float = 0.5,
                         attn_implementation: str | None = None) -> "SequenceClassifierReward":
         kwargs = dtype_kwarg(resolve_dtype(dtype, "reward.dtype"))
         if attn_implementation:
@@ -63,7 +64,7 @@ class SequenceClassifierReward:
         model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=1,
                                                                    trust_remote_code=trust_remote_code, **kwargs)
         model.to(resolve_device(device))
-        return cls(model, tokenizer, score_batch_size=score_batch_size)
+        return cls(model, tokenizer, score_batch_size=score_batch_size, min_vocab_coverage=min_vocab_coverage)
 
     # ----------------------------------------------------------------- template
     @property

@@ -1,0 +1,109 @@
+"""Per-rank JSONL shards written as batches finish, merged on rank 0 into generations.jsonl."""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import time
+from pathlib import Path
+from typing import Callable
+
+import torch
+from lightning.pytorch.callbacks import BasePredictionWriter
+
+from entrgi.denoiser import GenerationOutput
+from entrgi.eval.records import to_records
+
+GENERATIONS = "generations.jsonl"
+SHARDS = "shards"
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    """Records of a JSONL file; a torn last line (a killed writer) is ignored."""
+    if not path.exists():
+        return []
+    records = []
+    for line in path.read_text().splitlines():
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return records
+
+
+def done_sample_ids(output_dir: Path) -> set[str]:
+    """sample_ids already written in ``output_dir`` (merged file and shards), for resume."""
+    paths = [output_dir / GENERATIONS, *sorted((output_dir / SHARDS).glob("*.jsonl"))]
+    return {r["sample_id"] for p in paths for r in read_jsonl(p)}
+
+
+def _peak_memory_bytes(device: torch.device) -> int:
+    if device.type == "cuda":
+        return int(torch.cuda.max_memory_allocated(device))
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024  # Linux reports KiB
+
+
+class JsonlPredictionWriter(BasePredictionWriter):
+    """Appends each finished batch to ``shards/rank{R}.jsonl`` (flushed, so a crash keeps it).
+
+    At the end all ranks meet; rank 0 merges the shards and any earlier generations.jsonl
+    (resume) into one file keyed by sample_id, in dataset order, and sums the ranks' stats.
+    """
+
+    def __init__(self, output_dir: str | Path, method: str, seed: int, order: dict[str, int],
+                 save_entropy_maps: bool = True, judge: Callable[[str, str], dict] | None = None):
+        super().__init__(write_interval="batch")
+        self.output_dir = Path(output_dir)
+        self.method, self.seed, self.order = method, seed, order
+        self.save_entropy_maps, self.judge = save_entropy_maps, judge
+        self.stats = {"generation_wall_s": 0.0, "generated_tokens": 0, "dllm_calls": 0, "reward_calls": 0}
+        self.merged_stats: dict | None = None
+
+    def _shard(self, rank: int) -> Path:
+        return self.output_dir / SHARDS / f"rank{rank}.jsonl"
+
+    def on_predict_start(self, trainer, pl_module):
+        (self.output_dir / SHARDS).mkdir(parents=True, exist_ok=True)
+        self._started = time.perf_counter()
+
+    def write_on_batch_end(self, trainer, pl_module, prediction: GenerationOutput, batch_indices, batch, batch_idx,
+                           dataloader_idx):
+        records = to_records(prediction, self.method, self.seed, self.save_entropy_maps, self.judge)
+        with self._shard(trainer.global_rank).open("a") as f:
+            for rec in records:
+                f.write(json.dumps(rec) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        self.stats["generation_wall_s"] += prediction.wall_s
+        self.stats["generated_tokens"] += prediction.tokens.numel()
+        for key, value in prediction.counters.items():
+            self.stats[key] += value
+
+    def on_predict_end(self, trainer, pl_module):
+        self.stats["peak_memory_bytes"] = _peak_memory_bytes(pl_module.device)
+        stats_path = self.output_dir / SHARDS / f"rank{trainer.global_rank}.stats.json"
+        stats_path.write_text(json.dumps(self.stats))
+        trainer.strategy.barrier("entrgi-merge")
+        if trainer.is_global_zero:
+            self.merge(trainer.world_size)
+
+    def merge(self, world_size: int) -> None:
+        by_id = {r["sample_id"]: r for r in read_jsonl(self.output_dir / GENERATIONS)}
+        for shard in sorted((self.output_dir / SHARDS).glob("rank*.jsonl")):
+            by_id.update({r["sample_id"]: r for r in read_jsonl(shard)})
+        ordered = sorted(by_id.values(), key=lambda r: self.order.get(r["sample_id"], len(self.order)))
+        tmp = self.output_dir / (GENERATIONS + ".tmp")
+        tmp.write_text("".join(json.dumps(r) + "\n" for r in ordered))
+        tmp.replace(self.output_dir / GENERATIONS)
+        ranks = [json.loads(p.read_text()) for p in sorted((self.output_dir / SHARDS).glob("rank*.stats.json"))]
+        self.merged_stats = {
+            "generation_wall_s": max(r["generation_wall_s"] for r in ranks),
+            "generated_tokens": sum(r["generated_tokens"] for r in ranks),
+            "dllm_calls": sum(r["dllm_calls"] for r in ranks),
+            "reward_calls": sum(r["reward_calls"] for r in ranks),
+            "peak_memory_bytes": max(r["peak_memory_bytes"] for r in ranks),
+            "world_size": world_size,
+        }
+        for shard in (self.output_dir / SHARDS).glob("rank*"):
+            shard.unlink()

@@ -1,0 +1,15 @@
+"""``python -m entrgi.run [overrides]``: compose the config with Hydra and run the pipeline."""
+
+import hydra
+from omegaconf import DictConfig
+
+
+@hydra.main(version_base="1.3", config_path="pkg://entrgi.conf", config_name="run")
+def main(cfg: DictConfig) -> None:
+    from entrgi import pipeline
+
+    pipeline.run(cfg)
+
+
+if __name__ == "__main__":
+    main()
