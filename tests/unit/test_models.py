@@ -119,3 +119,27 @@ def test_differentiable_reward_on_hard_embeddings_equals_text_score(tiny_dir):
     soft = reward.score_embeds(ctx, torch.nn.functional.embedding(tokens, bridge.matrix), mask)
     text = reward.score_text(msgs, texts)
     torch.testing.assert_close(soft, text, atol=1e-4, rtol=0)
+
+
+def test_bos_written_by_the_template_is_not_doubled(tiny_dir):
+    """A Llama-3-style tokenizer: the template writes BOS and the tokenizer would add one too."""
+    from tokenizers.processors import TemplateProcessing
+
+    tok = tiny_models.reward_tokenizer()
+    bos = "<|im_start|>"  # stands in for <|begin_of_text|>; any special token will do
+    tok.backend_tokenizer.post_processor = TemplateProcessing(
+        single=f"{bos} $A", special_tokens=[(bos, tok.convert_tokens_to_ids(bos))])
+    tok.bos_token = bos
+    tok.chat_template = "<|im_start|>" + tiny_models.CHATML
+    assert tok("cat")["input_ids"][0] == tok.bos_token_id  # would double if added on top of the template
+    reward = SequenceClassifierReward.from_pretrained(str(tiny_dir["reward"]), dtype="float32", device="cpu")
+    reward.tokenizer = tok
+    ctx = reward.context(MSGS[:1])
+    ids = ctx.prefix_ids[0][ctx.prefix_mask[0]].tolist()
+    assert ids[:2] == [tok.bos_token_id, tok.bos_token_id]  # template BOS + the turn's own <|im_start|>
+    assert ids[2] != tok.bos_token_id
+    seen = []
+    original = reward.model.forward
+    reward.model.forward = lambda input_ids=None, **kw: seen.append(input_ids) or original(input_ids=input_ids, **kw)
+    reward.score_text(MSGS[:1], ["good cat"])
+    assert seen[0][0, :3].tolist() == ids[:3]
