@@ -143,3 +143,24 @@ def test_bos_written_by_the_template_is_not_doubled(tiny_dir):
     reward.model.forward = lambda input_ids=None, **kw: seen.append(input_ids) or original(input_ids=input_ids, **kw)
     reward.score_text(MSGS[:1], ["good cat"])
     assert seen[0][0, :3].tolist() == ids[:3]
+
+
+def test_prefix_cache_matches_uncached_score_and_gradient(tiny_dir):
+    cached = SequenceClassifierReward.from_pretrained(str(tiny_dir["reward"]), dtype="float32", device="cpu")
+    plain = SequenceClassifierReward(cached.model, cached.tokenizer, cache_prefix=False)
+    msgs = [MSGS[0], MSGS[1], [{"role": "user", "content": "red bird song and music"}]]
+    ctx_c, ctx_p = cached.context(msgs).repeat(2), plain.context(msgs).repeat(2)
+    assert ctx_c.prefix_kv is not None and ctx_p.prefix_kv is None
+    g = torch.Generator().manual_seed(0)
+    embeds = torch.randn(6, 5, cached.embedding_matrix.shape[1], generator=g)
+    mask = torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1], [1, 0, 0, 0, 0]] * 2, dtype=torch.bool)
+    grads = []
+    for reward, ctx in [(cached, ctx_c), (plain, ctx_p)]:
+        e = embeds.clone().requires_grad_(True)
+        score = reward.score_embeds(ctx, e, mask)
+        (grad,) = torch.autograd.grad(score.sum(), e)
+        grads.append((score.detach(), grad))
+    torch.testing.assert_close(grads[0][0], grads[1][0], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(grads[0][1], grads[1][1], atol=1e-5, rtol=1e-5)
+    again = cached.score_embeds(ctx_c, embeds, mask)  # the cache is not consumed by a call
+    torch.testing.assert_close(again, grads[0][0], atol=1e-6, rtol=1e-6)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import torch
-from transformers import AutoModelForSequenceClassification, AutoTokenizer
+from transformers import AutoModelForSequenceClassification, AutoTokenizer, DynamicCache
 
 from entrgi.models.dtypes import dtype_kwarg, resolve_device, resolve_dtype
 
@@ -24,11 +24,14 @@ class RewardContext:
     prefix_ids: torch.Tensor  # [N, Pr] left-padded
     prefix_mask: torch.Tensor  # [N, Pr] bool
     suffix_ids: torch.Tensor  # [Ls], shared by all trajectories
+    prefix_kv: tuple | None = None  # per layer (keys, values) [N, H, Pr, d] of the prefix, computed once
 
     def repeat(self, k: int) -> "RewardContext":
         """One row per prompt -> ``k`` consecutive rows per prompt."""
+        kv = None if self.prefix_kv is None else tuple(
+            tuple(t.repeat_interleave(k, 0) for t in layer) for layer in self.prefix_kv)
         return RewardContext(self.prefix_ids.repeat_interleave(k, 0), self.prefix_mask.repeat_interleave(k, 0),
-                             self.suffix_ids)
+                             self.suffix_ids, kv)
 
 
 class SequenceClassifierReward:
@@ -41,7 +44,8 @@ class SequenceClassifierReward:
     tokenizer wants one and the template did not write it.
     """
 
-    def __init__(self, model: torch.nn.Module, tokenizer, score_batch_size: int = 32, min_vocab_coverage: float = 0.5):
+    def __init__(self, model: torch.nn.Module, tokenizer, score_batch_size: int = 32, min_vocab_coverage: float = 0.5,
+                 cache_prefix: bool = True):
         if getattr(model.config, "num_labels", 1) != 1:
             raise ValueError(f"reward model must have one label (num_labels=1), got {model.config.num_labels}")
         if getattr(tokenizer, "chat_template", None) is None:
@@ -50,13 +54,14 @@ class SequenceClassifierReward:
         self.tokenizer = tokenizer
         self.score_batch_size = score_batch_size
         self.min_vocab_coverage = min_vocab_coverage  # demanded of the vocabulary bridge to a dLLM
+        self.cache_prefix = cache_prefix  # prompt prefix keys/values computed once per batch, reused every call
         self.pad_token_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
         self.calls = 0
 
     @classmethod
     def from_pretrained(cls, path: str, dtype: str | torch.dtype = "bfloat16", device: str | None = None,
                         trust_remote_code: bool = False, score_batch_size: int = 32, min_vocab_coverage: float = 0.5,
-                        attn_implementation: str | None = None) -> "SequenceClassifierReward":
+                        cache_prefix: bool = True, attn_implementation: str | None = None) -> "SequenceClassifierReward":
         kwargs = dtype_kwarg(resolve_dtype(dtype, "reward.dtype"))
         if attn_implementation:
             kwargs["attn_implementation"] = attn_implementation
@@ -64,7 +69,8 @@ class SequenceClassifierReward:
         model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=1,
                                                                    trust_remote_code=trust_remote_code, **kwargs)
         model.to(resolve_device(device))
-        return cls(model, tokenizer, score_batch_size=score_batch_size, min_vocab_coverage=min_vocab_coverage)
+        return cls(model, tokenizer, score_batch_size=score_batch_size, min_vocab_coverage=min_vocab_coverage,
+                   cache_prefix=cache_prefix)
 
     # ----------------------------------------------------------------- template
     @property
@@ -109,7 +115,24 @@ class SequenceClassifierReward:
             ids[i, width - len(p):] = torch.tensor(p, dtype=torch.long)
             mask[i, width - len(p):] = True
         dev = self.device
-        return RewardContext(ids.to(dev), mask.to(dev), torch.tensor(suffix, dtype=torch.long, device=dev))
+        ctx = RewardContext(ids.to(dev), mask.to(dev), torch.tensor(suffix, dtype=torch.long, device=dev))
+        if self.cache_prefix:
+            ctx.prefix_kv = self._prefix_cache(ctx)
+        return ctx
+
+    @property
+    def _backbone(self) -> torch.nn.Module:
+        return getattr(self.model, self.model.base_model_prefix)
+
+    @torch.no_grad()
+    def _prefix_cache(self, ctx: RewardContext) -> tuple:
+        pos = (ctx.prefix_mask.long().cumsum(-1) - 1).clamp_min(0)
+        out = self._backbone(inputs_embeds=self.model.get_input_embeddings()(ctx.prefix_ids),
+                             attention_mask=ctx.prefix_mask.long(), position_ids=pos, use_cache=True)
+        self.calls += 1
+        cache = out.past_key_values
+        return tuple((layer.keys, layer.values) for layer in cache.layers) if hasattr(cache, "layers") \
+            else tuple(zip(cache.key_cache, cache.value_cache))
 
     # ----------------------------------------------------------------- scoring
     def score_embeds(self, ctx: RewardContext, response_embeds: torch.Tensor, response_mask: torch.Tensor) -> torch.Tensor:
@@ -122,11 +145,17 @@ class SequenceClassifierReward:
         emb = self.model.get_input_embeddings()
         n = response_embeds.shape[0]
         suffix = ctx.suffix_ids.expand(n, -1)
-        embeds = torch.cat([emb(ctx.prefix_ids), response_embeds.to(emb.weight.dtype), emb(suffix)], dim=1)
+        new = torch.cat([response_embeds.to(emb.weight.dtype), emb(suffix)], dim=1)
         mask = torch.cat([ctx.prefix_mask, response_mask, torch.ones_like(suffix, dtype=torch.bool)], dim=1)
-        pos = (mask.long().cumsum(-1) - 1).clamp_min(0)
-        backbone = getattr(self.model, self.model.base_model_prefix)
-        hidden = backbone(inputs_embeds=embeds, attention_mask=mask.long(), position_ids=pos).last_hidden_state
+        pos = (mask.long().cumsum(-1) - 1).clamp_min(0)  # contiguous over attended tokens
+        if ctx.prefix_kv is not None:  # a fresh cache object per call: the forward appends to it
+            cache = DynamicCache.from_legacy_cache(ctx.prefix_kv)
+            p = ctx.prefix_ids.shape[1]
+            hidden = self._backbone(inputs_embeds=new, attention_mask=mask.long(), position_ids=pos[:, p:],
+                                    past_key_values=cache, use_cache=True).last_hidden_state
+        else:
+            embeds = torch.cat([emb(ctx.prefix_ids), new], dim=1)
+            hidden = self._backbone(inputs_embeds=embeds, attention_mask=mask.long(), position_ids=pos).last_hidden_state
         self.calls += 1
         return _at_least_fp32(self.model.score(hidden[:, -1])[:, 0])
 
