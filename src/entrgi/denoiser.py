@@ -60,7 +60,6 @@ class GuidedDenoiser:
         if self.bridge is None and guidance.requires_reward:
             self.bridge = build_vocab_bridge(lm.tokenizer, reward.tokenizer, reward.embedding_matrix,
                                              lm.vocab_size, min_coverage=getattr(reward, "min_vocab_coverage", 0.5))
-        self.dllm_calls = 0
 
     @torch.no_grad()
     def generate(self, items: Sequence[PromptItem]) -> GenerationOutput:
@@ -96,7 +95,6 @@ class GuidedDenoiser:
             masked = resp == lm.mask_token_id  # [N, L]
             logits = lm.response_logits(torch.cat([canvas[:, :p], resp], 1), attn, p)  # [N, L, V]
             logits[..., lm.mask_token_id] = _NEVER  # a committed mask token would never be unmasked
-            self.dllm_calls += 1
             logp0 = torch.log_softmax(logits, -1)
             h = -(logp0.exp() * logp0).sum(-1) / log_v  # [N, L] normalized entropy at temperature 1
             trace["entropy_mean"][step], trace["entropy_min"][step], trace["entropy_max"][step] = masked_stats(h, masked)

@@ -1,0 +1,33 @@
+"""The embedded testbed: a synthetic language, its oracle, and the shipped tiny dLLM and reward model.
+
+``load_dllm()`` / ``load_reward()`` load the weights shipped under ``ASSETS`` (trained by
+``python -m entrgi.train train=dllm|reward``) through the same ``from_pretrained`` code paths
+real checkpoints use; pass ``path`` to load another directory in the same format.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from entrgi.models.hf import BidirectionalLM
+from entrgi.models.reward import SequenceClassifierReward
+
+ASSETS = Path(__file__).parent / "assets"
+
+
+def _checkpoint(path: str | Path | None, name: str) -> str:
+    directory = Path(path) if path is not None else ASSETS / name
+    if not (directory / "config.json").is_file():
+        hint = f"train it with `python -m entrgi.train train={name}`" if path is None else "check the path"
+        raise FileNotFoundError(f"no testbed {name} checkpoint in {directory} (config.json missing); {hint}")
+    return str(directory)
+
+
+def load_dllm(path: str | Path | None = None, device: str = "cpu", dtype: str = "float32") -> BidirectionalLM:
+    """The testbed dLLM (``path=None``: the shipped weights), loaded with ``trust_remote_code``."""
+    return BidirectionalLM.from_pretrained(_checkpoint(path, "dllm"), dtype=dtype, device=device)
+
+
+def load_reward(path: str | Path | None = None, device: str = "cpu", dtype: str = "float32") -> SequenceClassifierReward:
+    """The testbed reward model (``path=None``: the shipped weights)."""
+    return SequenceClassifierReward.from_pretrained(_checkpoint(path, "reward"), dtype=dtype, device=device)
