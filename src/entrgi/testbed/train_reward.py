@@ -1,0 +1,295 @@
+"""Training recipe for the testbed reward model: Bradley–Terry on oracle-ranked responses.
+
+Each training example is one prompt with a group of candidate responses: natural ones and
+corruptions of them of the kinds guided sampling produces (sentences swapped in from another
+topic, sentiment pushed one way, repeated sentences, shuffled or dropped words, stray words,
+cuts mid-sentence or at a sentence end, overlong concatenations). Every candidate is labelled
+by the oracle's total; the loss is ``-logsigmoid(r_i - r_j)`` averaged over all ordered pairs of the group with
+``total_i > total_j`` (ties skipped). The model is a tiny ``Qwen3ForSequenceClassification``
+reading the reward tokenizer's chat template over [user prompt, assistant response], tokenized
+with ``add_special_tokens=False`` and right-padded, so HF pools the last non-pad token
+(``<|im_end|>``) exactly as ``SequenceClassifierReward`` scores text at inference.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader
+from transformers import Qwen3Config, Qwen3ForSequenceClassification
+
+from entrgi.testbed import oracle
+from entrgi.testbed.language import CONTENT_POS, Grammar, TestbedPrompt, default_grammar, sample_prompts
+from entrgi.testbed.tokenizers import build_reward_tokenizer
+from entrgi.testbed.train_dllm import warmup_cosine
+
+TIE = 1e-6  # oracle totals closer than this are a tie (no preference)
+VALIDATION_SEED_OFFSET = 1_000_003  # held-out pairs come from seed + this
+_OPPOSITE = {"positive": "negative", "negative": "positive"}
+_PLACEHOLDER = "\u2063RESPONSE\u2063"
+
+
+@dataclass(frozen=True)
+class RankedGroup:
+    """One prompt's candidate responses and their oracle totals."""
+
+    prompt: TestbedPrompt
+    responses: tuple[str, ...]
+    totals: tuple[float, ...]
+
+
+def _split_sentences(response: str) -> list[list[str]]:
+    sentences, current = [], []
+    for word in response.split():
+        current.append(word)
+        if word == ".":
+            sentences.append(current)
+            current = []
+    return sentences + ([current] if current else [])
+
+
+def _join(sentences: list[list[str]]) -> str:
+    return " ".join(w for s in sentences for w in s)
+
+
+class ResponsePerturber:
+    """Seeded corruptions of a natural response; each returns new text (``rng`` is the only state)."""
+
+    KINDS = ("swap_sentences_topic", "swap_words_topic", "push_sentiment", "repeat_sentence", "repeat_words",
+             "shuffle_sentence", "drop_word", "stray_word", "truncate", "keep_first_sentences", "concatenate")
+
+    def __init__(self, grammar: Grammar | None = None):
+        self.grammar = grammar or default_grammar()
+        self._pools: dict[tuple[str, str | None, str], list[str]] = defaultdict(list)  # (pos, topic, sentiment)
+        for word in self.grammar.lexicon.values():
+            self._pools[(word.pos, word.topic, word.sentiment)].append(word.text)
+        self._vocabulary = self.grammar.vocabulary
+
+    def __call__(self, prompt: TestbedPrompt, response: str, rng: random.Random) -> str:
+        kind = rng.choice(self.KINDS)
+        return getattr(self, kind)(prompt, _split_sentences(response), rng)
+
+    def _natural(self, topic: str, sentiment: str | None, rng: random.Random) -> list[list[str]]:
+        return _split_sentences(self.grammar.sample_response(TestbedPrompt("", topic, sentiment), rng))
+
+    def swap_sentences_topic(self, prompt, sentences, rng):
+        other = rng.choice([t for t in self.grammar.topics if t != prompt.topic])
+        donor = self._natural(other, prompt.sentiment, rng)
+        for i in rng.sample(range(len(sentences)), rng.randint(1, len(sentences))):
+            sentences[i] = rng.choice(donor)
+        return _join(sentences)
+
+    def _replace_words(self, sentences, rng, share: float, pool_for) -> str:
+        """Replace each word for which ``pool_for(word)`` gives a pool by a draw from it, with probability ``share``."""
+        out = []
+        for text in (w for sentence in sentences for w in sentence):
+            word = self.grammar.lexicon.get(text)
+            pool = pool_for(word) if word is not None else None
+            out.append(rng.choice(pool) if pool and rng.random() < share else text)
+        return " ".join(out)
+
+    def swap_words_topic(self, prompt, sentences, rng):
+        """Topical words (same part of speech and sentiment) drawn from one other topic: grammatical, less on topic."""
+        other = rng.choice([t for t in self.grammar.topics if t != prompt.topic])
+        return self._replace_words(sentences, rng, rng.uniform(0.2, 0.8),
+                                   lambda w: self._pools.get((w.pos, other, w.sentiment)) if w.topic else None)
+
+    def push_sentiment(self, prompt, sentences, rng):
+        """Turn a random share of the polar words to one polarity (either way: better or worse)."""
+        target = rng.choice(list(_OPPOSITE))
+        return self._replace_words(sentences, rng, rng.uniform(0.5, 1.0),
+                                   lambda w: self._pools.get((w.pos, w.topic, target)) if w.sentiment in _OPPOSITE
+                                   else None)
+
+    def repeat_sentence(self, prompt, sentences, rng):
+        copy = list(rng.choice(sentences))
+        if rng.random() < 0.5 and len(sentences) > 1:
+            sentences[rng.randrange(len(sentences))] = copy
+        else:
+            sentences.insert(rng.randint(0, len(sentences)), copy)
+        return _join(sentences)
+
+    def repeat_words(self, prompt, sentences, rng):
+        """Content words replaced by earlier content words of the same part of speech: grammatical, repetitive."""
+        seen: dict[str, list[str]] = defaultdict(list)
+        out = []
+        for text in (w for sentence in sentences for w in sentence):
+            pos = self.grammar.lexicon[text].pos
+            if pos in CONTENT_POS:
+                if seen[pos] and rng.random() < 0.5:
+                    text = rng.choice(seen[pos])
+                seen[pos].append(text)
+            out.append(text)
+        return " ".join(out)
+
+    def shuffle_sentence(self, prompt, sentences, rng):
+        i = rng.randrange(len(sentences))
+        body = sentences[i][:-1]
+        rng.shuffle(body)
+        sentences[i] = body + sentences[i][-1:]
+        return _join(sentences)
+
+    def drop_word(self, prompt, sentences, rng):
+        words = _join(sentences).split()
+        del words[rng.randrange(len(words))]
+        return " ".join(words)
+
+    def stray_word(self, prompt, sentences, rng):
+        words = _join(sentences).split()
+        words.insert(rng.randint(0, len(words)), rng.choice(self._vocabulary))
+        return " ".join(words)
+
+    def truncate(self, prompt, sentences, rng):
+        words = _join(sentences).split()
+        return " ".join(words[: rng.randint(1, len(words) - 1)])
+
+    def keep_first_sentences(self, prompt, sentences, rng):
+        """A grammatical response cut at a sentence end, often shorter than the oracle's minimum length."""
+        return _join(sentences[: rng.randint(1, max(1, len(sentences) - 1))])
+
+    def concatenate(self, prompt, sentences, rng):
+        return _join(sentences + self._natural(prompt.topic, prompt.sentiment, rng))
+
+
+def ranked_groups(n: int, seed: int, natural: int = 3, perturbed: int = 5) -> list[RankedGroup]:
+    """``n`` prompts, each with ``natural`` natural responses and ``perturbed`` corruptions of them."""
+    grammar, rng = default_grammar(), random.Random(seed)
+    perturb = ResponsePerturber(grammar)
+    groups = []
+    for _ in range(n):
+        prompt = grammar.sample_prompt(rng)
+        responses = [grammar.sample_response(prompt, rng) for _ in range(natural)]
+        responses += [perturb(prompt, rng.choice(responses[:natural]), rng) for _ in range(perturbed)]
+        totals = tuple(oracle.score(prompt, r).total for r in responses)
+        groups.append(RankedGroup(prompt, tuple(responses), totals))
+    return groups
+
+
+def natural_pairs(n: int, seed: int) -> list[tuple[TestbedPrompt, str, str]]:
+    """``n`` held-out (prompt, chosen, rejected) triples of two natural responses; ties are redrawn."""
+    grammar, rng = default_grammar(), random.Random(seed)
+    pairs = []
+    for prompt in sample_prompts(n, seed):
+        while True:
+            a, b = grammar.sample_response(prompt, rng), grammar.sample_response(prompt, rng)
+            ta, tb = oracle.score(prompt, a).total, oracle.score(prompt, b).total
+            if abs(ta - tb) > TIE:
+                pairs.append((prompt, a, b) if ta > tb else (prompt, b, a))
+                break
+    return pairs
+
+
+def encode_chats(tokenizer, prompt: str, responses: list[str]) -> list[list[int]]:
+    """Reward input ids of each response: the chat template over [user prompt, assistant response].
+
+    The template is rendered once per prompt around a placeholder (as ``SequenceClassifierReward``
+    does), then all texts are tokenized in one batch without added special tokens.
+    """
+    messages = [{"role": "user", "content": prompt}, {"role": "assistant", "content": _PLACEHOLDER}]
+    prefix, suffix = tokenizer.apply_chat_template(messages, tokenize=False).split(_PLACEHOLDER)
+    return tokenizer([prefix + r + suffix for r in responses], add_special_tokens=False)["input_ids"]
+
+
+def collate(groups: list[tuple[list[list[int]], list[float]]], pad_id: int) -> dict[str, torch.Tensor]:
+    """Right-pad every response of every group. -> ``input_ids`` / ``attention_mask`` [B*G, S], ``totals`` [B, G]."""
+    rows = [ids for sequences, _ in groups for ids in sequences]
+    width = max(len(r) for r in rows)
+    input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    attention = torch.zeros_like(input_ids)
+    for i, ids in enumerate(rows):
+        input_ids[i, : len(ids)] = torch.tensor(ids, dtype=torch.long)
+        attention[i, : len(ids)] = 1
+    totals = torch.tensor([t for _, t in groups], dtype=torch.float32)
+    return {"input_ids": input_ids, "attention_mask": attention, "totals": totals}
+
+
+class RankedResponsesData(L.LightningDataModule):
+    """Training groups (natural + perturbed) and held-out natural pairs, tokenized once."""
+
+    def __init__(self, num_groups: int = 20_000, val_pairs: int = 512, batch_size: int = 16, seed: int = 0,
+                 natural: int = 3, perturbed: int = 5):
+        super().__init__()
+        self.num_groups, self.val_pairs, self.batch_size, self.seed = num_groups, val_pairs, batch_size, seed
+        self.natural, self.perturbed = natural, perturbed
+        self.tokenizer = build_reward_tokenizer()
+        self.train_set: list[tuple[list[list[int]], list[float]]] = []
+        self.val_set: list[tuple[list[list[int]], list[float]]] = []
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.train_set:
+            return
+        for g in ranked_groups(self.num_groups, self.seed, self.natural, self.perturbed):
+            self.train_set.append((encode_chats(self.tokenizer, g.prompt.text, list(g.responses)), list(g.totals)))
+        for prompt, chosen, rejected in natural_pairs(self.val_pairs, self.seed + VALIDATION_SEED_OFFSET):
+            self.val_set.append((encode_chats(self.tokenizer, prompt.text, [chosen, rejected]), [1.0, 0.0]))  # only the order matters
+
+    def _loader(self, data, shuffle: bool, batch_size: int) -> DataLoader:
+        return DataLoader(data, batch_size=batch_size, shuffle=shuffle, generator=torch.Generator().manual_seed(self.seed),
+                          collate_fn=partial(collate, pad_id=self.tokenizer.pad_token_id), drop_last=shuffle)
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(self.train_set, True, self.batch_size)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(self.val_set, False, 64)
+
+
+def bradley_terry(rewards: torch.Tensor, totals: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean ``-logsigmoid(r_i - r_j)`` and accuracy over ordered pairs with ``total_i > total_j``.
+
+    rewards, totals [B, G] -> (loss, accuracy) scalars.
+    """
+    better = totals[:, :, None] > totals[:, None, :] + TIE  # [B, G, G]
+    margin = (rewards[:, :, None] - rewards[:, None, :])[better]
+    return -F.logsigmoid(margin).mean(), (margin > 0).float().mean()
+
+
+class BradleyTerryTrainer(L.LightningModule):
+    """Trains a ``Qwen3ForSequenceClassification`` (one label) as the testbed reward model."""
+
+    def __init__(self, hidden_size: int = 128, num_hidden_layers: int = 3, num_attention_heads: int = 4,
+                 num_key_value_heads: int = 2, head_dim: int = 32, intermediate_size: int = 256,
+                 max_position_embeddings: int = 256, lr: float = 1e-3, weight_decay: float = 0.01,
+                 warmup_fraction: float = 0.05):
+        super().__init__()
+        self.save_hyperparameters()
+        self.tokenizer = build_reward_tokenizer()
+        config = Qwen3Config(vocab_size=len(self.tokenizer), hidden_size=hidden_size, intermediate_size=intermediate_size,
+                             num_hidden_layers=num_hidden_layers, num_attention_heads=num_attention_heads,
+                             num_key_value_heads=num_key_value_heads, head_dim=head_dim,
+                             max_position_embeddings=max_position_embeddings, num_labels=1,
+                             pad_token_id=self.tokenizer.pad_token_id, eos_token_id=self.tokenizer.eos_token_id,
+                             bos_token_id=None, tie_word_embeddings=False)
+        self.model = Qwen3ForSequenceClassification(config)
+
+    def rewards(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Scores of every response, [B, G]."""
+        logits = self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits  # [B*G, 1]
+        return logits[:, 0].view(batch["totals"].shape)
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        loss, accuracy = bradley_terry(self.rewards(batch), batch["totals"])
+        self.log_dict({"train/loss": loss, "train/accuracy": accuracy}, prog_bar=True, batch_size=len(batch["totals"]))
+        return loss
+
+    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        loss, accuracy = bradley_terry(self.rewards(batch), batch["totals"])
+        self.log_dict({"val/loss": loss, "val/accuracy": accuracy}, prog_bar=True, batch_size=len(batch["totals"]))
+
+    def configure_optimizers(self):
+        optimizer = torch.optim.AdamW(self.model.parameters(), lr=self.hparams.lr,
+                                      weight_decay=self.hparams.weight_decay, betas=(0.9, 0.98))
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": warmup_cosine(optimizer, self), "interval": "step"}}
+
+    def save_pretrained(self, path: str | Path) -> Path:
+        """Weights (safetensors) and tokenizer into ``path``."""
+        self.model.save_pretrained(path, safe_serialization=True)
+        self.tokenizer.save_pretrained(path)
+        return Path(path)
