@@ -44,7 +44,7 @@ def test_default_run(tmp_path):
     assert (folder / "config.yaml").exists()
     info = json.loads((folder / "run_info.json").read_text())
     assert "git_commit" in info and info["method"] == "entrgi"
-    assert metrics["dllm_calls"] == 24  # one batch of 4 prompts x T=24 steps
+    assert metrics["dllm_calls"] == 48  # one batch of 4 prompts x T=48 steps
 
 
 def test_smoke_experiment_aps_seed2_and_wandb_offline_run(tmp_path):
