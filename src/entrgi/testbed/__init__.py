@@ -28,6 +28,7 @@ def load_dllm(path: str | Path | None = None, device: str = "cpu", dtype: str = 
     return BidirectionalLM.from_pretrained(_checkpoint(path, "dllm"), dtype=dtype, device=device)
 
 
-def load_reward(path: str | Path | None = None, device: str = "cpu", dtype: str = "float32") -> SequenceClassifierReward:
+def load_reward(path: str | Path | None = None, device: str = "cpu",
+                dtype: str = "float32") -> SequenceClassifierReward:
     """The testbed reward model (``path=None``: the shipped weights)."""
     return SequenceClassifierReward.from_pretrained(_checkpoint(path, "reward"), dtype=dtype, device=device)

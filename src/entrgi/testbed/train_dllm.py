@@ -151,7 +151,8 @@ class MaskedDiffusionTrainer(L.LightningModule):
     def configure_optimizers(self):
         optimizer = torch.optim.AdamW(self.model.parameters(), lr=self.hparams.lr,
                                       weight_decay=self.hparams.weight_decay, betas=(0.9, 0.98))
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": warmup_cosine(optimizer, self), "interval": "step"}}
+        schedule = warmup_cosine(optimizer, self)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
 
     def save_pretrained(self, path: str | Path) -> Path:
         """Weights (safetensors, with the modeling file and ``auto_map``) and tokenizer into ``path``."""

@@ -16,6 +16,7 @@ from __future__ import annotations
 import random
 from collections import defaultdict
 from dataclasses import dataclass
+from typing import Callable
 from functools import partial
 from pathlib import Path
 
@@ -26,7 +27,7 @@ from torch.utils.data import DataLoader
 from transformers import Qwen3Config, Qwen3ForSequenceClassification
 
 from entrgi.testbed import oracle
-from entrgi.testbed.language import CONTENT_POS, Grammar, TestbedPrompt, default_grammar, sample_prompts
+from entrgi.testbed.language import CONTENT_POS, Grammar, TestbedPrompt, Word, default_grammar, sample_prompts
 from entrgi.testbed.tokenizers import build_reward_tokenizer
 from entrgi.testbed.train_dllm import warmup_cosine
 
@@ -79,14 +80,15 @@ class ResponsePerturber:
     def _natural(self, topic: str, sentiment: str | None, rng: random.Random) -> list[list[str]]:
         return _split_sentences(self.grammar.sample_response(TestbedPrompt("", topic, sentiment), rng))
 
-    def swap_sentences_topic(self, prompt, sentences, rng):
+    def swap_sentences_topic(self, prompt: TestbedPrompt, sentences: list[list[str]], rng: random.Random) -> str:
         other = rng.choice([t for t in self.grammar.topics if t != prompt.topic])
         donor = self._natural(other, prompt.sentiment, rng)
         for i in rng.sample(range(len(sentences)), rng.randint(1, len(sentences))):
             sentences[i] = rng.choice(donor)
         return _join(sentences)
 
-    def _replace_words(self, sentences, rng, share: float, pool_for) -> str:
+    def _replace_words(self, sentences: list[list[str]], rng: random.Random, share: float,
+                       pool_for: Callable[[Word], list[str] | None]) -> str:
         """Replace each word for which ``pool_for(word)`` gives a pool by a draw from it, with probability ``share``."""
         out = []
         for text in (w for sentence in sentences for w in sentence):
@@ -95,20 +97,20 @@ class ResponsePerturber:
             out.append(rng.choice(pool) if pool and rng.random() < share else text)
         return " ".join(out)
 
-    def swap_words_topic(self, prompt, sentences, rng):
+    def swap_words_topic(self, prompt: TestbedPrompt, sentences: list[list[str]], rng: random.Random) -> str:
         """Topical words (same part of speech and sentiment) drawn from one other topic: grammatical, less on topic."""
         other = rng.choice([t for t in self.grammar.topics if t != prompt.topic])
         return self._replace_words(sentences, rng, rng.uniform(0.2, 0.8),
                                    lambda w: self._pools.get((w.pos, other, w.sentiment)) if w.topic else None)
 
-    def push_sentiment(self, prompt, sentences, rng):
+    def push_sentiment(self, prompt: TestbedPrompt, sentences: list[list[str]], rng: random.Random) -> str:
         """Turn a random share of the polar words to one polarity (either way: better or worse)."""
         target = rng.choice(list(_OPPOSITE))
         return self._replace_words(sentences, rng, rng.uniform(0.5, 1.0),
                                    lambda w: self._pools.get((w.pos, w.topic, target)) if w.sentiment in _OPPOSITE
                                    else None)
 
-    def repeat_sentence(self, prompt, sentences, rng):
+    def repeat_sentence(self, prompt: TestbedPrompt, sentences: list[list[str]], rng: random.Random) -> str:
         copy = list(rng.choice(sentences))
         if rng.random() < 0.5 and len(sentences) > 1:
             sentences[rng.randrange(len(sentences))] = copy
@@ -116,7 +118,7 @@ class ResponsePerturber:
             sentences.insert(rng.randint(0, len(sentences)), copy)
         return _join(sentences)
 
-    def repeat_words(self, prompt, sentences, rng):
+    def repeat_words(self, prompt: TestbedPrompt, sentences: list[list[str]], rng: random.Random) -> str:
         """Content words replaced by earlier content words of the same part of speech: grammatical, repetitive."""
         seen: dict[str, list[str]] = defaultdict(list)
         out = []
@@ -129,32 +131,32 @@ class ResponsePerturber:
             out.append(text)
         return " ".join(out)
 
-    def shuffle_sentence(self, prompt, sentences, rng):
+    def shuffle_sentence(self, prompt: TestbedPrompt, sentences: list[list[str]], rng: random.Random) -> str:
         i = rng.randrange(len(sentences))
         body = sentences[i][:-1]
         rng.shuffle(body)
         sentences[i] = body + sentences[i][-1:]
         return _join(sentences)
 
-    def drop_word(self, prompt, sentences, rng):
+    def drop_word(self, prompt: TestbedPrompt, sentences: list[list[str]], rng: random.Random) -> str:
         words = _join(sentences).split()
         del words[rng.randrange(len(words))]
         return " ".join(words)
 
-    def stray_word(self, prompt, sentences, rng):
+    def stray_word(self, prompt: TestbedPrompt, sentences: list[list[str]], rng: random.Random) -> str:
         words = _join(sentences).split()
         words.insert(rng.randint(0, len(words)), rng.choice(self._vocabulary))
         return " ".join(words)
 
-    def truncate(self, prompt, sentences, rng):
+    def truncate(self, prompt: TestbedPrompt, sentences: list[list[str]], rng: random.Random) -> str:
         words = _join(sentences).split()
         return " ".join(words[: rng.randint(1, len(words) - 1)])
 
-    def keep_first_sentences(self, prompt, sentences, rng):
+    def keep_first_sentences(self, prompt: TestbedPrompt, sentences: list[list[str]], rng: random.Random) -> str:
         """A grammatical response cut at a sentence end, often shorter than the oracle's minimum length."""
         return _join(sentences[: rng.randint(1, max(1, len(sentences) - 1))])
 
-    def concatenate(self, prompt, sentences, rng):
+    def concatenate(self, prompt: TestbedPrompt, sentences: list[list[str]], rng: random.Random) -> str:
         return _join(sentences + self._natural(prompt.topic, prompt.sentiment, rng))
 
 
@@ -228,10 +230,12 @@ class RankedResponsesData(L.LightningDataModule):
         for g in ranked_groups(self.num_groups, self.seed, self.natural, self.perturbed):
             self.train_set.append((encode_chats(self.tokenizer, g.prompt.text, list(g.responses)), list(g.totals)))
         for prompt, chosen, rejected in natural_pairs(self.val_pairs, self.seed + VALIDATION_SEED_OFFSET):
-            self.val_set.append((encode_chats(self.tokenizer, prompt.text, [chosen, rejected]), [1.0, 0.0]))  # only the order matters
+            # totals [1, 0]: only the order matters
+            self.val_set.append((encode_chats(self.tokenizer, prompt.text, [chosen, rejected]), [1.0, 0.0]))
 
     def _loader(self, data, shuffle: bool, batch_size: int) -> DataLoader:
-        return DataLoader(data, batch_size=batch_size, shuffle=shuffle, generator=torch.Generator().manual_seed(self.seed),
+        generator = torch.Generator().manual_seed(self.seed)
+        return DataLoader(data, batch_size=batch_size, shuffle=shuffle, generator=generator,
                           collate_fn=partial(collate, pad_id=self.tokenizer.pad_token_id), drop_last=shuffle)
 
     def train_dataloader(self) -> DataLoader:
@@ -261,9 +265,10 @@ class BradleyTerryTrainer(L.LightningModule):
         super().__init__()
         self.save_hyperparameters()
         self.tokenizer = build_reward_tokenizer()
-        config = Qwen3Config(vocab_size=len(self.tokenizer), hidden_size=hidden_size, intermediate_size=intermediate_size,
-                             num_hidden_layers=num_hidden_layers, num_attention_heads=num_attention_heads,
-                             num_key_value_heads=num_key_value_heads, head_dim=head_dim,
+        config = Qwen3Config(vocab_size=len(self.tokenizer), hidden_size=hidden_size,
+                             intermediate_size=intermediate_size, num_hidden_layers=num_hidden_layers,
+                             num_attention_heads=num_attention_heads, num_key_value_heads=num_key_value_heads,
+                             head_dim=head_dim,
                              max_position_embeddings=max_position_embeddings, num_labels=1,
                              pad_token_id=self.tokenizer.pad_token_id, eos_token_id=self.tokenizer.eos_token_id,
                              bos_token_id=None, tie_word_embeddings=False)
@@ -286,7 +291,8 @@ class BradleyTerryTrainer(L.LightningModule):
     def configure_optimizers(self):
         optimizer = torch.optim.AdamW(self.model.parameters(), lr=self.hparams.lr,
                                       weight_decay=self.hparams.weight_decay, betas=(0.9, 0.98))
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": warmup_cosine(optimizer, self), "interval": "step"}}
+        schedule = warmup_cosine(optimizer, self)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
 
     def save_pretrained(self, path: str | Path) -> Path:
         """Weights (safetensors) and tokenizer into ``path``."""
