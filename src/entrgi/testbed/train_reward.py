@@ -1,9 +1,10 @@
 """Training recipe for the testbed reward model: Bradley–Terry on oracle-ranked responses.
 
-Each training example is one prompt with a group of candidate responses: natural ones and
+Each training example is one prompt with a group of candidate responses: natural ones,
 corruptions of them of the kinds guided sampling produces (sentences swapped in from another
 topic, sentiment pushed one way, repeated sentences, shuffled or dropped words, stray words,
-cuts mid-sentence or at a sentence end, overlong concatenations). Every candidate is labelled
+cuts mid-sentence or at a sentence end, overlong concatenations), and natural responses about
+another topic (which only the prompt tells apart). Every candidate is labelled
 by the oracle's total; the loss is ``-logsigmoid(r_i - r_j)`` averaged over all ordered pairs of the group with
 ``total_i > total_j`` (ties skipped). The model is a tiny ``Qwen3ForSequenceClassification``
 reading the reward tokenizer's chat template over [user prompt, assistant response], tokenized
@@ -160,8 +161,12 @@ class ResponsePerturber:
         return _join(sentences + self._natural(prompt.topic, prompt.sentiment, rng))
 
 
-def ranked_groups(n: int, seed: int, natural: int = 3, perturbed: int = 5) -> list[RankedGroup]:
-    """``n`` prompts, each with ``natural`` natural responses and ``perturbed`` corruptions of them."""
+def ranked_groups(n: int, seed: int, natural: int = 6, perturbed: int = 4, off_topic: int = 2) -> list[RankedGroup]:
+    """``n`` prompts, each with candidate responses labelled by the oracle's total.
+
+    Per prompt: ``natural`` natural responses, ``perturbed`` corruptions of them, and ``off_topic``
+    natural responses to the same request about another topic (only the prompt tells those apart).
+    """
     grammar, rng = default_grammar(), random.Random(seed)
     perturb = ResponsePerturber(grammar)
     groups = []
@@ -169,6 +174,9 @@ def ranked_groups(n: int, seed: int, natural: int = 3, perturbed: int = 5) -> li
         prompt = grammar.sample_prompt(rng)
         responses = [grammar.sample_response(prompt, rng) for _ in range(natural)]
         responses += [perturb(prompt, rng.choice(responses[:natural]), rng) for _ in range(perturbed)]
+        for _ in range(off_topic):
+            other = rng.choice([t for t in grammar.topics if t != prompt.topic])
+            responses.append(grammar.sample_response(TestbedPrompt(prompt.text, other, prompt.sentiment), rng))
         totals = tuple(oracle.score(prompt, r).total for r in responses)
         groups.append(RankedGroup(prompt, tuple(responses), totals))
     return groups
@@ -216,10 +224,10 @@ class RankedResponsesData(L.LightningDataModule):
     """Training groups (natural + perturbed) and held-out natural pairs, tokenized once."""
 
     def __init__(self, num_groups: int = 20_000, val_pairs: int = 512, batch_size: int = 16, seed: int = 0,
-                 natural: int = 3, perturbed: int = 5):
+                 natural: int = 6, perturbed: int = 4, off_topic: int = 2):
         super().__init__()
         self.num_groups, self.val_pairs, self.batch_size, self.seed = num_groups, val_pairs, batch_size, seed
-        self.natural, self.perturbed = natural, perturbed
+        self.natural, self.perturbed, self.off_topic = natural, perturbed, off_topic
         self.tokenizer = build_reward_tokenizer()
         self.train_set: list[tuple[list[list[int]], list[float]]] = []
         self.val_set: list[tuple[list[list[int]], list[float]]] = []
@@ -227,7 +235,7 @@ class RankedResponsesData(L.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.train_set:
             return
-        for g in ranked_groups(self.num_groups, self.seed, self.natural, self.perturbed):
+        for g in ranked_groups(self.num_groups, self.seed, self.natural, self.perturbed, self.off_topic):
             self.train_set.append((encode_chats(self.tokenizer, g.prompt.text, list(g.responses)), list(g.totals)))
         for prompt, chosen, rejected in natural_pairs(self.val_pairs, self.seed + VALIDATION_SEED_OFFSET):
             # totals [1, 0]: only the order matters
