@@ -140,3 +140,9 @@ def test_judge_reports_oracle_fields_and_rejects_unknown_prompts():
     assert judge("tell me about food .", good + " bread")["oracle_total"] == 0.0  # ungrammatical
     with pytest.raises(ValueError, match="not a testbed prompt"):
         judge("tell me about quantum physics .", good)
+
+
+def test_shipped_modeling_file_is_the_package_one():
+    """The copy next to the weights (loaded by trust_remote_code) must not drift from entrgi's module."""
+    package = files("entrgi.testbed") / "modeling_tiny_dllm.py"
+    assert (ASSETS / "dllm" / "modeling_tiny_dllm.py").read_text() == package.read_text()

@@ -111,7 +111,29 @@ def warmup_cosine(optimizer: torch.optim.Optimizer, module: L.LightningModule) -
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
-class MaskedDiffusionTrainer(L.LightningModule):
+class PretrainedRecipe(L.LightningModule):
+    """What both testbed recipes share: AdamW with warmup + cosine, and saving as a HF checkpoint.
+
+    Subclasses set ``self.model`` (a ``PreTrainedModel``) and ``self.tokenizer`` and save the
+    hyper-parameters ``lr`` and ``weight_decay`` (and ``warmup_fraction`` for ``warmup_cosine``).
+    """
+
+    model: torch.nn.Module
+
+    def configure_optimizers(self):
+        optimizer = torch.optim.AdamW(self.model.parameters(), lr=self.hparams.lr,
+                                      weight_decay=self.hparams.weight_decay, betas=(0.9, 0.98))
+        schedule = warmup_cosine(optimizer, self)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
+
+    def save_pretrained(self, path: str | Path) -> Path:
+        """Weights (safetensors; with the modeling file and ``auto_map`` where the config has one) and tokenizer."""
+        self.model.save_pretrained(path, safe_serialization=True)
+        self.tokenizer.save_pretrained(path)
+        return Path(path)
+
+
+class MaskedDiffusionTrainer(PretrainedRecipe):
     """Trains a ``TinyDLMForMaskedDiffusion`` on the testbed language; ``save_pretrained`` ships it."""
 
     def __init__(self, hidden_size: int = 128, num_hidden_layers: int = 4, num_attention_heads: int = 4,
@@ -147,15 +169,3 @@ class MaskedDiffusionTrainer(L.LightningModule):
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         generator = torch.Generator(device=batch["tokens"].device).manual_seed(batch_idx)  # same noise every time
         self.log("val/loss", self.diffusion_loss(batch, generator), prog_bar=True, batch_size=len(batch["tokens"]))
-
-    def configure_optimizers(self):
-        optimizer = torch.optim.AdamW(self.model.parameters(), lr=self.hparams.lr,
-                                      weight_decay=self.hparams.weight_decay, betas=(0.9, 0.98))
-        schedule = warmup_cosine(optimizer, self)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
-
-    def save_pretrained(self, path: str | Path) -> Path:
-        """Weights (safetensors, with the modeling file and ``auto_map``) and tokenizer into ``path``."""
-        self.model.save_pretrained(path, safe_serialization=True)
-        self.tokenizer.save_pretrained(path)
-        return Path(path)

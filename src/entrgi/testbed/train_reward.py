@@ -19,7 +19,6 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Callable
 from functools import partial
-from pathlib import Path
 
 import lightning as L
 import torch
@@ -30,7 +29,7 @@ from transformers import Qwen3Config, Qwen3ForSequenceClassification
 from entrgi.testbed import oracle
 from entrgi.testbed.language import CONTENT_POS, Grammar, TestbedPrompt, Word, default_grammar, sample_prompts
 from entrgi.testbed.tokenizers import build_reward_tokenizer
-from entrgi.testbed.train_dllm import warmup_cosine
+from entrgi.testbed.train_dllm import PretrainedRecipe
 
 TIE = 1e-6  # oracle totals closer than this are a tie (no preference)
 VALIDATION_SEED_OFFSET = 1_000_003  # held-out pairs come from seed + this
@@ -263,7 +262,7 @@ def bradley_terry(rewards: torch.Tensor, totals: torch.Tensor) -> tuple[torch.Te
     return -F.logsigmoid(margin).mean(), (margin > 0).float().mean()
 
 
-class BradleyTerryTrainer(L.LightningModule):
+class BradleyTerryTrainer(PretrainedRecipe):
     """Trains a ``Qwen3ForSequenceClassification`` (one label) as the testbed reward model."""
 
     def __init__(self, hidden_size: int = 128, num_hidden_layers: int = 3, num_attention_heads: int = 4,
@@ -295,15 +294,3 @@ class BradleyTerryTrainer(L.LightningModule):
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         loss, accuracy = bradley_terry(self.rewards(batch), batch["totals"])
         self.log_dict({"val/loss": loss, "val/accuracy": accuracy}, prog_bar=True, batch_size=len(batch["totals"]))
-
-    def configure_optimizers(self):
-        optimizer = torch.optim.AdamW(self.model.parameters(), lr=self.hparams.lr,
-                                      weight_decay=self.hparams.weight_decay, betas=(0.9, 0.98))
-        schedule = warmup_cosine(optimizer, self)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
-
-    def save_pretrained(self, path: str | Path) -> Path:
-        """Weights (safetensors) and tokenizer into ``path``."""
-        self.model.save_pretrained(path, safe_serialization=True)
-        self.tokenizer.save_pretrained(path)
-        return Path(path)
