@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import random
 from importlib.resources import files
@@ -28,7 +27,8 @@ from entrgi.schedule import DenoisingSchedule
 from entrgi.testbed import load_dllm, load_reward, oracle
 from entrgi.testbed.judge import TestbedJudge
 from entrgi.testbed.language import default_grammar, sample_prompts
-from entrgi.testbed.train_reward import TIE, ResponsePerturber, _split_sentences, natural_pairs, ranked_groups
+from entrgi.testbed.train_reward import (TIE, ResponsePerturber, natural_pairs, ordered_pairs, pairwise_accuracy,
+                                         ranked_groups)
 
 HELD_OUT_SEED = 4321  # the reward model trained on seed 0 (validation: seed + 1_000_003)
 MARGIN_BINS = ((0.0, 0.02), (0.02, 0.05), (0.05, 0.1), (0.1, 0.2), (0.2, 1.0))
@@ -52,22 +52,11 @@ def unguided(lm, reward, prompts: int, seeds: list[int], steps: int | None = Non
             "on_topic": sum(v["on_topic"] >= oracle.ON_TOPIC_THRESHOLD for v in verdicts) / len(verdicts)}
 
 
-def accuracy(reward, prompts, chosen, rejected) -> list[bool]:
-    messages = [[{"role": "user", "content": p.text}] for p in prompts]
-    return (reward.score_text(messages, list(chosen)) > reward.score_text(messages, list(rejected))).tolist()
-
-
 def reward_gates(reward, groups: int, pairs: int, per_kind: int) -> dict:
-    prompts, chosen, rejected = [], [], []
-    for g in ranked_groups(groups, HELD_OUT_SEED):
-        for i, j in itertools.combinations(range(len(g.responses)), 2):
-            if abs(g.totals[i] - g.totals[j]) > TIE:
-                hi, lo = (i, j) if g.totals[i] > g.totals[j] else (j, i)
-                prompts.append(g.prompt), chosen.append(g.responses[hi]), rejected.append(g.responses[lo])
-    held_out = accuracy(reward, prompts, chosen, rejected)
+    held_out = pairwise_accuracy(reward, ordered_pairs(ranked_groups(groups, HELD_OUT_SEED)))
 
     triples = natural_pairs(pairs, HELD_OUT_SEED)
-    natural = accuracy(reward, *zip(*triples))
+    natural = pairwise_accuracy(reward, triples)
     margins = [oracle.score(p, c).total - oracle.score(p, r).total for p, c, r in triples]
     by_margin = {}
     for lo, hi in MARGIN_BINS:
@@ -80,11 +69,11 @@ def reward_gates(reward, groups: int, pairs: int, per_kind: int) -> dict:
         rows = []
         for p in sample_prompts(per_kind, HELD_OUT_SEED + 1):
             nat = grammar.sample_response(p, rng)
-            bad = getattr(perturb, kind)(p, _split_sentences(nat), rng)
+            bad = perturb.corrupt(kind, p, nat, rng)
             t_nat, t_bad = oracle.score(p, nat).total, oracle.score(p, bad).total
             if abs(t_nat - t_bad) > TIE:
                 rows.append((p, nat, bad) if t_nat > t_bad else (p, bad, nat))
-        hits = accuracy(reward, *zip(*rows)) if rows else []
+        hits = pairwise_accuracy(reward, rows) if rows else []
         kinds[kind] = {"pairs": len(hits), "accuracy": sum(hits) / max(len(hits), 1)}
     return {"held_out_pairs": {"pairs": len(held_out), "accuracy": sum(held_out) / len(held_out)},
             "natural_pairs": {"pairs": len(natural), "accuracy": sum(natural) / len(natural), "by_margin": by_margin},

@@ -14,6 +14,7 @@ with ``add_special_tokens=False`` and right-padded, so HF pools the last non-pad
 
 from __future__ import annotations
 
+import itertools
 import random
 from collections import defaultdict
 from dataclasses import dataclass
@@ -74,7 +75,12 @@ class ResponsePerturber:
         self._vocabulary = self.grammar.vocabulary
 
     def __call__(self, prompt: TestbedPrompt, response: str, rng: random.Random) -> str:
-        kind = rng.choice(self.KINDS)
+        return self.corrupt(rng.choice(self.KINDS), prompt, response, rng)
+
+    def corrupt(self, kind: str, prompt: TestbedPrompt, response: str, rng: random.Random) -> str:
+        """``response`` corrupted by the corruption ``kind`` (one of ``KINDS``)."""
+        if kind not in self.KINDS:
+            raise ValueError(f"unknown corruption kind {kind!r}; one of {', '.join(self.KINDS)}")
         return getattr(self, kind)(prompt, _split_sentences(response), rng)
 
     def _natural(self, topic: str, sentiment: str | None, rng: random.Random) -> list[list[str]]:
@@ -195,6 +201,25 @@ def natural_pairs(n: int, seed: int) -> list[tuple[TestbedPrompt, str, str]]:
     return pairs
 
 
+def ordered_pairs(groups: list[RankedGroup]) -> list[tuple[TestbedPrompt, str, str]]:
+    """Every (prompt, better, worse) pair within each group whose oracle totals differ by more than ``TIE``."""
+    pairs = []
+    for g in groups:
+        for i, j in itertools.combinations(range(len(g.responses)), 2):
+            if abs(g.totals[i] - g.totals[j]) > TIE:
+                better, worse = (i, j) if g.totals[i] > g.totals[j] else (j, i)
+                pairs.append((g.prompt, g.responses[better], g.responses[worse]))
+    return pairs
+
+
+def pairwise_accuracy(reward, triples: list[tuple[TestbedPrompt, str, str]]) -> list[bool]:
+    """Per (prompt, chosen, rejected) triple: whether ``reward`` (a ``SequenceClassifierReward``) scores chosen higher."""
+    messages = [[{"role": "user", "content": p.text}] for p, _, _ in triples]
+    chosen = reward.score_text(messages, [c for _, c, _ in triples])
+    rejected = reward.score_text(messages, [r for _, _, r in triples])
+    return (chosen > rejected).tolist()
+
+
 def encode_chats(tokenizer, prompt: str, responses: list[str]) -> list[list[int]]:
     """Reward input ids of each response: the chat template over [user prompt, assistant response].
 
@@ -220,7 +245,7 @@ def collate(groups: list[tuple[list[list[int]], list[float]]], pad_id: int) -> d
 
 
 class RankedResponsesData(L.LightningDataModule):
-    """Training groups (natural + perturbed) and held-out natural pairs, tokenized once."""
+    """Training groups (natural, perturbed, off-topic) and held-out natural pairs, tokenized once."""
 
     def __init__(self, num_groups: int = 20_000, val_pairs: int = 512, batch_size: int = 16, seed: int = 0,
                  natural: int = 6, perturbed: int = 4, off_topic: int = 2):
