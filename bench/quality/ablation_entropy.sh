@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The weight-policy ablation on the testbed, as README reports it: the experiment's own 18-job sweep
+# (6 policies x seeds 1, 2, 3, default 16 testbed prompts x K=4), then `python -m entrgi.report`.
+# Writes bench/quality/ablation_entropy.md; the runs go to $1 (default multirun/ablation_entropy).
+#   bash bench/quality/ablation_entropy.sh
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+sweep=${1:-multirun/ablation_entropy}
+if [ -d "$sweep" ] && [ -n "$(ls -A "$sweep")" ]; then
+  echo "$sweep is not empty; remove it or pass another folder" >&2; exit 2
+fi
+start=$(date +%s)
+WANDB_MODE=disabled python -m entrgi.run +experiment=ablation_entropy logger=none save_entropy_maps=false \
+  "hydra.sweep.dir=$sweep"
+python -m entrgi.report "$sweep"
+{
+  echo "\`bash bench/quality/ablation_entropy.sh\`: \`python -m entrgi.run +experiment=ablation_entropy\`"
+  echo "(6 weight policies x seeds 1, 2, 3; 16 testbed prompts x K=4, T=48, M=3, eta=0.5), tabulated by"
+  echo "\`python -m entrgi.report\`. Mean ± SEM over seeds. Sweep wall time $(( ($(date +%s) - start) / 60 )) min on $(nproc) CPU cores."
+  echo
+  cat "$sweep/report.md"
+} > bench/quality/ablation_entropy.md
+cat bench/quality/ablation_entropy.md
