@@ -36,8 +36,28 @@ def _validate(trainer: L.Trainer, module: L.LightningModule, data: L.LightningDa
     return {key: float(value) for key, value in metrics.items()}
 
 
+def _positive(cfg: DictConfig, key: str, kind: type) -> None:
+    value = OmegaConf.select(cfg, key)
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
+    if kind is int:
+        ok = ok and isinstance(value, int)
+    if not ok:
+        raise ValueError(f"{key} must be a positive {kind.__name__}, got {value!r}: "
+                         f"e.g. `python -m entrgi.train train={cfg.name} {key}=...`")
+
+
+def check_config(cfg: DictConfig) -> None:
+    """Reject bad values before any data is generated or model built, naming the key."""
+    _positive(cfg, "max_steps", int)  # Lightning would read -1 as "train 1000 epochs"
+    _positive(cfg, "batch_size", int)
+    _positive(cfg, "lr", float)
+    if not isinstance(cfg.seed, int) or isinstance(cfg.seed, bool):
+        raise ValueError(f"seed must be an integer, got {cfg.seed!r}")
+
+
 def train(cfg: DictConfig) -> TrainingResult:
     """Train the recipe ``cfg`` describes and save it; returns what ``training.json`` records."""
+    check_config(cfg)
     L.seed_everything(cfg.seed, workers=True)
     module = instantiate(cfg.module)
     data = instantiate(cfg.data)

@@ -62,6 +62,16 @@ def test_same_seed_same_weights(tmp_path):
     assert all((weights[0][k] == weights[1][k]).all() for k in weights[0])
 
 
+@pytest.mark.parametrize("override, key", [("max_steps=-1", "max_steps"), ("max_steps=0", "max_steps"),
+                                           ("batch_size=0", "batch_size"), ("lr=abc", "lr"), ("lr=-1e-3", "lr"),
+                                           ("seed=1.5", "seed")])
+def test_bad_values_fail_before_training_naming_the_key(override, key, tmp_path):
+    cfg = compose_train("reward", [override, f"output_dir={tmp_path}"])
+    with pytest.raises(ValueError, match=rf"^{key} must be"):
+        train(cfg)
+    assert not any(tmp_path.iterdir())  # nothing built, nothing written
+
+
 @pytest.mark.slow
 def test_command_line_trains_and_writes_the_checkpoint(tmp_path):
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
