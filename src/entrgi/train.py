@@ -80,6 +80,10 @@ def train(cfg: DictConfig) -> TrainingResult:
 
 @hydra.main(version_base="1.3", config_path="pkg://entrgi.conf", config_name="train")
 def main(cfg: DictConfig) -> None:
+    if cfg.output_dir is None:
+        print(f"output_dir=null: the trained model replaces the shipped one in {ASSETS / cfg.name} "
+              "(in a git checkout, `git diff --stat` shows whether it changed; pass output_dir=... to keep it)",
+              flush=True)
     result = train(cfg)
     print(f"trained {cfg.name} for {result.steps} steps in {result.wall_s:.0f} s -> {result.output_dir}\n"
           f"validation before: {result.before}\nvalidation after:  {result.after}")
