@@ -101,8 +101,9 @@ class GuidedDenoiser:
             entropy_map[step] = h[::k].masked_fill(~masked[::k], float("nan"))
 
             pre_log_probs = sched.sampler.log_probs(logits)
-            phi, stats = self.guidance.optimize(logits, resp, masked, objective, sched.sampler, keys, step)
-            log_probs = pre_log_probs if stats is None else None
+            phi, stats = self.guidance.optimize(logits, resp, masked, objective, sched.sampler, keys, step,
+                                                log_probs=pre_log_probs)
+            log_probs = pre_log_probs if stats is None else stats.log_probs  # None: the step computes it
             out = sched.step(step, ts, resp, masked, phi, pre_log_probs, keys, stop_ids, log_probs=log_probs)
             resp = out.tokens
             trace["committed"][step] = out.committed.sum(-1).float()

@@ -38,7 +38,7 @@ def test_relaxed_embedding_values_and_gradients(w):
     keys = rng.trajectory_keys(0, torch.arange(2), 1)
     u = rng.uniform(keys, 0, logits.shape[1])
     phi = logits.clone().requires_grad_(True)
-    embeds, wt, _ = guide._embed(phi, tokens, masked, obj, sampler, u)
+    embeds, wt, _, _ = guide._embed(phi, tokens, masked, obj, sampler, u)
     assert torch.all(wt == w)
     soft = obj.soft(torch.softmax(phi / 0.7, -1))
     hard_tokens = sampler.draw(sampler.log_probs(logits), u)
@@ -118,7 +118,7 @@ def test_expectation_gradient_matches_finite_differences(tiny_dir, monkeypatch):
     u = torch.rand(n, length, generator=g, dtype=torch.float64)
     # a fixed "current" token layout with no stop token, so the attention mask is constant
     def f(phi):
-        embeds, _, _ = guide._embed(phi, tokens, masked, obj, sampler, u)
+        embeds, _, _, _ = guide._embed(phi, tokens, masked, obj, sampler, u)
         return obj.score(embeds, tokens)
     phi = torch.randn(n, length, vocab, generator=g, dtype=torch.float64, requires_grad=True)
     (grad,) = torch.autograd.grad(f(phi).sum(), phi)

@@ -33,6 +33,7 @@ class GuidanceStats:
     w_max: torch.Tensor
     reward_before: torch.Tensor  # soft reward at the first inner step
     reward_after: torch.Tensor  # soft reward of the optimized logits (nan when not tracked)
+    log_probs: torch.Tensor | None = None  # [N, L, V] sampler.log_probs(phi) of the returned phi, when computed
 
 
 def masked_stats(x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -91,8 +92,11 @@ class Guidance(ABC):
     @abstractmethod
     def optimize(self, logits: torch.Tensor, tokens: torch.Tensor, masked: torch.Tensor,
                  objective: RewardObjective | None, sampler: TokenSampler, keys: torch.Tensor,
-                 step: int) -> tuple[torch.Tensor, GuidanceStats | None]:
-        """logits [N, L, V] (fp32), tokens/masked [N, L], keys [N] -> (phi [N, L, V], stats)."""
+                 step: int, log_probs: torch.Tensor | None = None) -> tuple[torch.Tensor, GuidanceStats | None]:
+        """logits [N, L, V] (fp32), tokens/masked [N, L], keys [N] -> (phi [N, L, V], stats).
+
+        ``log_probs`` may pass ``sampler.log_probs(logits)`` when the caller already has it.
+        """
 
 
 class NoGuidance(Guidance):
@@ -101,7 +105,7 @@ class NoGuidance(Guidance):
     requires_reward = False
     name = "bon"
 
-    def optimize(self, logits, tokens, masked, objective, sampler, keys, step):
+    def optimize(self, logits, tokens, masked, objective, sampler, keys, step, log_probs=None):
         return logits, None
 
 
@@ -129,10 +133,15 @@ class GradientGuidance(Guidance):
         """The method's name in outputs: expectation / aps / entrgi, or ``w=<spec>`` for ablations."""
         return {"zero": "expectation", "one": "aps", "entropy": "entrgi"}.get(self.weight.spec, f"w={self.weight.spec}")
 
-    def _embed(self, phi, tokens, masked, objective, sampler, u):
-        """e_hat at masked positions, E_R[token] elsewhere. Returns (embeds, w, argmax-filled tokens)."""
+    def _embed(self, phi, tokens, masked, objective, sampler, u, logp=None):
+        """e_hat at masked positions, E_R[token] elsewhere. Returns (embeds, w, argmax-filled tokens, logp).
+
+        ``logp`` may pass ``sampler.log_probs(phi)`` when it is already known (it is the top-p sort,
+        the most expensive op of an inner step on CPU).
+        """
         with torch.no_grad():
-            logp = sampler.log_probs(phi)  # [N, L, V] filtered at tau
+            if logp is None:
+                logp = sampler.log_probs(phi.detach())  # [N, L, V] filtered at tau
             hard = sampler.draw(logp, u)  # [N, L]
             h = (normalized_entropy(phi, self.normalization, logp) if self.weight.uses_entropy
                  else torch.zeros(masked.shape, device=phi.device))
@@ -143,9 +152,9 @@ class GradientGuidance(Guidance):
         e_fixed = objective.hard(tokens)
         embeds = torch.where(masked[..., None], e_hat, e_fixed)
         current = torch.where(masked, phi.detach().argmax(-1), tokens)  # locates the first stop token
-        return embeds, w, current
+        return embeds, w, current, logp
 
-    def optimize(self, logits, tokens, masked, objective, sampler, keys, step):
+    def optimize(self, logits, tokens, masked, objective, sampler, keys, step, log_probs=None):
         length = tokens.shape[1]
         phi = (logits.float() if self.fp32 else logits).detach().clone().requires_grad_(True)
         adam = _Adam(phi, self.lr)
@@ -153,7 +162,9 @@ class GradientGuidance(Guidance):
         with torch.enable_grad():
             for m in range(self.inner_steps):
                 u = rng.uniform(keys, draw_id(step, DRAW_GUIDANCE, m), length)
-                embeds, w, current = self._embed(phi, tokens, masked, objective, sampler, u)
+                # at m = 0, phi equals the logits: reuse their filtered log-probs
+                embeds, w, current, _ = self._embed(phi, tokens, masked, objective, sampler, u,
+                                                    log_probs if m == 0 else None)
                 reward = objective.score(embeds, current)  # [N]
                 if m == 0:
                     reward_before = reward.detach()
@@ -161,12 +172,13 @@ class GradientGuidance(Guidance):
                 (grad,) = torch.autograd.grad(-reward.sum(), phi)
                 adam.step(grad)
         phi = phi.detach()
+        final_log_probs = None
         if self.track_final_reward:
             with torch.no_grad():
                 u = rng.uniform(keys, draw_id(step, DRAW_GUIDANCE, self.inner_steps), length)
-                embeds, _, current = self._embed(phi, tokens, masked, objective, sampler, u)
+                embeds, _, current, final_log_probs = self._embed(phi, tokens, masked, objective, sampler, u)
                 reward_after = objective.score(embeds, current)
         else:
             reward_after = torch.full_like(reward_before, float("nan"))
         w_mean, w_min, w_max = masked_stats(w, masked)
-        return phi, GuidanceStats(w_mean, w_min, w_max, reward_before, reward_after)
+        return phi, GuidanceStats(w_mean, w_min, w_max, reward_before, reward_after, final_log_probs)
