@@ -1,6 +1,7 @@
 """The guided denoising loop: all B*K trajectories advance together, sync-free.
 
     logits = lm.response_logits(tokens)                      # [N, L, V]
+    logits = logits at the G still-masked positions          # [N, G, V], G known on the host
     phi    = guidance.optimize(logits, ...)                  # M inner steps; identity for BoN
     tokens = schedule.step(phi, ...)                         # sample + commit
     trace  = per-step statistics, kept on device
@@ -50,13 +51,14 @@ class GuidedDenoiser:
 
     def __init__(self, lm: DiffusionLM, reward: SequenceClassifierReward, guidance: Guidance,
                  schedule: DenoisingSchedule, samples_per_prompt: int = 4, seed: int = 0,
-                 bridge: VocabBridge | None = None):
+                 bridge: VocabBridge | None = None, masked_only: bool = True):
         if not (isinstance(samples_per_prompt, int) and samples_per_prompt > 0):
             raise ValueError(f"samples_per_prompt (K) must be a positive integer, got {samples_per_prompt!r}")
         self.lm, self.reward, self.guidance, self.schedule = lm, reward, guidance, schedule
         self.k = samples_per_prompt
         self.seed = int(seed)
         self.bridge = bridge
+        self.masked_only = masked_only  # vocabulary-sized work on masked positions only (same result, faster)
         if self.bridge is None and guidance.requires_reward:
             self.bridge = build_vocab_bridge(lm.tokenizer, reward.tokenizer, reward.embedding_matrix,
                                              lm.vocab_size, min_coverage=getattr(reward, "min_vocab_coverage", 0.5))
@@ -91,20 +93,35 @@ class GuidedDenoiser:
         entropy_map = torch.full((steps, len(items), length), float("nan"), device=dev)
         log_v = math.log(lm.vocab_size)
         resp = canvas[:, p:]
+        # Under a confidence algorithm every trajectory has the same, host-known number of masked
+        # positions at each step, so the vocabulary-sized work (top-p sorts, guidance, sampling)
+        # runs on those positions only, gathered into a fixed shape without a host sync.
+        plan = sched.commit_plan(length) if self.masked_only and sched.alg != "origin" else None
+        n_masked = length
         for step in range(steps):
             masked = resp == lm.mask_token_id  # [N, L]
             logits = lm.response_logits(torch.cat([canvas[:, :p], resp], 1), attn, p)  # [N, L, V]
             logits[..., lm.mask_token_id] = _NEVER  # a committed mask token would never be unmasked
+            if plan is None:
+                positions, count, masked_at = None, None, masked
+            else:  # masked positions first, in increasing order (a stable sort), the first n_masked of them
+                positions = torch.argsort((~masked).to(torch.uint8), dim=-1, stable=True)[:, :n_masked]
+                logits = logits.gather(1, positions[..., None].expand(-1, -1, logits.shape[-1]))  # [N, G, V]
+                count, masked_at = plan[step], torch.ones_like(positions, dtype=torch.bool)
+                n_masked -= count
             logp0 = torch.log_softmax(logits, -1)
-            h = -(logp0.exp() * logp0).sum(-1) / log_v  # [N, L] normalized entropy at temperature 1
-            trace["entropy_mean"][step], trace["entropy_min"][step], trace["entropy_max"][step] = masked_stats(h, masked)
-            entropy_map[step] = h[::k].masked_fill(~masked[::k], float("nan"))
+            h = -(logp0.exp() * logp0).sum(-1) / log_v  # [N, W] normalized entropy at temperature 1
+            trace["entropy_mean"][step], trace["entropy_min"][step], trace["entropy_max"][step] = masked_stats(h, masked_at)
+            h_map = (h.masked_fill(~masked, float("nan")) if positions is None
+                     else torch.full(masked.shape, float("nan"), device=dev).scatter(1, positions, h))
+            entropy_map[step] = h_map[::k]
 
             pre_log_probs = sched.sampler.log_probs(logits)
             phi, stats = self.guidance.optimize(logits, resp, masked, objective, sched.sampler, keys, step,
-                                                log_probs=pre_log_probs)
+                                                log_probs=pre_log_probs, positions=positions)
             log_probs = pre_log_probs if stats is None else stats.log_probs  # None: the step computes it
-            out = sched.step(step, ts, resp, masked, phi, pre_log_probs, keys, stop_ids, log_probs=log_probs)
+            out = sched.step(step, ts, resp, masked, phi, pre_log_probs, keys, stop_ids, log_probs=log_probs,
+                             positions=positions, count=count)
             resp = out.tokens
             trace["committed"][step] = out.committed.sum(-1).float()
             if stats is not None:

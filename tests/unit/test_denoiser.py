@@ -68,6 +68,42 @@ def test_batch_invariance_alone_vs_left_padded_batch(lm, reward):
     assert not torch.equal(other_seed.tokens, together.tokens)
 
 
+@pytest.mark.parametrize("guidance, sched", [
+    (GradientGuidance(weight="entropy", inner_steps=2, lr=0.5), {}),
+    (GradientGuidance(weight="one", inner_steps=2, lr=0.5), {"alg": "maskgit_plus", "alg_temp": 0.5}),
+    (NoGuidance(), {"alg": "topk_margin"}),
+    (GradientGuidance(weight="zero", inner_steps=1, lr=0.5), {"alg": "anchor", "eos_deprioritize": False}),
+])
+def test_masked_only_work_gives_the_same_generations(lm, reward, guidance, sched):
+    """Vocabulary-sized work on the gathered masked positions only == on every position."""
+    outs = []
+    for masked_only in (True, False):
+        den = make(lm, reward, guidance, steps=5, length=8, k=2, seed=5, **sched)
+        den.masked_only = masked_only
+        outs.append(den.generate(PROMPTS[:3]))
+    fast, full = outs
+    assert torch.equal(fast.tokens, full.tokens)
+    assert fast.responses == full.responses
+    for key in TRACE_KEYS:
+        assert torch.allclose(fast.trace[key], full.trace[key], atol=1e-5, equal_nan=True), key
+    assert torch.allclose(fast.entropy_map, full.entropy_map, atol=1e-6, equal_nan=True)
+    assert torch.isnan(fast.entropy_map).any() and not torch.isnan(fast.entropy_map).all()
+
+
+def test_masked_only_step_refuses_origin():
+    schedule = DenoisingSchedule(steps=2, max_new_tokens=4, alg="origin")
+    tokens = torch.zeros(1, 4, dtype=torch.long)
+    with pytest.raises(ValueError, match="origin"):
+        schedule.step(0, schedule.timesteps(), tokens, tokens == 0, torch.zeros(1, 4, 5), torch.zeros(1, 4, 5),
+                      torch.zeros(1, dtype=torch.long), torch.tensor([1]), positions=torch.arange(4)[None], count=2)
+
+
+def test_commit_plan_commits_every_position_by_the_last_step():
+    schedule = DenoisingSchedule(steps=7, max_new_tokens=13)
+    plan = schedule.commit_plan(13)
+    assert sum(plan) == 13 and len(plan) == 7 and plan[-1] > 0
+
+
 def test_output_shapes_trace_and_counters(lm, reward):
     steps, length, k = 5, 8, 3
     out = make(lm, reward, GradientGuidance(weight="entropy", inner_steps=2), steps=steps, length=length,

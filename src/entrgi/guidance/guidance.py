@@ -92,10 +92,12 @@ class Guidance(ABC):
     @abstractmethod
     def optimize(self, logits: torch.Tensor, tokens: torch.Tensor, masked: torch.Tensor,
                  objective: RewardObjective | None, sampler: TokenSampler, keys: torch.Tensor,
-                 step: int, log_probs: torch.Tensor | None = None) -> tuple[torch.Tensor, GuidanceStats | None]:
-        """logits [N, L, V] (fp32), tokens/masked [N, L], keys [N] -> (phi [N, L, V], stats).
+                 step: int, log_probs: torch.Tensor | None = None,
+                 positions: torch.Tensor | None = None) -> tuple[torch.Tensor, GuidanceStats | None]:
+        """logits [N, W, V] (fp32), tokens/masked [N, L], keys [N] -> (phi [N, W, V], stats).
 
-        ``log_probs`` may pass ``sampler.log_probs(logits)`` when the caller already has it.
+        ``W = L``, or with ``positions`` [N, G] the logits cover only those (masked) response
+        positions, in that order. ``log_probs`` may pass ``sampler.log_probs(logits)``.
         """
 
 
@@ -105,7 +107,7 @@ class NoGuidance(Guidance):
     requires_reward = False
     name = "bon"
 
-    def optimize(self, logits, tokens, masked, objective, sampler, keys, step, log_probs=None):
+    def optimize(self, logits, tokens, masked, objective, sampler, keys, step, log_probs=None, positions=None):
         return logits, None
 
 
@@ -133,38 +135,48 @@ class GradientGuidance(Guidance):
         """The method's name in outputs: expectation / aps / entrgi, or ``w=<spec>`` for ablations."""
         return {"zero": "expectation", "one": "aps", "entropy": "entrgi"}.get(self.weight.spec, f"w={self.weight.spec}")
 
-    def _embed(self, phi, tokens, masked, objective, sampler, u, logp=None):
+    def _embed(self, phi, tokens, masked, objective, sampler, u, logp=None, positions=None):
         """e_hat at masked positions, E_R[token] elsewhere. Returns (embeds, w, argmax-filled tokens, logp).
 
+        phi [N, W, V] and u [N, W] cover every response position (W = L) or only ``positions``.
         ``logp`` may pass ``sampler.log_probs(phi)`` when it is already known (it is the top-p sort,
         the most expensive op of an inner step on CPU).
         """
         with torch.no_grad():
             if logp is None:
-                logp = sampler.log_probs(phi.detach())  # [N, L, V] filtered at tau
-            hard = sampler.draw(logp, u)  # [N, L]
+                logp = sampler.log_probs(phi.detach())  # [N, W, V] filtered at tau
+            hard = sampler.draw(logp, u)  # [N, W]
             h = (normalized_entropy(phi, self.normalization, logp) if self.weight.uses_entropy
-                 else torch.zeros(masked.shape, device=phi.device))
-            w = self.weight(h)  # [N, L]
-        e_soft = objective.soft(torch.softmax(phi / sampler.temperature, dim=-1))  # [N, L, D]
+                 else torch.zeros(phi.shape[:-1], device=phi.device))
+            w = self.weight(h)  # [N, W]
+        e_soft = objective.soft(torch.softmax(phi / sampler.temperature, dim=-1))  # [N, W, D]
         e_hard = objective.hard(hard)
         e_hat = e_soft + (w[..., None].to(e_soft.dtype) * (e_hard - e_soft)).detach()
         e_fixed = objective.hard(tokens)
-        embeds = torch.where(masked[..., None], e_hat, e_fixed)
-        current = torch.where(masked, phi.detach().argmax(-1), tokens)  # locates the first stop token
+        if positions is None:
+            embeds = torch.where(masked[..., None], e_hat, e_fixed)
+            current = torch.where(masked, phi.detach().argmax(-1), tokens)  # locates the first stop token
+        else:
+            embeds = e_fixed.scatter(1, positions[..., None].expand(-1, -1, e_hat.shape[-1]), e_hat)
+            current = tokens.scatter(1, positions, phi.detach().argmax(-1))
         return embeds, w, current, logp
 
-    def optimize(self, logits, tokens, masked, objective, sampler, keys, step, log_probs=None):
+    def optimize(self, logits, tokens, masked, objective, sampler, keys, step, log_probs=None, positions=None):
         length = tokens.shape[1]
+
+        def uniforms(draw: int) -> torch.Tensor:  # keyed by response position
+            u = rng.uniform(keys, draw, length)
+            return u if positions is None else u.gather(1, positions)
+
         phi = (logits.float() if self.fp32 else logits).detach().clone().requires_grad_(True)
         adam = _Adam(phi, self.lr)
         reward_before = w = None
         with torch.enable_grad():
             for m in range(self.inner_steps):
-                u = rng.uniform(keys, draw_id(step, DRAW_GUIDANCE, m), length)
+                u = uniforms(draw_id(step, DRAW_GUIDANCE, m))
                 # at m = 0, phi equals the logits: reuse their filtered log-probs
                 embeds, w, current, _ = self._embed(phi, tokens, masked, objective, sampler, u,
-                                                    log_probs if m == 0 else None)
+                                                    log_probs if m == 0 else None, positions)
                 reward = objective.score(embeds, current)  # [N]
                 if m == 0:
                     reward_before = reward.detach()
@@ -175,10 +187,11 @@ class GradientGuidance(Guidance):
         final_log_probs = None
         if self.track_final_reward:
             with torch.no_grad():
-                u = rng.uniform(keys, draw_id(step, DRAW_GUIDANCE, self.inner_steps), length)
-                embeds, _, current, final_log_probs = self._embed(phi, tokens, masked, objective, sampler, u)
+                u = uniforms(draw_id(step, DRAW_GUIDANCE, self.inner_steps))
+                embeds, _, current, final_log_probs = self._embed(phi, tokens, masked, objective, sampler, u,
+                                                                  positions=positions)
                 reward_after = objective.score(embeds, current)
         else:
             reward_after = torch.full_like(reward_before, float("nan"))
-        w_mean, w_min, w_max = masked_stats(w, masked)
+        w_mean, w_min, w_max = masked_stats(w, masked if positions is None else torch.ones_like(w, dtype=torch.bool))
         return phi, GuidanceStats(w_mean, w_min, w_max, reward_before, reward_after, final_log_probs)

@@ -78,37 +78,77 @@ class DenoisingSchedule:
         keys: torch.Tensor,
         stop_ids: torch.Tensor,
         log_probs: torch.Tensor | None = None,
+        positions: torch.Tensor | None = None,
+        count: int | None = None,
     ) -> StepOutput:
         """Sample candidates from ``phi`` and commit some masked positions.
 
-        tokens/masked [N, L]; phi/pre_log_probs [N, L, V]; keys [N]; stop_ids [S].
+        tokens/masked [N, L]; phi/pre_log_probs [N, W, V]; keys [N]; stop_ids [S].
         ``log_probs`` may pass ``sampler.log_probs(phi)`` when it is already computed.
+        ``W = L`` (every response position), or, with ``positions`` [N, G] (each row's masked
+        positions in increasing order, all rows with the same number G of masked positions), the
+        vocabulary-sized inputs cover only those positions and ``count`` (a host int, the number to
+        commit) replaces the device-side count; the result is the same as with all positions.
         """
         n, length = tokens.shape
         last = step == self.steps - 1
         t, s = ts[step], ts[step + 1]
         if log_probs is None:
             log_probs = self.sampler.log_probs(phi)
-        u_tok = rng.uniform(keys, draw_id(step, DRAW_TOKENS), length)  # [N, L]
+        if positions is None:
+            def at(x: torch.Tensor) -> torch.Tensor:
+                return x
+            masked_at = masked
+        else:
+            if self.alg == "origin":
+                raise ValueError("schedule.step(positions=...) needs a confidence algorithm, not alg='origin' "
+                                 "(its per-position coin flips leave trajectories with different masked counts)")
+            def at(x: torch.Tensor) -> torch.Tensor:
+                return x.gather(1, positions)
+            masked_at = torch.ones_like(positions, dtype=torch.bool)
+        width = masked_at.shape[1]
+        u_tok = at(rng.uniform(keys, draw_id(step, DRAW_TOKENS), length))  # [N, W], keyed by response position
         sampled = self.sampler.draw(log_probs, u_tok)
 
         if self.alg == "origin":
             u_pos = rng.uniform(keys, draw_id(step, DRAW_POSITIONS), length)
             commit = masked if last else masked & (u_pos < (1.0 - s / t))
         else:
-            conf = CONFIDENCE[self.alg](ConfidenceInputs(sampled, log_probs, phi, pre_log_probs))  # [N, L]
+            conf = CONFIDENCE[self.alg](ConfidenceInputs(sampled, log_probs, phi, pre_log_probs))  # [N, W]
             if self.alg_temp > 0:
                 # Gumbel-top-k == sampling positions without replacement from softmax(conf / alg_temp).
-                u_pos = rng.uniform(keys, draw_id(step, DRAW_POSITIONS), length, dtype=torch.float64)
+                u_pos = at(rng.uniform(keys, draw_id(step, DRAW_POSITIONS), length, dtype=torch.float64))
                 gumbel = -torch.log(-torch.log(u_pos.clamp_min(1e-12)))
                 conf = conf.double() / self.alg_temp + gumbel
             conf = conf.double()
             if self.eos_deprioritize:
                 is_stop = torch.isin(sampled, stop_ids)
                 conf = torch.where(is_stop, torch.full_like(conf, -1e300), conf)
-            conf = conf.masked_fill(~masked, float("-inf"))
+            conf = conf.masked_fill(~masked_at, float("-inf"))
             order = torch.argsort(conf, dim=-1, descending=True, stable=True)
-            rank = torch.empty_like(order).scatter_(-1, order, torch.arange(length, device=order.device).expand(n, -1))
-            count = commit_counts(masked.sum(-1), t, s, last)  # [N]
-            commit = masked & (rank < count[:, None])
-        return StepOutput(torch.where(commit, sampled, tokens), commit, sampled)
+            rank = torch.empty_like(order).scatter_(-1, order, torch.arange(width, device=order.device).expand(n, -1))
+            if count is None:
+                counts = commit_counts(masked_at.sum(-1), t, s, last)[:, None]  # [N, 1]
+            else:
+                counts = count
+            commit = masked_at & (rank < counts)
+        if positions is None:
+            return StepOutput(torch.where(commit, sampled, tokens), commit, sampled)
+        current = tokens.gather(1, positions)
+        return StepOutput(tokens.scatter(1, positions, torch.where(commit, sampled, current)),
+                          torch.zeros_like(masked).scatter(1, positions, commit),
+                          tokens.scatter(1, positions, sampled))
+
+    def commit_plan(self, length: int) -> list[int]:
+        """Positions committed at each step when all ``length`` response positions start masked.
+
+        The same for every trajectory under a confidence algorithm (not ``origin``), computed on
+        the host with the float32 formula of :func:`commit_counts` on CPU timesteps.
+        """
+        ts = self.timesteps("cpu")
+        n, plan = length, []
+        for step in range(self.steps):
+            c = int(commit_counts(torch.tensor([n]), ts[step], ts[step + 1], step == self.steps - 1)[0])
+            plan.append(c)
+            n -= c
+        return plan
