@@ -3,10 +3,12 @@
 Random-weight models in the real formats (the project's bidirectional dLLM, hidden 256, 4 layers;
 a Qwen3ForSequenceClassification reward, hidden 256, 4 layers; word-level tokenizers with a
 16k vocabulary, the reward one in another order), K=4, T=32, M=3, 32 new tokens, fp32 — the
-size NOTES.md used to time the paper's script on these machines. Measures seconds per prompt
-inside the denoiser (models loaded) and its parts.
+size at which the paper's script was timed on these machines (../shared/NOTES.md: about 12 s per
+prompt for EntRGi, 2.6 s for BoN, with Dream's model code). Measures seconds per prompt inside
+``GuidedDenoiser.generate`` (models loaded, one warm-up call first) for BoN, Expectation and EntRGi.
 
-    python bench/speed/run.py --out bench/speed/results.json
+    python bench/speed/run.py                                   # -> bench/speed/results.json
+    python bench/speed/run.py --all-positions --out /tmp/all.json   # vocabulary work on every position
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import argparse
 import json
 import platform
 import random
+import shlex
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -70,9 +74,10 @@ def main() -> None:
     ap.add_argument("--prompts", type=int, default=8)
     ap.add_argument("--batch", type=int, default=4, help="prompts per generate() call")
     ap.add_argument("--vocab", type=int, default=16384)
+    ap.add_argument("--all-positions", action="store_true",
+                    help="GuidedDenoiser(masked_only=False): top-p / guidance / sampling on all L positions")
     ap.add_argument("--out", type=Path, default=Path(__file__).with_name("results.json"))
     args = ap.parse_args()
-    torch.set_num_threads(torch.get_num_threads())
     with tempfile.TemporaryDirectory() as tmp:
         lm, reward = build(Path(tmp), args.vocab, hidden=256, layers=4)
         rng = random.Random(1)
@@ -82,7 +87,8 @@ def main() -> None:
         rows = {}
         for name, guidance in [("bon", NoGuidance()), ("expectation", GradientGuidance(weight="zero")),
                                ("entrgi", GradientGuidance(weight="entropy"))]:
-            den = GuidedDenoiser(lm, reward, guidance, schedule, samples_per_prompt=4, seed=1)
+            den = GuidedDenoiser(lm, reward, guidance, schedule, samples_per_prompt=4, seed=1,
+                                 masked_only=not args.all_positions)
             den.generate(prompts[:1])  # warm-up
             start = time.perf_counter()
             for i in range(0, len(prompts), args.batch):
@@ -92,9 +98,10 @@ def main() -> None:
             print(name, rows[name], flush=True)
     for name in rows:
         rows[name]["x_bon"] = round(rows[name]["s_per_prompt"] / rows["bon"]["s_per_prompt"], 2)
-    result = {"command": "python bench/speed/run.py", "setting": {
+    result = {"command": shlex.join(["python", "bench/speed/run.py", *sys.argv[1:]]), "setting": {
         "K": 4, "T": 32, "M": 3, "new_tokens": 32, "vocab": args.vocab, "hidden": 256, "layers": 4,
-        "prompts": args.prompts, "prompts_per_batch": args.batch, "dtype": "float32"},
+        "prompts": args.prompts, "prompts_per_batch": args.batch, "dtype": "float32",
+        "masked_only": not args.all_positions},
         "machine": {"cpu_threads": torch.get_num_threads(), "torch": torch.__version__,
                     "python": platform.python_version()}, "results": rows}
     args.out.write_text(json.dumps(result, indent=2) + "\n")
