@@ -113,7 +113,7 @@ class GuidedDenoiser:
             h = -(logp0.exp() * logp0).sum(-1) / log_v  # [N, W] normalized entropy at temperature 1
             trace["entropy_mean"][step], trace["entropy_min"][step], trace["entropy_max"][step] = masked_stats(h, masked_at)
             h_map = (h.masked_fill(~masked, float("nan")) if positions is None
-                     else torch.full(masked.shape, float("nan"), device=dev).scatter(1, positions, h))
+                     else torch.full(masked.shape, float("nan"), device=dev).scatter(1, positions, h.float()))
             entropy_map[step] = h_map[::k]
 
             pre_log_probs = sched.sampler.log_probs(logits)
