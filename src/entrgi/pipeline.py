@@ -21,6 +21,7 @@ from torch.utils.data import DataLoader
 
 from entrgi.callbacks.progress import PromptProgressBar
 from entrgi.callbacks.writer import GENERATIONS, SHARDS, JsonlPredictionWriter, done_sample_ids, read_jsonl
+from entrgi.checks import require_positive
 from entrgi.data.dataset import PromptDataset, collate_prompts, filter_done
 from entrgi.denoiser import GuidedDenoiser
 from entrgi.eval.records import summarize
@@ -34,12 +35,8 @@ _DATA_RUNTIME_KEYS = ("batch_size", "judge")  # data-config keys that are not th
 
 def check_config(cfg: DictConfig) -> None:
     """Checks that need no model: fail fast, naming the key."""
-    k = cfg.get("samples_per_prompt")
-    if not (isinstance(k, int) and not isinstance(k, bool) and k > 0):
-        raise ValueError(f"samples_per_prompt (K) must be a positive integer, got {k!r}")
-    bs = cfg.data.get("batch_size")
-    if not (isinstance(bs, int) and bs > 0):
-        raise ValueError(f"data.batch_size must be a positive integer, got {bs!r}")
+    require_positive(cfg.get("samples_per_prompt"), "samples_per_prompt (K)")
+    require_positive(cfg.data.get("batch_size"), "data.batch_size")
     if "path" in cfg.data and OmegaConf.is_missing(cfg.data, "path"):
         raise ValueError("data.path is required for data=jsonl: pass data.path=/path/to/prompts.jsonl")
     _guard_multirun_ddp(cfg)

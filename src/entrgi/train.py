@@ -19,6 +19,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from entrgi.checks import require_positive
 from entrgi.testbed import ASSETS
 
 
@@ -36,21 +37,10 @@ def _validate(trainer: L.Trainer, module: L.LightningModule, data: L.LightningDa
     return {key: float(value) for key, value in metrics.items()}
 
 
-def _positive(cfg: DictConfig, key: str, kind: type) -> None:
-    value = OmegaConf.select(cfg, key)
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
-    if kind is int:
-        ok = ok and isinstance(value, int)
-    if not ok:
-        raise ValueError(f"{key} must be a positive {kind.__name__}, got {value!r}: "
-                         f"e.g. `python -m entrgi.train train={cfg.name} {key}=...`")
-
-
 def check_config(cfg: DictConfig) -> None:
     """Reject bad values before any data is generated or model built, naming the key."""
-    _positive(cfg, "max_steps", int)  # Lightning would read -1 as "train 1000 epochs"
-    _positive(cfg, "batch_size", int)
-    _positive(cfg, "lr", float)
+    for key, kind in (("max_steps", int), ("batch_size", int), ("lr", float)):  # max_steps=-1: Lightning trains 1000 epochs
+        require_positive(cfg.get(key), key, kind, f"e.g. `python -m entrgi.train train={cfg.name} {key}=...`")
     if not isinstance(cfg.seed, int) or isinstance(cfg.seed, bool):
         raise ValueError(f"seed must be an integer, got {cfg.seed!r}")
 

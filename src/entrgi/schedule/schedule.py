@@ -128,10 +128,8 @@ class DenoisingSchedule:
             order = torch.argsort(conf, dim=-1, descending=True, stable=True)
             rank = torch.empty_like(order).scatter_(-1, order, torch.arange(width, device=order.device).expand(n, -1))
             if count is None:
-                counts = commit_counts(masked_at.sum(-1), t, s, last)[:, None]  # [N, 1]
-            else:
-                counts = count
-            commit = masked_at & (rank < counts)
+                count = commit_counts(masked_at.sum(-1), t, s, last)[:, None]  # [N, 1]
+            commit = masked_at & (rank < count)
         if positions is None:
             return StepOutput(torch.where(commit, sampled, tokens), commit, sampled)
         current = tokens.gather(1, positions)
