@@ -40,6 +40,21 @@ def dllm_tokenizer() -> PreTrainedTokenizerFast:
     )
 
 
+def word_tokenizer(words: list[str], mask: bool) -> PreTrainedTokenizerFast:
+    """A word-level tokenizer over ``words`` (plus specials and role words), any size: for
+    checkpoints with a large vocabulary. ``mask``: with a ``<|mask|>`` token (a dLLM's)."""
+    specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<unk>"] + (["<|mask|>"] if mask else [])
+    vocab = {w: i for i, w in enumerate(dict.fromkeys(specials + ROLE_WORDS + list(words)))}
+    tok = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    tok.decoder = decoders.WordPiece(prefix="##", cleanup=False)
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok, eos_token="<|endoftext|>", pad_token="<|endoftext|>", unk_token="<unk>",
+        mask_token="<|mask|>" if mask else None, additional_special_tokens=["<|im_start|>", "<|im_end|>"],
+        chat_template=CHATML,
+    )
+
+
 def reward_tokenizer() -> PreTrainedTokenizerFast:
     specials = ["<unk>", "<|endoftext|>", "<|im_start|>", "<|im_end|>"]
     corpus = [w for w in WORDS + ROLE_WORDS if "z" not in w and w not in ("sunshine", "rainbow")] * 5

@@ -1,12 +1,16 @@
 """The guided denoising loop: all B*K trajectories advance together, sync-free.
 
-    logits = lm.response_logits(tokens)                      # [N, L, V]
-    logits = logits at the G still-masked positions          # [N, G, V], G known on the host
-    phi    = guidance.optimize(logits, ...)                  # M inner steps; identity for BoN
-    tokens = schedule.step(phi, ...)                         # sample + commit
+    at     = StepPositions.masked(...)                       # the G still-masked positions, G known on the host
+    logits = lm.response_logits(tokens, positions=at)        # [N, G, V], the head applied at those positions only
+    h, pre = entropy, confidence statistic of the logits     # [N, G], in chunks of rows
+    phi    = guidance.optimize(logits, ..., at)              # M inner steps, in place; identity for BoN
+    tokens = schedule.step(at, ..., phi, pre)                # sample + commit
     trace  = per-step statistics, kept on device
 
-Nothing in the loop calls ``.item()`` or ``.tolist()``; the trace moves to the host once.
+Nothing in the loop calls ``.item()`` or ``.tolist()``; the trace moves to the host once. The
+only [N, G, V] tensors alive are the logits (which become phi) and, for gradient guidance,
+Adam's m and v; every other vocabulary-sized temporary is one chunk of rows
+(``max_chunk_bytes``).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import torch
 
 from entrgi import rng
 from entrgi.guidance.guidance import Guidance, masked_stats
+from entrgi.positions import DEFAULT_MAX_CHUNK_BYTES, StepPositions
 from entrgi.guidance.objective import RewardObjective
 from entrgi.models.base import DiffusionLM
 from entrgi.models.reward import SequenceClassifierReward
@@ -51,9 +56,13 @@ class GuidedDenoiser:
 
     def __init__(self, lm: DiffusionLM, reward: SequenceClassifierReward, guidance: Guidance,
                  schedule: DenoisingSchedule, samples_per_prompt: int = 4, seed: int = 0,
-                 bridge: VocabBridge | None = None, masked_only: bool = True):
+                 bridge: VocabBridge | None = None, masked_only: bool = True,
+                 max_chunk_bytes: int = DEFAULT_MAX_CHUNK_BYTES):
         if not (isinstance(samples_per_prompt, int) and samples_per_prompt > 0):
             raise ValueError(f"samples_per_prompt (K) must be a positive integer, got {samples_per_prompt!r}")
+        if not (isinstance(max_chunk_bytes, int) and not isinstance(max_chunk_bytes, bool) and max_chunk_bytes > 0):
+            raise ValueError(f"max_chunk_bytes must be a positive integer (bytes), got {max_chunk_bytes!r}")
+        self.max_chunk_bytes = max_chunk_bytes
         self.lm, self.reward, self.guidance, self.schedule = lm, reward, guidance, schedule
         self.k = samples_per_prompt
         self.seed = int(seed)
@@ -94,34 +103,28 @@ class GuidedDenoiser:
         log_v = math.log(lm.vocab_size)
         resp = canvas[:, p:]
         # Under a confidence algorithm every trajectory has the same, host-known number of masked
-        # positions at each step, so the vocabulary-sized work (top-p sorts, guidance, sampling)
-        # runs on those positions only, gathered into a fixed shape without a host sync.
+        # positions at each step, so the vocabulary-sized work runs on those positions only.
         plan = sched.commit_plan(length) if self.masked_only and sched.alg != "origin" else None
         n_masked = length
         for step in range(steps):
             masked = resp == lm.mask_token_id  # [N, L]
-            logits = lm.response_logits(torch.cat([canvas[:, :p], resp], 1), attn, p)  # [N, L, V]
-            logits[..., lm.mask_token_id] = _NEVER  # a committed mask token would never be unmasked
             if plan is None:
-                positions, count, masked_at = None, None, masked
-            else:  # masked positions first, in increasing order (a stable sort), the first n_masked of them
-                positions = torch.argsort((~masked).to(torch.uint8), dim=-1, stable=True)[:, :n_masked]
-                logits = logits.gather(1, positions[..., None].expand(-1, -1, logits.shape[-1]))  # [N, G, V]
-                count, masked_at = plan[step], torch.ones_like(positions, dtype=torch.bool)
-                n_masked -= count
-            logp0 = torch.log_softmax(logits, -1)
-            h = -(logp0.exp() * logp0).sum(-1) / log_v  # [N, W] normalized entropy at temperature 1
-            trace["entropy_mean"][step], trace["entropy_min"][step], trace["entropy_max"][step] = masked_stats(h, masked_at)
-            h_map = (h.masked_fill(~masked, float("nan")) if positions is None
-                     else torch.full(masked.shape, float("nan"), device=dev).scatter(1, positions, h.float()))
-            entropy_map[step] = h_map[::k]
+                at = StepPositions.every(step, keys, masked, self.max_chunk_bytes)
+            else:
+                at = StepPositions.masked(step, keys, masked, n_masked, plan[step], self.max_chunk_bytes)
+                n_masked -= plan[step]
+            logits = lm.response_logits(torch.cat([canvas[:, :p], resp], 1), attn, p,
+                                       None if at.identity else at.positions)  # [N, G, V]
+            logits[..., lm.mask_token_id] = _NEVER  # a committed mask token would never be unmasked
+            h, pre = self._logit_stats(logits, at, log_v)  # [N, G]
+            trace["entropy_mean"][step], trace["entropy_min"][step], trace["entropy_max"][step] = masked_stats(h, at.active)
+            entropy_map[step] = at.scatter(torch.full(masked.shape, float("nan"), device=dev),
+                                           h.masked_fill(~at.active, float("nan")))[::k]
 
-            pre_log_probs = sched.sampler.log_probs(logits)
-            phi, stats = self.guidance.optimize(logits, resp, masked, objective, sched.sampler, keys, step,
-                                                log_probs=pre_log_probs, positions=positions)
-            log_probs = pre_log_probs if stats is None else stats.log_probs  # None: the step computes it
-            out = sched.step(step, ts, resp, masked, phi, pre_log_probs, keys, stop_ids, log_probs=log_probs,
-                             positions=positions, count=count)
+            phi, stats = self.guidance.optimize(logits, resp, objective, sched.sampler, at, entropy=h)
+            del logits  # phi may share its memory
+            out = sched.step(at, ts, resp, phi, stop_ids, pre)
+            del phi
             resp = out.tokens
             trace["committed"][step] = out.committed.sum(-1).float()
             if stats is not None:
@@ -142,3 +145,21 @@ class GuidedDenoiser:
             wall_s=time.perf_counter() - start,
             counters={"dllm_calls": steps, "reward_calls": self.reward.calls - reward_calls0},
         )
+
+    @torch.no_grad()
+    def _logit_stats(self, logits: torch.Tensor, at: StepPositions, log_v: float):
+        """Normalized entropy at temperature 1 (trace, entropy map, EntRGi's first w) and the
+        schedule's pre-guidance confidence statistic, in chunks of rows. -> ([N, G], [N, G] | None)."""
+        n, width, vocab = logits.shape
+        rows = logits.view(-1, vocab)
+        h = torch.empty(rows.shape[0], dtype=torch.float32, device=logits.device)
+        pre = None
+        for sl in at.row_chunks(rows.shape[0], vocab):
+            logp = torch.log_softmax(rows[sl].float(), -1)
+            h[sl] = -(logp.exp() * logp).sum(-1) / log_v
+            del logp
+            stat = self.schedule.pre_guidance(rows[sl])
+            if stat is not None:
+                pre = pre if pre is not None else torch.empty(rows.shape[0], dtype=stat.dtype, device=logits.device)
+                pre[sl] = stat
+        return h.view(n, width), None if pre is None else pre.view(n, width)

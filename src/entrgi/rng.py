@@ -18,6 +18,14 @@ _M1 = 0x7FEB352D
 _M2 = 0x46CA68BB  # odd, < 2**31
 _GOLDEN = 0x3C6EF372
 
+# Random-draw purposes, folded into the counter of every draw (see ``draw_id``).
+DRAW_TOKENS, DRAW_POSITIONS, DRAW_GUIDANCE = 0, 1, 2
+
+
+def draw_id(step: int, purpose: int, inner: int = 0) -> int:
+    """A distinct draw counter for each (denoising step, purpose, inner step)."""
+    return (step * 8 + purpose) * 4096 + inner
+
 
 def _mix(x: torch.Tensor) -> torch.Tensor:
     """Bijective 32-bit mixer on int64 tensors holding values in [0, 2**32)."""

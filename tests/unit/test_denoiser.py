@@ -7,6 +7,7 @@ from entrgi.denoiser import TRACE_KEYS, GuidedDenoiser
 from entrgi.guidance import GradientGuidance, NoGuidance
 from entrgi.guidance.objective import before_first_stop
 from entrgi.models import BidirectionalLM, DreamLM, SequenceClassifierReward
+from entrgi.positions import StepPositions
 from entrgi.schedule import DenoisingSchedule
 from entrgi.types import PromptItem
 
@@ -93,9 +94,27 @@ def test_masked_only_work_gives_the_same_generations(lm, reward, guidance, sched
 def test_masked_only_step_refuses_origin():
     schedule = DenoisingSchedule(steps=2, max_new_tokens=4, alg="origin")
     tokens = torch.zeros(1, 4, dtype=torch.long)
+    at = StepPositions.masked(0, torch.zeros(1, dtype=torch.long), tokens == 0, 4, 2)
     with pytest.raises(ValueError, match="origin"):
-        schedule.step(0, schedule.timesteps(), tokens, tokens == 0, torch.zeros(1, 4, 5), torch.zeros(1, 4, 5),
-                      torch.zeros(1, dtype=torch.long), torch.tensor([1]), positions=torch.arange(4)[None], count=2)
+        schedule.step(at, schedule.timesteps(), tokens, torch.zeros(1, 4, 5), torch.tensor([1]))
+
+
+@pytest.mark.parametrize("guidance", [NoGuidance(), GradientGuidance(weight="entropy", inner_steps=2)])
+def test_chunk_budget_does_not_change_generations(lm, reward, guidance):
+    """One row per chunk (a 1-byte budget) == the default budget, token for token."""
+    outs = []
+    for budget in (1, 2**26):
+        den = make(lm, reward, guidance, steps=4, length=8, k=2, seed=4)
+        den.max_chunk_bytes = budget
+        outs.append(den.generate(PROMPTS[:2]))
+    assert torch.equal(outs[0].tokens, outs[1].tokens)
+    for key in TRACE_KEYS:
+        assert torch.allclose(outs[0].trace[key], outs[1].trace[key], atol=1e-5, equal_nan=True), key
+
+
+def test_bad_chunk_budget_is_refused(lm, reward):
+    with pytest.raises(ValueError, match="max_chunk_bytes"):
+        GuidedDenoiser(lm, reward, NoGuidance(), DenoisingSchedule(steps=2, max_new_tokens=4), max_chunk_bytes=0)
 
 
 def test_commit_plan_commits_every_position_by_the_last_step():

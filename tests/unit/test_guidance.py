@@ -6,6 +6,7 @@ from entrgi.guidance import GradientGuidance, NoGuidance, RewardObjective, norma
 from entrgi.guidance.weights import ConstantWeight, PowerWeight, ThresholdWeight
 from entrgi.models import SequenceClassifierReward, build_vocab_bridge
 from entrgi import rng
+from entrgi.positions import StepPositions
 from entrgi.schedule import TokenSampler
 
 
@@ -30,27 +31,74 @@ def _setup(n=2, length=5, vocab=11, dim=6, seed=0):
     return logits, tokens, masked, objective
 
 
+class _RecordingAdam:
+    """Stands in for the optimizer: records the gradient rows ``_ascend`` hands it."""
+
+    def __init__(self, shape, dtype):
+        self.grad = torch.full(shape, float("nan"), dtype=dtype)
+
+    def begin_step(self):
+        pass
+
+    def update(self, rows, grad):
+        self.grad[rows] = grad
+
+
+def phi_gradient(guide, phi, grad_embeds, obj, sampler, at):
+    """The d loss / d phi [N, G, V] that GradientGuidance feeds Adam, for a given d loss / d embeds."""
+    adam = _RecordingAdam((phi.shape[0] * phi.shape[1], phi.shape[2]), phi.dtype)
+    guide._ascend(phi, grad_embeds, obj, sampler, at, adam)
+    return adam.grad.view(phi.shape)
+
+
 @pytest.mark.parametrize("w", [0.0, 1.0])
-def test_relaxed_embedding_values_and_gradients(w):
+@pytest.mark.parametrize("chunk_bytes", [1, 2**20])
+def test_relaxed_embedding_values_and_gradients(w, chunk_bytes):
+    """e_hat's values, and the hand-written backward to phi equals autograd through the soft path."""
     logits, tokens, masked, obj = _setup()
     sampler = TokenSampler(temperature=0.7, top_p=0.9)
     guide = GradientGuidance(weight=w)
     keys = rng.trajectory_keys(0, torch.arange(2), 1)
-    u = rng.uniform(keys, 0, logits.shape[1])
-    phi = logits.clone().requires_grad_(True)
-    embeds, wt, _, _ = guide._embed(phi, tokens, masked, obj, sampler, u)
+    at = StepPositions.every(0, keys, masked, chunk_bytes)
+    embeds, current, wt = guide._embed(logits, tokens, obj, sampler, at, draw=5)
     assert torch.all(wt == w)
-    soft = obj.soft(torch.softmax(phi / 0.7, -1))
+    u = rng.uniform(keys, 5, logits.shape[1])
+    soft = obj.soft(torch.softmax(logits / 0.7, -1))
     hard_tokens = sampler.draw(sampler.log_probs(logits), u)
     expected_masked = soft if w == 0 else obj.hard(hard_tokens)
     expected = torch.where(masked[..., None], expected_masked, obj.hard(tokens))
     torch.testing.assert_close(embeds, expected)
-    # the gradient always flows through the soft path only
-    (g,) = torch.autograd.grad((embeds * masked[..., None]).sum(), phi)
-    phi2 = logits.clone().requires_grad_(True)
-    (g_soft,) = torch.autograd.grad((obj.soft(torch.softmax(phi2 / 0.7, -1)) * masked[..., None]).sum(), phi2)
-    torch.testing.assert_close(g, g_soft)
-    assert g.abs().sum() > 0
+    assert torch.equal(current, torch.where(masked, logits.argmax(-1), tokens))
+    # reference: autograd through e_hat = e_soft + sg(w (e_hard - e_soft)) at masked positions
+    phi = logits.clone().requires_grad_(True)
+    s = obj.soft(torch.softmax(phi / 0.7, -1))
+    e_hat = s + (w * (obj.hard(hard_tokens) - s)).detach()
+    ref_embeds = torch.where(masked[..., None], e_hat, obj.hard(tokens))
+    direction = torch.randn(ref_embeds.shape, dtype=ref_embeds.dtype)
+    (g_ref,) = torch.autograd.grad((ref_embeds * direction).sum(), phi)
+    g = phi_gradient(guide, logits.clone(), direction, obj, sampler, at)
+    torch.testing.assert_close(g, g_ref)
+    assert g[~masked].abs().max() == 0 and g[masked].abs().sum() > 0
+
+
+def test_gathered_positions_give_the_gradient_of_every_position():
+    logits, tokens, masked, obj = _setup(n=3, length=6)
+    masked[:] = False
+    masked[:, [0, 2, 5]] = True  # three masked positions in every row
+    sampler = TokenSampler(temperature=0.7, top_p=0.9)
+    guide = GradientGuidance(weight="entropy")
+    keys = rng.trajectory_keys(1, torch.arange(3), 1)
+    every = StepPositions.every(2, keys, masked)
+    gathered = StepPositions.masked(2, keys, masked, 3, 1)
+    assert gathered.positions.tolist() == [[0, 2, 5]] * 3
+    e1, c1, w1 = guide._embed(logits, tokens, obj, sampler, every, draw=9)
+    e2, c2, w2 = guide._embed(gathered.gather(logits), tokens, obj, sampler, gathered, draw=9)
+    torch.testing.assert_close(e1, e2)
+    assert torch.equal(c1, c2) and torch.equal(w1[masked].view(3, 3), w2)
+    direction = torch.randn(e1.shape, dtype=e1.dtype)
+    g1 = phi_gradient(guide, logits.clone(), direction, obj, sampler, every)
+    g2 = phi_gradient(guide, gathered.gather(logits), direction, obj, sampler, gathered)
+    torch.testing.assert_close(gathered.gather(g1), g2)
 
 
 def test_entropy_weight_in_unit_interval():
@@ -115,13 +163,18 @@ def test_expectation_gradient_matches_finite_differences(tiny_dir, monkeypatch):
     masked = torch.tensor([[True, False, True], [False, True, True]])
     guide = GradientGuidance(weight="zero")
     sampler = TokenSampler(temperature=0.7, top_p=0.95)
-    u = torch.rand(n, length, generator=g, dtype=torch.float64)
+    at = StepPositions.every(0, rng.trajectory_keys(0, torch.arange(n), 1), masked)
+
     # a fixed "current" token layout with no stop token, so the attention mask is constant
     def f(phi):
-        embeds, _, _, _ = guide._embed(phi, tokens, masked, obj, sampler, u)
+        embeds, _, _ = guide._embed(phi, tokens, obj, sampler, at, draw=0)
         return obj.score(embeds, tokens)
-    phi = torch.randn(n, length, vocab, generator=g, dtype=torch.float64, requires_grad=True)
-    (grad,) = torch.autograd.grad(f(phi).sum(), phi)
+
+    phi = torch.randn(n, length, vocab, generator=g, dtype=torch.float64)
+    embeds, _, _ = guide._embed(phi, tokens, obj, sampler, at, draw=0)
+    embeds.requires_grad_(True)
+    (grad_embeds,) = torch.autograd.grad(obj.score(embeds, tokens).sum(), embeds)
+    grad = phi_gradient(guide, phi, grad_embeds, obj, sampler, at)
     assert grad[~masked].abs().max() == 0 and grad[masked].abs().max() > 1e-3
     eps = 1e-5  # directional central differences
     with torch.no_grad():
@@ -137,17 +190,18 @@ def test_optimizer_raises_soft_reward_and_reports_stats():
     sampler = TokenSampler(temperature=1.0)
     keys = rng.trajectory_keys(0, torch.arange(3), 1)
     # Expectation's soft reward is deterministic, so a few small Adam steps must raise it
+    at = StepPositions.every(0, keys, masked)
     _, stats = GradientGuidance(weight="zero", inner_steps=5, lr=0.1).optimize(
-        logits.float(), tokens, masked, obj, sampler, keys, step=0)
+        logits.float(), tokens, obj, sampler, at)
     assert (stats.reward_after > stats.reward_before + 0.1).all()
     guide = GradientGuidance(weight="entropy", inner_steps=5, lr=0.3)
-    phi, stats = guide.optimize(logits.float(), tokens, masked, obj, sampler, keys, step=0)
+    phi, stats = guide.optimize(logits.float(), tokens, obj, sampler, at)
     assert phi.dtype == torch.float32
     # unmasked positions keep their logits exactly
     torch.testing.assert_close(phi[~masked], logits.float()[~masked])
     assert ((stats.w_min <= stats.w_mean) & (stats.w_mean <= stats.w_max)).all()
     assert 0.3 < stats.w_mean.min() and stats.w_max.max() <= 1.0  # random logits: high entropy
-    same, none = NoGuidance().optimize(logits, tokens, masked, None, sampler, keys, 0)
+    same, none = NoGuidance().optimize(logits, tokens, None, sampler, at)
     assert same is logits and none is None
 
 
@@ -156,10 +210,12 @@ def test_sync_free_adam_matches_torch_adam():
     g = torch.Generator().manual_seed(0)
     a = torch.randn(3, 4, generator=g, requires_grad=True)
     b = a.detach().clone().requires_grad_(True)
-    ours, ref = _Adam(a, lr=0.5), torch.optim.Adam([b], lr=0.5)
+    ours, ref = _Adam(a.detach(), lr=0.5), torch.optim.Adam([b], lr=0.5)
     for _ in range(4):
         grad = torch.randn(3, 4, generator=g)
-        ours.step(grad)
+        ours.begin_step()
+        ours.update(slice(0, 2), grad[:2])  # row chunks
+        ours.update(slice(2, 3), grad[2:])
         b.grad = grad.clone()
         ref.step()
     torch.testing.assert_close(a.detach(), b.detach())

@@ -35,6 +35,21 @@ def test_dream_adapter_shifts_and_llada_does_not(tiny_dir):
     assert not torch.allclose(d[0], ll[0])
 
 
+@pytest.mark.parametrize("cls", [DreamLM, BidirectionalLM, LLaDALM])
+def test_logits_at_positions_equal_the_full_logits_gathered(tiny_dir, cls):
+    """The head applied at the wanted response positions only (Dream, testbed) or the full logits
+    gathered (LLaDA): the same numbers as gathering from every position."""
+    lm = cls.from_pretrained(str(tiny_dir["dllm"]), dtype="float32", device="cpu", mask_token_id=4)
+    enc = lm.encode(MSGS, max_new_tokens=6)
+    full = lm.response_logits(enc.tokens, enc.attention_mask, enc.prompt_len)
+    positions = torch.tensor([[0, 3, 5], [1, 2, 4]])
+    part = lm.response_logits(enc.tokens, enc.attention_mask, enc.prompt_len, positions)
+    assert part.shape == (2, 3, lm.vocab_size) and part.dtype == torch.float32
+    torch.testing.assert_close(part, full.gather(1, positions[..., None].expand(-1, -1, full.shape[-1])))
+    assert (lm._head_name() is not None) == (cls is not LLaDALM)
+    assert isinstance(lm.model.get_output_embeddings(), torch.nn.Linear)  # the head is restored
+
+
 def test_left_padding_does_not_change_a_prompts_logits(tiny_dir):
     lm = BidirectionalLM.from_pretrained(str(tiny_dir["dllm"]), dtype="float32", device="cpu")
     alone = lm.encode(MSGS[1:], 5)

@@ -4,25 +4,32 @@ import pytest
 import torch
 
 from entrgi import rng
+from entrgi.positions import StepPositions
 from entrgi.schedule import DenoisingSchedule, TokenSampler
 from entrgi.schedule.timesteps import commit_counts, timesteps
 
 MASK, EOS = 99, 0
 
 
-def run_schedule(sched, n=3, length=10, vocab=100, seed=0, logits_fn=None):
+def step_every(sched, step, tokens, logits, keys, max_chunk_bytes=2**20):
+    """One schedule step over every response position (logits [N, L, V])."""
+    at = StepPositions.every(step, keys, tokens == MASK, max_chunk_bytes)
+    pre = sched.pre_guidance(logits.view(-1, logits.shape[-1]))
+    pre = None if pre is None else pre.view(logits.shape[:2])
+    return sched.step(at, sched.timesteps(), tokens, logits, torch.tensor([EOS]), pre)
+
+
+def run_schedule(sched, n=3, length=10, vocab=100, seed=0, logits_fn=None, max_chunk_bytes=2**20):
     """Drive the schedule with fixed random logits; returns per-step commit counts and final tokens."""
     keys = rng.trajectory_keys(seed, torch.arange(n), 1)
     tokens = torch.full((n, length), MASK)
-    ts = sched.timesteps()
     counts = []
     g = torch.Generator().manual_seed(seed)
     for step in range(sched.steps):
         masked = tokens == MASK
         logits = logits_fn(step) if logits_fn else torch.randn(n, length, vocab, generator=g)
         logits[..., MASK] = -1e9
-        pre = sched.sampler.log_probs(logits)
-        out = sched.step(step, ts, tokens, masked, logits, pre, keys, torch.tensor([EOS]))
+        out = step_every(sched, step, tokens, logits, keys, max_chunk_bytes)
         assert not (out.committed & ~masked).any(), "committed an already-unmasked position"
         counts.append(out.committed.sum(-1))
         tokens = out.tokens
@@ -36,6 +43,35 @@ def test_every_position_committed_after_T_steps(alg, alg_temp):
     counts, tokens = run_schedule(sched)
     assert (tokens != MASK).all()
     assert counts.sum(0).tolist() == [10, 10, 10]
+
+
+def test_chunking_does_not_change_a_step():
+    """Rows processed one by one (a 1-byte budget) or all at once give the same step."""
+    for alg in ["entropy", "maskgit_plus", "topk_margin", "anchor"]:
+        sched = DenoisingSchedule(steps=6, max_new_tokens=10, temperature=0.7, top_p=0.9, alg=alg)
+        one_row, _ = run_schedule(sched, max_chunk_bytes=1)
+        all_rows, _ = run_schedule(sched, max_chunk_bytes=2**30)
+        assert torch.equal(one_row, all_rows)
+
+
+def test_entropy_confidence_is_the_unfiltered_negative_entropy_of_the_pre_guidance_logits():
+    """alg=entropy ranks by sum p log p of softmax(logits / tau) (no top-p), computed before guidance;
+    a direct implementation on a case where the top-p filter would change the ranking."""
+    tau, vocab = 0.7, 50
+    logits = torch.full((1, 3, vocab), 0.0)  # position 2: flat, the least confident either way
+    logits[0, 0, 1] = 4.0  # position 0: one dominant token, long flat tail
+    logits[0, 1, 1] = logits[0, 1, 2] = 2.0  # position 1: two tokens, tail far below
+    logits[0, 1, 3:] = -30.0
+    p = torch.softmax(logits / tau, -1)
+    direct = (p * p.log()).sum(-1)  # [1, 2]
+    assert direct[0, 1] > direct[0, 0] > direct[0, 2]  # position 1 is the more confident without the filter ...
+    filtered = TokenSampler(tau, top_p=0.5).log_probs(logits)
+    assert (filtered.exp() * filtered.clamp_min(-1e30)).sum(-1)[0, 0] > direct[0, 1]  # ... not with it
+    sched = DenoisingSchedule(steps=2, max_new_tokens=3, temperature=tau, top_p=0.5, alg="entropy")
+    torch.testing.assert_close(sched.pre_guidance(logits[0]), direct[0])
+    keys = rng.trajectory_keys(0, torch.tensor([0]), 1)
+    out = step_every(sched, 0, torch.full((1, 3), MASK), logits, keys)
+    assert out.committed.tolist() == [[False, True, False]]  # floor(3 * (1 - s/t)) = 1 position, the confident one
 
 
 def test_commit_counts_follow_formula():
@@ -61,9 +97,7 @@ def test_eos_deprioritized():
     for deprioritize, expect_eos in [(True, False), (False, True)]:
         sched = DenoisingSchedule(steps=2, max_new_tokens=length, alg="maskgit_plus", eos_deprioritize=deprioritize)
         keys = rng.trajectory_keys(3, torch.tensor([0]), 1)
-        tokens = torch.full((1, length), MASK)
-        out = sched.step(0, sched.timesteps(), tokens, tokens == MASK, logits, sched.sampler.log_probs(logits),
-                         keys, torch.tensor([EOS]))
+        out = step_every(sched, 0, torch.full((1, length), MASK), logits, keys)
         chosen = out.sampled[out.committed]
         assert chosen.numel() == 3  # floor(8 * (1 - s/t)) with T = 2
         assert bool((chosen == EOS).all()) == expect_eos
@@ -72,7 +106,7 @@ def test_eos_deprioritized():
 
 def test_top_p_and_top_k_filter():
     logits = torch.log(torch.tensor([[0.5, 0.3, 0.15, 0.05]]))
-    keep = torch.isfinite(TokenSampler(1.0, top_p=0.8).log_probs(logits))
+    keep = torch.isfinite(TokenSampler(1.0, top_p=0.79).log_probs(logits))  # mass before the third: 0.8
     assert keep.tolist() == [[True, True, False, False]]
     keep = torch.isfinite(TokenSampler(1.0, top_p=0.81).log_probs(logits))
     assert keep.tolist() == [[True, True, True, False]]

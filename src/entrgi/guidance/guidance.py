@@ -5,6 +5,12 @@
 ``e_soft = softmax(phi / tau) @ E_R``, ``e_hard = E_R[x]``, ``x ~ top_p(softmax(phi / tau))``
 redrawn each inner step, and ``w`` from a :mod:`weight policy <entrgi.guidance.weights>`.
 Unmasked positions use ``E_R[token]``. ``NoGuidance`` returns the logits unchanged (BoN).
+
+Memory: phi, Adam's m and v are the only [N, G, V] tensors. Autograd runs through the reward
+model only (to the response embeddings); the last link, ``e_soft = softmax(phi / tau) @ E_R``,
+is differentiated by hand chunk by chunk with the same kernels autograd would use
+(``grad_p = grad_e @ E_R^T``, softmax backward, ``/ tau``), and each chunk's Adam update is
+applied as soon as its gradient is known (a row's gradient depends on that row of phi only).
 """
 
 from __future__ import annotations
@@ -15,11 +21,11 @@ from dataclasses import dataclass
 
 import torch
 
-from entrgi import rng
 from entrgi.guidance.objective import RewardObjective
 from entrgi.guidance.weights import WeightPolicy, parse_weight
+from entrgi.positions import StepPositions
+from entrgi.rng import DRAW_GUIDANCE, draw_id
 from entrgi.schedule.sampling import TokenSampler
-from entrgi.schedule.schedule import DRAW_GUIDANCE, draw_id
 
 NORMALIZATIONS = ("log_vocab", "log_support")
 
@@ -33,7 +39,6 @@ class GuidanceStats:
     w_max: torch.Tensor
     reward_before: torch.Tensor  # soft reward at the first inner step
     reward_after: torch.Tensor  # soft reward of the optimized logits (nan when not tracked)
-    log_probs: torch.Tensor | None = None  # [N, L, V] sampler.log_probs(phi) of the returned phi, when computed
 
 
 def masked_stats(x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -62,7 +67,8 @@ def normalized_entropy(phi: torch.Tensor, normalization: str = "log_vocab",
 
 
 class _Adam:
-    """Adam (PyTorch's defaults) on one tensor, with the step count on the host.
+    """Adam (PyTorch's defaults) on the rows of one [R, V] tensor, updated chunk by chunk, with the
+    step count on the host.
 
     ``torch.optim.Adam`` reads its step tensor with ``.item()`` (a device sync per inner step)
     unless ``capturable``, which CPU tensors do not support; this keeps the loop sync-free.
@@ -74,14 +80,18 @@ class _Adam:
         self.v = torch.zeros_like(param)
         self.t = 0
 
-    @torch.no_grad()
-    def step(self, grad: torch.Tensor) -> None:
-        b1, b2 = self.betas
+    def begin_step(self) -> None:
         self.t += 1
-        self.m.lerp_(grad, 1 - b1)
-        self.v.mul_(b2).addcmul_(grad, grad, value=1 - b2)
-        denom = (self.v / (1 - b2 ** self.t)).sqrt_().add_(self.eps)
-        self.param.addcdiv_(self.m, denom, value=-self.lr / (1 - b1 ** self.t))
+
+    @torch.no_grad()
+    def update(self, rows: slice, grad: torch.Tensor) -> None:
+        """Apply step ``t`` to ``param[rows]`` with its gradient [r, V]."""
+        b1, b2 = self.betas
+        m, v = self.m[rows], self.v[rows]
+        m.lerp_(grad, 1 - b1)
+        v.mul_(b2).addcmul_(grad, grad, value=1 - b2)
+        denom = (v / (1 - b2 ** self.t)).sqrt_().add_(self.eps)
+        self.param[rows].addcdiv_(m, denom, value=-self.lr / (1 - b1 ** self.t))
 
 
 class Guidance(ABC):
@@ -90,14 +100,13 @@ class Guidance(ABC):
     weight: WeightPolicy | None = None
 
     @abstractmethod
-    def optimize(self, logits: torch.Tensor, tokens: torch.Tensor, masked: torch.Tensor,
-                 objective: RewardObjective | None, sampler: TokenSampler, keys: torch.Tensor,
-                 step: int, log_probs: torch.Tensor | None = None,
-                 positions: torch.Tensor | None = None) -> tuple[torch.Tensor, GuidanceStats | None]:
-        """logits [N, W, V] (fp32), tokens/masked [N, L], keys [N] -> (phi [N, W, V], stats).
+    def optimize(self, logits: torch.Tensor, tokens: torch.Tensor, objective: RewardObjective | None,
+                 sampler: TokenSampler, at: StepPositions,
+                 entropy: torch.Tensor | None = None) -> tuple[torch.Tensor, GuidanceStats | None]:
+        """logits [N, G, V] at ``at.positions``, tokens [N, L] -> (phi [N, G, V], stats).
 
-        ``W = L``, or with ``positions`` [N, G] the logits cover only those (masked) response
-        positions, in that order. ``log_probs`` may pass ``sampler.log_probs(logits)``.
+        ``entropy`` [N, G] may pass the normalized entropy (temperature 1, log V) of the logits.
+        Implementations may reuse the ``logits`` tensor's memory for phi.
         """
 
 
@@ -107,7 +116,7 @@ class NoGuidance(Guidance):
     requires_reward = False
     name = "bon"
 
-    def optimize(self, logits, tokens, masked, objective, sampler, keys, step, log_probs=None, positions=None):
+    def optimize(self, logits, tokens, objective, sampler, at, entropy=None):
         return logits, None
 
 
@@ -135,63 +144,87 @@ class GradientGuidance(Guidance):
         """The method's name in outputs: expectation / aps / entrgi, or ``w=<spec>`` for ablations."""
         return {"zero": "expectation", "one": "aps", "entropy": "entrgi"}.get(self.weight.spec, f"w={self.weight.spec}")
 
-    def _embed(self, phi, tokens, masked, objective, sampler, u, logp=None, positions=None):
-        """e_hat at masked positions, E_R[token] elsewhere. Returns (embeds, w, argmax-filled tokens, logp).
+    @torch.no_grad()
+    def _embed(self, phi: torch.Tensor, tokens: torch.Tensor, objective: RewardObjective, sampler: TokenSampler,
+               at: StepPositions, draw: int, entropy: torch.Tensor | None = None):
+        """e_hat at the active covered positions, E_R[token] elsewhere, chunk by chunk over phi's rows.
 
-        phi [N, W, V] and u [N, W] cover every response position (W = L) or only ``positions``.
-        ``logp`` may pass ``sampler.log_probs(phi)`` when it is already known (it is the top-p sort,
-        the most expensive op of an inner step on CPU).
+        Returns (embeds [N, L, D], current tokens [N, L] (argmax at active positions; they locate
+        the first stop token), w [N, G]).
         """
-        with torch.no_grad():
-            if logp is None:
-                logp = sampler.log_probs(phi.detach())  # [N, W, V] filtered at tau
-            hard = sampler.draw(logp, u)  # [N, W]
-            h = (normalized_entropy(phi, self.normalization, logp) if self.weight.uses_entropy
-                 else torch.zeros(phi.shape[:-1], device=phi.device))
-            w = self.weight(h)  # [N, W]
-        e_soft = objective.soft(torch.softmax(phi / sampler.temperature, dim=-1))  # [N, W, D]
+        n, width, vocab = phi.shape
+        rows = phi.view(-1, vocab)
+        u = at.uniform(draw).reshape(-1)
+        h_given = None if entropy is None or self.normalization != "log_vocab" else entropy.reshape(-1)
+        e_soft = torch.empty(rows.shape[0], objective.bridge.shape[1], dtype=objective.bridge.dtype, device=phi.device)
+        hard = torch.empty(rows.shape[0], dtype=torch.long, device=phi.device)
+        top = torch.empty_like(hard)
+        w = torch.empty(rows.shape[0], dtype=torch.float32, device=phi.device)
+        for sl in at.row_chunks(rows.shape[0], vocab):
+            chunk = rows[sl]
+            logp = sampler.log_probs(chunk)  # [r, V] filtered at tau
+            hard[sl] = sampler.draw(logp, u[sl])
+            if not self.weight.uses_entropy:
+                h = torch.zeros(chunk.shape[0], device=phi.device)
+            elif h_given is not None:
+                h = h_given[sl]
+            else:
+                h = normalized_entropy(chunk, self.normalization, logp)
+            w[sl] = self.weight(h)
+            del logp
+            e_soft[sl] = objective.soft(torch.softmax(chunk / sampler.temperature, dim=-1))
+            top[sl] = chunk.argmax(-1)
         e_hard = objective.hard(hard)
-        e_hat = e_soft + (w[..., None].to(e_soft.dtype) * (e_hard - e_soft)).detach()
-        e_fixed = objective.hard(tokens)
-        if positions is None:
-            embeds = torch.where(masked[..., None], e_hat, e_fixed)
-            current = torch.where(masked, phi.detach().argmax(-1), tokens)  # locates the first stop token
-        else:
-            embeds = e_fixed.scatter(1, positions[..., None].expand(-1, -1, e_hat.shape[-1]), e_hat)
-            current = tokens.scatter(1, positions, phi.detach().argmax(-1))
-        return embeds, w, current, logp
+        e_hat = e_soft + w[:, None].to(e_soft.dtype) * (e_hard - e_soft)
+        current = at.gather(tokens)
+        e_hat = torch.where(at.active.reshape(-1, 1), e_hat, objective.hard(current.reshape(-1)))  # unmasked: E_R[token]
+        embeds = at.scatter(objective.hard(tokens), e_hat.view(n, width, -1))
+        current = at.scatter(tokens, torch.where(at.active, top.view(n, width), current))
+        return embeds, current, w.view(n, width)
 
-    def optimize(self, logits, tokens, masked, objective, sampler, keys, step, log_probs=None, positions=None):
-        length = tokens.shape[1]
+    @torch.no_grad()
+    def _ascend(self, phi: torch.Tensor, grad_embeds: torch.Tensor, objective: RewardObjective,
+                sampler: TokenSampler, at: StepPositions, adam: _Adam) -> None:
+        """One Adam step on phi [N, G, V] from the gradient of the loss w.r.t. the response embeddings.
 
-        def uniforms(draw: int) -> torch.Tensor:  # keyed by response position
-            u = rng.uniform(keys, draw, length)
-            return u if positions is None else u.gather(1, positions)
+        d loss / d phi = softmax_backward(grad_e @ E_R^T, softmax(phi / tau)) / tau at active rows
+        (the straight-through term carries no gradient), chunk by chunk, each chunk updated at once.
+        """
+        vocab = phi.shape[-1]
+        rows = phi.view(-1, vocab)
+        g = (at.gather(grad_embeds) * at.active[..., None]).reshape(-1, grad_embeds.shape[-1])
+        bridge_t = objective.bridge.T
+        adam.begin_step()
+        for sl in at.row_chunks(rows.shape[0], vocab):
+            probs = torch.softmax(rows[sl] / sampler.temperature, dim=-1)
+            grad_probs = (g[sl].to(bridge_t.dtype) @ bridge_t).to(probs.dtype)  # [r, V]
+            grad = torch._softmax_backward_data(grad_probs, probs, -1, probs.dtype).div_(sampler.temperature)
+            del probs, grad_probs
+            adam.update(sl, grad)
 
-        phi = (logits.float() if self.fp32 else logits).detach().clone().requires_grad_(True)
-        adam = _Adam(phi, self.lr)
+    def optimize(self, logits, tokens, objective, sampler, at, entropy=None):
+        phi = logits.float() if self.fp32 else logits  # no copy when already fp32: phi takes the logits' memory
+        adam = _Adam(phi.view(-1, phi.shape[-1]), self.lr)
         reward_before = w = None
-        with torch.enable_grad():
-            for m in range(self.inner_steps):
-                u = uniforms(draw_id(step, DRAW_GUIDANCE, m))
-                # at m = 0, phi equals the logits: reuse their filtered log-probs
-                embeds, w, current, _ = self._embed(phi, tokens, masked, objective, sampler, u,
-                                                    log_probs if m == 0 else None, positions)
+        for m in range(self.inner_steps):
+            # at m = 0 phi equals the logits: reuse their entropy
+            embeds, current, w = self._embed(phi, tokens, objective, sampler, at, draw_id(at.index, DRAW_GUIDANCE, m),
+                                             entropy if m == 0 else None)
+            embeds.requires_grad_(True)
+            with torch.enable_grad():
                 reward = objective.score(embeds, current)  # [N]
-                if m == 0:
-                    reward_before = reward.detach()
                 # sum: each trajectory's phi sees only its own reward
-                (grad,) = torch.autograd.grad(-reward.sum(), phi)
-                adam.step(grad)
-        phi = phi.detach()
-        final_log_probs = None
+                (grad_embeds,) = torch.autograd.grad(-reward.sum(), embeds)
+            if m == 0:
+                reward_before = reward.detach()
+            self._ascend(phi, grad_embeds, objective, sampler, at, adam)
+        del adam
         if self.track_final_reward:
             with torch.no_grad():
-                u = uniforms(draw_id(step, DRAW_GUIDANCE, self.inner_steps))
-                embeds, _, current, final_log_probs = self._embed(phi, tokens, masked, objective, sampler, u,
-                                                                  positions=positions)
+                embeds, current, _ = self._embed(phi, tokens, objective, sampler, at,
+                                                 draw_id(at.index, DRAW_GUIDANCE, self.inner_steps))
                 reward_after = objective.score(embeds, current)
         else:
             reward_after = torch.full_like(reward_before, float("nan"))
-        w_mean, w_min, w_max = masked_stats(w, masked if positions is None else torch.ones_like(w, dtype=torch.bool))
-        return phi, GuidanceStats(w_mean, w_min, w_max, reward_before, reward_after, final_log_probs)
+        w_mean, w_min, w_max = masked_stats(w, at.active)
+        return phi, GuidanceStats(w_mean, w_min, w_max, reward_before, reward_after)

@@ -37,8 +37,10 @@ class DiffusionLM(ABC):
         """Chat-format and left-pad the prompts, append ``max_new_tokens`` mask tokens."""
 
     @abstractmethod
-    def response_logits(self, tokens: torch.Tensor, attention_mask: torch.Tensor, prompt_len: int) -> torch.Tensor:
-        """Logits predicting each response position: [N, P+L] -> [N, L, V] (fp32)."""
+    def response_logits(self, tokens: torch.Tensor, attention_mask: torch.Tensor, prompt_len: int,
+                        positions: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits predicting each response position: [N, P+L] -> [N, L, V] (fp32); with
+        ``positions`` [N, G] (response positions) only those: [N, G, V]."""
 
     def decode(self, response_tokens: torch.Tensor) -> list[str]:
         """Response ids [N, L] -> text, cut at the first stop token, special tokens dropped."""

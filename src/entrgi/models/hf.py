@@ -21,6 +21,7 @@ class HFDiffusionLM(DiffusionLM):
 
     shift_logits: bool = False
     mask_4d: bool = True
+    head_at_positions: bool = True  # the forward ends with get_output_embeddings(), a linear layer
 
     def __init__(
         self,
@@ -115,12 +116,36 @@ class HFDiffusionLM(DiffusionLM):
             return self.model(tokens, attention_mask=mask, position_ids=pos).logits
         return self.model(tokens, attention_mask=attention_mask.long()).logits
 
+    def _head_name(self) -> str | None:
+        """The attribute path of the output head when it is a plain linear layer applied last."""
+        head = self.model.get_output_embeddings()
+        if not self.head_at_positions or not isinstance(head, torch.nn.Linear):
+            return None
+        return next((name for name, mod in self.model.named_modules() if mod is head and name), None)
+
     @torch.no_grad()
-    def response_logits(self, tokens, attention_mask, prompt_len):
-        logits = self._forward(tokens, attention_mask)  # [N, S, V]
-        if self.shift_logits:  # position i is predicted from hidden state i - 1
-            return logits[:, prompt_len - 1 : -1].float()
-        return logits[:, prompt_len:].float()
+    def response_logits(self, tokens, attention_mask, prompt_len, positions=None):
+        length = tokens.shape[1] - prompt_len
+        start = prompt_len - 1 if self.shift_logits else prompt_len  # shifted: position i from hidden state i - 1
+
+        def at_positions(x: torch.Tensor) -> torch.Tensor:  # [N, S, H] -> [N, L or G, H]
+            x = x[:, start:start + length]
+            return x if positions is None else x.gather(1, positions[..., None].expand(-1, -1, x.shape[-1]))
+
+        name = self._head_name()
+        if name is None:
+            return at_positions(self._forward(tokens, attention_mask)).float()
+        # Run the model with its head swapped for the identity, then apply the head to the
+        # wanted positions only: no [N, S, V] logits over the prompt and the committed positions.
+        parent_name, _, attr = name.rpartition(".")
+        parent = self.model.get_submodule(parent_name) if parent_name else self.model
+        head = getattr(parent, attr)
+        setattr(parent, attr, torch.nn.Identity())
+        try:
+            hidden = self._forward(tokens, attention_mask)  # [N, S, H]
+        finally:
+            setattr(parent, attr, head)
+        return head(at_positions(hidden).to(head.weight.dtype)).float()
 
 
 class DreamLM(HFDiffusionLM):
@@ -135,6 +160,7 @@ class LLaDALM(HFDiffusionLM):
 
     shift_logits = False
     mask_4d = False
+    head_at_positions = False  # its remote code applies the output layer inside the backbone
     DEFAULT_MASK_ID = 126336
 
     @classmethod

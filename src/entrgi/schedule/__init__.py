@@ -2,6 +2,6 @@
 
 from entrgi.schedule.confidence import CONFIDENCE
 from entrgi.schedule.sampling import TokenSampler
-from entrgi.schedule.schedule import DenoisingSchedule, StepOutput, draw_id
+from entrgi.schedule.schedule import DenoisingSchedule, StepOutput
 
-__all__ = ["CONFIDENCE", "DenoisingSchedule", "StepOutput", "TokenSampler", "draw_id"]
+__all__ = ["CONFIDENCE", "DenoisingSchedule", "StepOutput", "TokenSampler"]

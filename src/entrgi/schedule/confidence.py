@@ -15,10 +15,12 @@ import torch
 
 @dataclass
 class ConfidenceInputs:
-    tokens: torch.Tensor  # [N, L] sampled ids
-    log_probs: torch.Tensor  # [N, L, V] filtered log-probs of the (guided) logits at tau
-    phi: torch.Tensor  # [N, L, V] guided logits (equal to the dLLM logits without guidance)
-    pre_log_probs: torch.Tensor  # [N, L, V] filtered log-probs of the pre-guidance logits at tau
+    """One chunk of R (trajectory, position) rows."""
+
+    tokens: torch.Tensor  # [R] sampled ids
+    log_probs: torch.Tensor  # [R, V] filtered log-probs of the (guided) logits at tau
+    phi: torch.Tensor  # [R, V] guided logits (equal to the dLLM logits without guidance)
+    pre: torch.Tensor | None  # [R] the algorithm's statistic of the pre-guidance logits (see PRE_GUIDANCE)
 
 
 def _maskgit_plus(x: ConfidenceInputs) -> torch.Tensor:
@@ -31,13 +33,23 @@ def _topk_margin(x: ConfidenceInputs) -> torch.Tensor:
 
 
 def _entropy(x: ConfidenceInputs) -> torch.Tensor:
-    p = x.pre_log_probs.exp()
-    return (p * x.pre_log_probs.clamp_min(torch.finfo(p.dtype).min)).sum(-1)  # negative entropy
+    return x.pre
+
+
+def negative_entropy(logits: torch.Tensor, temperature: float) -> torch.Tensor:
+    """sum p log p of softmax(logits / temperature), unfiltered (no top-p / top-k). [R, V] -> [R]."""
+    logp = torch.log_softmax(logits.float() / temperature, dim=-1)
+    return (logp.exp() * logp).sum(-1)
 
 
 def _anchor(x: ConfidenceInputs) -> torch.Tensor:
     return x.phi.float().gather(-1, x.tokens[..., None]).squeeze(-1)
 
+
+# Statistics of the pre-guidance logits an algorithm ranks by, computed before guidance changes
+# them: ``entropy`` ranks by the negative entropy of softmax(logits / tau) without the top-p
+# filter, as the authors' code does.
+PRE_GUIDANCE: dict[str, Callable[[torch.Tensor, float], torch.Tensor]] = {"entropy": negative_entropy}
 
 CONFIDENCE: dict[str, Callable[[ConfidenceInputs], torch.Tensor] | None] = {
     "origin": None,

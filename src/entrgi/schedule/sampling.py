@@ -6,6 +6,8 @@ import math
 
 import torch
 
+from entrgi.schedule.top_p import top_p_keep
+
 
 class TokenSampler:
     """Samples tokens from ``top_p(top_k(softmax(logits / temperature)))``.
@@ -32,13 +34,9 @@ class TokenSampler:
             kth = torch.topk(z, self.top_k, dim=-1).values[..., -1:]
             z = z.masked_fill(z < kth, float("-inf"))
         logp = torch.log_softmax(z, dim=-1)
-        if self.top_p < 1.0:
-            sorted_logp, order = torch.sort(logp, dim=-1, descending=True)
-            probs = sorted_logp.exp()
-            before = probs.cumsum(-1) - probs  # mass strictly above each token
-            drop_sorted = before >= self.top_p  # the first token always stays
-            drop = torch.empty_like(drop_sorted).scatter_(-1, order, drop_sorted)
-            logp = torch.log_softmax(logp.masked_fill(drop, float("-inf")), dim=-1)
+        if self.top_p < 1.0:  # exact nucleus without a full-vocabulary sort (entrgi.schedule.top_p)
+            keep = top_p_keep(logp.exp().view(-1, logp.shape[-1]), self.top_p).view(logp.shape)
+            logp = torch.log_softmax(logp.masked_fill(~keep, float("-inf")), dim=-1)
         return logp
 
     @staticmethod

@@ -6,18 +6,11 @@ from dataclasses import dataclass
 
 import torch
 
-from entrgi import rng
-from entrgi.schedule.confidence import CONFIDENCE, ConfidenceInputs, check_alg
+from entrgi.positions import StepPositions
+from entrgi.rng import DRAW_POSITIONS, DRAW_TOKENS, draw_id
+from entrgi.schedule.confidence import CONFIDENCE, PRE_GUIDANCE, ConfidenceInputs, check_alg
 from entrgi.schedule.sampling import TokenSampler
 from entrgi.schedule.timesteps import commit_counts, timesteps
-
-# Random-draw purposes, folded into the keyed RNG counter (see ``draw_id``).
-DRAW_TOKENS, DRAW_POSITIONS, DRAW_GUIDANCE = 0, 1, 2
-
-
-def draw_id(step: int, purpose: int, inner: int = 0) -> int:
-    """A distinct RNG counter for each (denoising step, purpose, inner step)."""
-    return (step * 8 + purpose) * 4096 + inner
 
 
 @dataclass
@@ -67,75 +60,62 @@ class DenoisingSchedule:
     def timesteps(self, device=None) -> torch.Tensor:
         return timesteps(self.steps, self.eps, device)
 
-    def step(
-        self,
-        step: int,
-        ts: torch.Tensor,
-        tokens: torch.Tensor,
-        masked: torch.Tensor,
-        phi: torch.Tensor,
-        pre_log_probs: torch.Tensor,
-        keys: torch.Tensor,
-        stop_ids: torch.Tensor,
-        log_probs: torch.Tensor | None = None,
-        positions: torch.Tensor | None = None,
-        count: int | None = None,
-    ) -> StepOutput:
-        """Sample candidates from ``phi`` and commit some masked positions.
+    def pre_guidance(self, logits: torch.Tensor) -> torch.Tensor | None:
+        """The confidence algorithm's statistic of the pre-guidance logits, or None when it
+        ranks by the guided logits only. [R, V] -> [R] (call it on chunks of rows)."""
+        fn = PRE_GUIDANCE.get(self.alg)
+        return None if fn is None else fn(logits, self.sampler.temperature)
 
-        tokens/masked [N, L]; phi/pre_log_probs [N, W, V]; keys [N]; stop_ids [S].
-        ``log_probs`` may pass ``sampler.log_probs(phi)`` when it is already computed.
-        ``W = L`` (every response position), or, with ``positions`` [N, G] (each row's masked
-        positions in increasing order, all rows with the same number G of masked positions), the
-        vocabulary-sized inputs cover only those positions and ``count`` (a host int, the number to
-        commit) replaces the device-side count; the result is the same as with all positions.
+    def step(self, at: StepPositions, ts: torch.Tensor, tokens: torch.Tensor, phi: torch.Tensor,
+             stop_ids: torch.Tensor, pre: torch.Tensor | None = None) -> StepOutput:
+        """Sample candidates from ``phi`` at the covered positions and commit some masked ones.
+
+        tokens [N, L]; phi [N, G, V] at ``at.positions``; stop_ids [S]; ``pre`` [N, G] from
+        :meth:`pre_guidance`. Vocabulary-sized work runs in chunks of rows.
         """
-        n, length = tokens.shape
-        last = step == self.steps - 1
-        t, s = ts[step], ts[step + 1]
-        if log_probs is None:
-            log_probs = self.sampler.log_probs(phi)
-        if positions is None:
-            def at(x: torch.Tensor) -> torch.Tensor:
-                return x
-            masked_at = masked
-        else:
-            if self.alg == "origin":
-                raise ValueError("schedule.step(positions=...) needs a confidence algorithm, not alg='origin' "
-                                 "(its per-position coin flips leave trajectories with different masked counts)")
-            def at(x: torch.Tensor) -> torch.Tensor:
-                return x.gather(1, positions)
-            masked_at = torch.ones_like(positions, dtype=torch.bool)
-        width = masked_at.shape[1]
-        u_tok = at(rng.uniform(keys, draw_id(step, DRAW_TOKENS), length))  # [N, W], keyed by response position
-        sampled = self.sampler.draw(log_probs, u_tok)
+        n = tokens.shape[0]
+        width, vocab = at.width, phi.shape[-1]
+        last = at.index == self.steps - 1
+        t, s = ts[at.index], ts[at.index + 1]
+        if at.count is not None and self.alg == "origin":
+            raise ValueError("schedule.step with gathered masked positions needs a confidence algorithm, not "
+                             "alg='origin' (its per-position coin flips leave trajectories with different masked counts)")
+        u_tok = at.uniform(draw_id(at.index, DRAW_TOKENS)).reshape(-1)  # [R]
+        rows = phi.reshape(-1, vocab)
+        pre_rows = None if pre is None else pre.reshape(-1)
+        sampled = torch.empty(rows.shape[0], dtype=torch.long, device=phi.device)
+        conf = None if self.alg == "origin" else torch.empty(rows.shape[0], dtype=torch.float64, device=phi.device)
+        for sl in at.row_chunks(rows.shape[0], vocab):
+            log_probs = self.sampler.log_probs(rows[sl])
+            sampled[sl] = self.sampler.draw(log_probs, u_tok[sl])
+            if conf is not None:
+                conf[sl] = CONFIDENCE[self.alg](ConfidenceInputs(sampled[sl], log_probs, rows[sl],
+                                                                 None if pre_rows is None else pre_rows[sl]))
+        sampled = sampled.view(n, width)
+        active = at.active
 
         if self.alg == "origin":
-            u_pos = rng.uniform(keys, draw_id(step, DRAW_POSITIONS), length)
-            commit = masked if last else masked & (u_pos < (1.0 - s / t))
+            u_pos = at.uniform(draw_id(at.index, DRAW_POSITIONS))
+            commit = active if last else active & (u_pos < (1.0 - s / t))
         else:
-            conf = CONFIDENCE[self.alg](ConfidenceInputs(sampled, log_probs, phi, pre_log_probs))  # [N, W]
+            conf = conf.view(n, width)
             if self.alg_temp > 0:
                 # Gumbel-top-k == sampling positions without replacement from softmax(conf / alg_temp).
-                u_pos = at(rng.uniform(keys, draw_id(step, DRAW_POSITIONS), length, dtype=torch.float64))
+                u_pos = at.uniform(draw_id(at.index, DRAW_POSITIONS), dtype=torch.float64)
                 gumbel = -torch.log(-torch.log(u_pos.clamp_min(1e-12)))
-                conf = conf.double() / self.alg_temp + gumbel
-            conf = conf.double()
+                conf = conf / self.alg_temp + gumbel
             if self.eos_deprioritize:
                 is_stop = torch.isin(sampled, stop_ids)
                 conf = torch.where(is_stop, torch.full_like(conf, -1e300), conf)
-            conf = conf.masked_fill(~masked_at, float("-inf"))
+            conf = conf.masked_fill(~active, float("-inf"))
             order = torch.argsort(conf, dim=-1, descending=True, stable=True)
             rank = torch.empty_like(order).scatter_(-1, order, torch.arange(width, device=order.device).expand(n, -1))
-            if count is None:
-                count = commit_counts(masked_at.sum(-1), t, s, last)[:, None]  # [N, 1]
-            commit = masked_at & (rank < count)
-        if positions is None:
-            return StepOutput(torch.where(commit, sampled, tokens), commit, sampled)
-        current = tokens.gather(1, positions)
-        return StepOutput(tokens.scatter(1, positions, torch.where(commit, sampled, current)),
-                          torch.zeros_like(masked).scatter(1, positions, commit),
-                          tokens.scatter(1, positions, sampled))
+            count = at.count if at.count is not None else commit_counts(active.sum(-1), t, s, last)[:, None]
+            commit = active & (rank < count)
+        current = at.gather(tokens)
+        return StepOutput(at.scatter(tokens, torch.where(commit, sampled, current)),
+                          at.scatter(torch.zeros_like(tokens, dtype=torch.bool), commit),
+                          at.scatter(tokens, sampled))
 
     def commit_plan(self, length: int) -> list[int]:
         """Positions committed at each step when all ``length`` response positions start masked.
