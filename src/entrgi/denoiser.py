@@ -10,7 +10,7 @@
 Nothing in the loop calls ``.item()`` or ``.tolist()``; the trace moves to the host once. The
 only [N, G, V] tensors alive are the logits (which become phi) and, for gradient guidance,
 Adam's m and v; every other vocabulary-sized temporary is one chunk of rows
-(``max_chunk_bytes``).
+(``max_chunk_bytes``; by default 8 MiB on CPU, 512 MiB on GPU).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import torch
 
 from entrgi import rng
 from entrgi.guidance.guidance import Guidance, masked_stats
-from entrgi.positions import DEFAULT_MAX_CHUNK_BYTES, StepPositions
+from entrgi.positions import StepPositions, default_max_chunk_bytes
 from entrgi.guidance.objective import RewardObjective
 from entrgi.models.base import DiffusionLM
 from entrgi.models.reward import SequenceClassifierReward
@@ -57,12 +57,13 @@ class GuidedDenoiser:
     def __init__(self, lm: DiffusionLM, reward: SequenceClassifierReward, guidance: Guidance,
                  schedule: DenoisingSchedule, samples_per_prompt: int = 4, seed: int = 0,
                  bridge: VocabBridge | None = None, masked_only: bool = True,
-                 max_chunk_bytes: int = DEFAULT_MAX_CHUNK_BYTES):
+                 max_chunk_bytes: int | None = None):
         if not (isinstance(samples_per_prompt, int) and samples_per_prompt > 0):
             raise ValueError(f"samples_per_prompt (K) must be a positive integer, got {samples_per_prompt!r}")
-        if not (isinstance(max_chunk_bytes, int) and not isinstance(max_chunk_bytes, bool) and max_chunk_bytes > 0):
-            raise ValueError(f"max_chunk_bytes must be a positive integer (bytes), got {max_chunk_bytes!r}")
-        self.max_chunk_bytes = max_chunk_bytes
+        if max_chunk_bytes is not None and not (isinstance(max_chunk_bytes, int) and
+                                                not isinstance(max_chunk_bytes, bool) and max_chunk_bytes > 0):
+            raise ValueError(f"max_chunk_bytes must be a positive integer (bytes) or null, got {max_chunk_bytes!r}")
+        self.max_chunk_bytes = max_chunk_bytes  # None: by device (entrgi.positions.DEFAULT_MAX_CHUNK_BYTES)
         self.lm, self.reward, self.guidance, self.schedule = lm, reward, guidance, schedule
         self.k = samples_per_prompt
         self.seed = int(seed)
@@ -106,12 +107,13 @@ class GuidedDenoiser:
         # positions at each step, so the vocabulary-sized work runs on those positions only.
         plan = sched.commit_plan(length) if self.masked_only and sched.alg != "origin" else None
         n_masked = length
+        chunk_bytes = self.max_chunk_bytes or default_max_chunk_bytes(dev)
         for step in range(steps):
             masked = resp == lm.mask_token_id  # [N, L]
             if plan is None:
-                at = StepPositions.every(step, keys, masked, self.max_chunk_bytes)
+                at = StepPositions.every(step, keys, masked, chunk_bytes)
             else:
-                at = StepPositions.masked(step, keys, masked, n_masked, plan[step], self.max_chunk_bytes)
+                at = StepPositions.masked(step, keys, masked, n_masked, plan[step], chunk_bytes)
                 n_masked -= plan[step]
             logits = lm.response_logits(torch.cat([canvas[:, :p], resp], 1), attn, p,
                                        None if at.identity else at.positions)  # [N, G, V]

@@ -6,7 +6,7 @@ import torch
 from entrgi.schedule import TokenSampler
 from entrgi.schedule.top_p import top_p_keep
 
-METHODS = [("candidates", 64), ("candidates", 3), ("threshold", 64)]  # 3 candidates: most rows fall back
+METHODS = [("candidates", 64), ("candidates", 3), ("bucket", 0), ("threshold", 0)]  # 3 candidates: most rows fall back
 
 
 def sort_definition(probs: torch.Tensor, top_p: float) -> torch.Tensor:
