@@ -25,21 +25,58 @@ from entrgi.checks import require_positive
 from entrgi.data.dataset import PromptDataset, collate_prompts, filter_done
 from entrgi.denoiser import GuidedDenoiser
 from entrgi.eval.records import summarize
+from entrgi.models.dtypes import resolve_device
 from entrgi.module import GuidedDenoisingModule
 from entrgi.types import PromptItem
 
 log = logging.getLogger(__name__)
 
 _DATA_RUNTIME_KEYS = ("batch_size", "judge")  # data-config keys that are not the source's arguments
+_MODEL_GROUPS = ("model", "reward")
+_PRE_LAUNCH_STRATEGIES = ("spawn", "fork", "notebook")  # start their ranks after this process built the models
 
 
 def check_config(cfg: DictConfig) -> None:
     """Checks that need no model: fail fast, naming the key."""
     require_positive(cfg.get("samples_per_prompt"), "samples_per_prompt (K)")
     require_positive(cfg.data.get("batch_size"), "data.batch_size")
+    if cfg.get("max_chunk_bytes") is not None:
+        require_positive(cfg.max_chunk_bytes, "max_chunk_bytes", hint="bytes per [rows, V] chunk, or null for the default")
     if "path" in cfg.data and OmegaConf.is_missing(cfg.data, "path"):
         raise ValueError("data.path is required for data=jsonl: pass data.path=/path/to/prompts.jsonl")
     _guard_multirun_ddp(cfg)
+    model_devices(cfg)
+
+
+def model_devices(cfg: DictConfig) -> dict[str, torch.device]:
+    """Where this rank loads each model (``{"model": ..., "reward": ...}``, for groups with a ``device``).
+
+    ``device: auto`` is this rank's GPU (``resolve_device``: ``cuda:<local rank>``, or the local
+    rank's entry of a ``trainer.devices`` list) when CUDA is available, so each rank loads straight
+    onto its own GPU and Lightning's move is a no-op. It is ``cpu`` when ``trainer.accelerator=cpu``
+    (where a GPU device is an error) and under spawn/fork strategies, whose ranks start after the
+    models are built in this process (Lightning moves them). Bad values fail here, naming the key.
+    """
+    trainer = cfg.get("trainer") or {}
+    accelerator = trainer.get("accelerator")
+    pre_launch = any(name in str(trainer.get("strategy", "")) for name in _PRE_LAUNCH_STRATEGIES)
+    devices = trainer.get("devices")
+    if isinstance(devices, str) and "," in devices:  # Lightning's "0,1" form
+        devices = [d for d in devices.split(",") if d.strip()]
+    gpu_ids = [int(d) for d in devices] if OmegaConf.is_list(devices) or isinstance(devices, (list, tuple)) else None
+    placed = {}
+    for group in _MODEL_GROUPS:
+        if group not in cfg or "device" not in cfg[group]:
+            continue
+        device = cfg[group].device
+        if pre_launch and device in (None, "auto"):
+            device = "cpu"
+        placed[group] = resolve_device(device, f"{group}.device", accelerator, gpu_ids)
+    return placed
+
+
+def _device_kwarg(devices: dict[str, torch.device], group: str) -> dict[str, str]:
+    return {"device": str(devices[group])} if group in devices else {}
 
 
 def _guard_multirun_ddp(cfg: DictConfig) -> None:
@@ -120,8 +157,11 @@ def run(cfg: DictConfig) -> dict[str, Any]:
             git_commit() | {"torch": torch.__version__, "method": guidance.name}, indent=2))
     done = done_sample_ids(output_dir) if cfg.resume else set()
 
-    lm = instantiate(cfg.model)
-    reward = instantiate(cfg.reward)
+    devices = model_devices(cfg)  # validated in check_config, before any weights load
+    log.info("loading the dLLM onto %s and the reward model onto %s", devices.get("model", "its configured device"),
+             devices.get("reward", "its configured device"))
+    lm = instantiate(cfg.model, **_device_kwarg(devices, "model"))
+    reward = instantiate(cfg.reward, **_device_kwarg(devices, "reward"))
     items, too_long = drop_too_long(items, lm, schedule.max_new_tokens, cfg.data.get("on_invalid", "skip"))
     if too_long:
         skipped["too_long"] = too_long
@@ -129,7 +169,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     log.info("%d prompts (%d already done, %d skipped) x K=%d with %s", len(todo), len(items) - len(todo),
              sum(skipped.values()), cfg.samples_per_prompt, guidance.name)
 
-    denoiser = GuidedDenoiser(lm, reward, guidance, schedule, cfg.samples_per_prompt, cfg.seed)
+    denoiser = GuidedDenoiser(lm, reward, guidance, schedule, cfg.samples_per_prompt, cfg.seed,
+                              max_chunk_bytes=cfg.get("max_chunk_bytes"))
     module = GuidedDenoisingModule(denoiser, config=OmegaConf.to_container(cfg, resolve=True))
     judge = instantiate(cfg.data.judge) if cfg.data.get("judge") else None
     writer = JsonlPredictionWriter(output_dir, guidance.name, cfg.seed, order, cfg.save_entropy_maps, judge)
@@ -156,6 +197,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
             "tokens_per_s": stats["generated_tokens"] / stats["generation_wall_s"]
             if stats.get("generation_wall_s") else None,
             "peak_memory_bytes": stats.get("peak_memory_bytes"),
+            "peak_gpu_memory_bytes": stats.get("peak_gpu_memory_bytes"),
             "dllm_calls": stats.get("dllm_calls", 0),
             "reward_calls": stats.get("reward_calls", 0),
             "world_size": stats.get("world_size", trainer.world_size),

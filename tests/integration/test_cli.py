@@ -31,9 +31,10 @@ def check_records(records, metrics, k, n, method):
         assert "oracle_total" in r["judge"]
     assert metrics["top1_reward_mean"] == pytest.approx(sum(r["top1_reward"] for r in records) / n, abs=1e-5)
     assert metrics["top1_reward_mean"] >= metrics["avgN_reward_mean"]
-    for key in ("generation_wall_s", "total_wall_s", "tokens_per_s", "peak_memory_bytes", "dllm_calls",
-                "reward_calls", "skipped"):
+    for key in ("generation_wall_s", "total_wall_s", "tokens_per_s", "peak_memory_bytes", "peak_gpu_memory_bytes",
+                "dllm_calls", "reward_calls", "skipped"):
         assert key in metrics
+    assert metrics["peak_memory_bytes"] > 0 and metrics["peak_gpu_memory_bytes"] is None  # CPU runs
 
 
 def test_default_run(tmp_path):

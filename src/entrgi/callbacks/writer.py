@@ -38,10 +38,19 @@ def done_sample_ids(output_dir: Path) -> set[str]:
     return {r["sample_id"] for p in paths for r in read_jsonl(p)}
 
 
-def _peak_memory_bytes(device: torch.device) -> int:
-    if device.type == "cuda":
-        return int(torch.cuda.max_memory_allocated(device))
+def _peak_host_memory_bytes() -> int:
+    """This process's peak resident host memory (loading included)."""
     return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024  # Linux reports KiB
+
+
+def _peak_gpu_memory_bytes(device: torch.device) -> int | None:
+    """Peak CUDA memory allocated on ``device`` since predict started; None off CUDA."""
+    return int(torch.cuda.max_memory_allocated(device)) if device.type == "cuda" else None
+
+
+def _max_or_none(values) -> int | None:
+    values = [v for v in values if v is not None]
+    return max(values) if values else None
 
 
 class JsonlPredictionWriter(BasePredictionWriter):
@@ -66,6 +75,8 @@ class JsonlPredictionWriter(BasePredictionWriter):
     def on_predict_start(self, trainer, pl_module):
         (self.output_dir / SHARDS).mkdir(parents=True, exist_ok=True)
         self._started = time.perf_counter()
+        if pl_module.device.type == "cuda":  # the run's own peak: weights plus denoising, not earlier work
+            torch.cuda.reset_peak_memory_stats(pl_module.device)
 
     def write_on_batch_end(self, trainer, pl_module, prediction: GenerationOutput, batch_indices, batch, batch_idx,
                            dataloader_idx):
@@ -81,7 +92,8 @@ class JsonlPredictionWriter(BasePredictionWriter):
             self.stats[key] += value
 
     def on_predict_end(self, trainer, pl_module):
-        self.stats["peak_memory_bytes"] = _peak_memory_bytes(pl_module.device)
+        self.stats["peak_memory_bytes"] = _peak_host_memory_bytes()
+        self.stats["peak_gpu_memory_bytes"] = _peak_gpu_memory_bytes(pl_module.device)
         stats_path = self.output_dir / SHARDS / f"rank{trainer.global_rank}.stats.json"
         stats_path.write_text(json.dumps(self.stats))
         trainer.strategy.barrier("entrgi-merge")
@@ -103,6 +115,7 @@ class JsonlPredictionWriter(BasePredictionWriter):
             "dllm_calls": sum(r["dllm_calls"] for r in ranks),
             "reward_calls": sum(r["reward_calls"] for r in ranks),
             "peak_memory_bytes": max(r["peak_memory_bytes"] for r in ranks),
+            "peak_gpu_memory_bytes": _max_or_none(r.get("peak_gpu_memory_bytes") for r in ranks),
             "world_size": world_size,
         }
         for shard in (self.output_dir / SHARDS).glob("rank*"):

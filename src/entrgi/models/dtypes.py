@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from typing import Sequence
+
 import torch
 import transformers
 from packaging.version import Version
@@ -18,10 +21,64 @@ def resolve_dtype(dtype: str | torch.dtype, key: str = "model.dtype") -> torch.d
     return _DTYPES[dtype]
 
 
-def resolve_device(device: str | torch.device | None) -> torch.device:
+_RANK_VARS = ("LOCAL_RANK", "SLURM_LOCALID")  # Lightning's launcher and torchrun set the first, srun the second
+_DEVICE_TYPES = ("cpu", "cuda", "mps")
+
+
+def local_rank() -> int:
+    """This process's rank on its node: ``LOCAL_RANK``, else ``SLURM_LOCALID``, else 0."""
+    for var in _RANK_VARS:
+        value = os.environ.get(var, "").strip()
+        if value:
+            if not value.isdigit():
+                raise ValueError(f"{var}={value!r} is not a local rank (a non-negative integer)")
+            return int(value)
+    return 0
+
+
+def resolve_device(device: str | int | torch.device | None = None, key: str = "model.device",
+                   accelerator: str | None = None, gpu_ids: Sequence[int] | None = None) -> torch.device:
+    """The device this rank loads a model onto; errors name ``key`` and come before any weights load.
+
+    ``auto`` (or None) is this rank's GPU when CUDA is available, else ``cpu``. This rank's GPU is
+    ``cuda:<local rank>`` (see ``local_rank``), or ``cuda:<gpu_ids[local rank]>`` when the trainer
+    lists its GPUs (``trainer.devices=[2,3]``); a bare ``cuda`` means the same. ``cpu``, ``cuda:N``
+    and ``mps`` are taken as given. ``accelerator`` is the trainer's: under ``"cpu"``, ``auto`` is
+    ``cpu`` and a GPU device is an error, so a CPU trainer never gets a model on a GPU.
+    """
+    hint = f"use {key}=auto (this rank's GPU, else cpu), cpu, cuda or cuda:N"
+    on_cpu = accelerator is not None and str(accelerator).lower() == "cpu"
+    given = "auto" if device is None else device  # named in errors
     if device is None or device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+        if on_cpu or not torch.cuda.is_available():
+            return torch.device("cpu")
+        device = "cuda"
+    if isinstance(device, int) and not isinstance(device, bool):
+        device = f"cuda:{device}"  # `model.device=1` on the command line
+    try:
+        dev = device if isinstance(device, torch.device) else torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise ValueError(f"{key}={given!r} is not a device; {hint}") from None
+    if dev.type not in _DEVICE_TYPES:
+        raise ValueError(f"{key}={given!r} is not a device models run on here; {hint}")
+    if on_cpu and dev.type != "cpu":
+        raise ValueError(f"{key}={given!r} puts the model on {dev.type} but trainer.accelerator=cpu; "
+                         f"use {key}=auto or {key}=cpu")
+    if dev.type != "cuda":
+        return dev
+    if not torch.cuda.is_available():
+        raise ValueError(f"{key}={given!r} but CUDA is not available to this process; {hint}")
+    if dev.index is None:
+        rank = local_rank()
+        if gpu_ids is not None and rank >= len(gpu_ids):
+            raise ValueError(f"{key}={given!r}: local rank {rank} has no entry in trainer.devices={list(gpu_ids)}")
+        dev = torch.device("cuda", int(gpu_ids[rank]) if gpu_ids is not None else rank)
+    count = torch.cuda.device_count()
+    if dev.index >= count:
+        raise ValueError(f"{key}={given!r} resolves to {dev} (local rank {local_rank()}), but this process sees "
+                         f"{count} CUDA device(s) (CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES')!r}); "
+                         f"set {key}=cuda:N explicitly")
+    return dev
 
 
 def dtype_kwarg(dtype: torch.dtype) -> dict:

@@ -67,13 +67,20 @@ class HFDiffusionLM(DiffusionLM):
         max_length: int | None = None,
         attn_implementation: str | None = None,
     ) -> "HFDiffusionLM":
-        """Load tokenizer and model from a hub id or a local directory."""
+        """Load tokenizer and model from a hub id or a local directory onto ``device``.
+
+        ``device``: ``auto``/None (this rank's GPU, else cpu), ``cpu``, ``cuda`` or ``cuda:N``; see
+        ``resolve_device``. It is checked before anything is read. transformers maps safetensors
+        weights loaded in their stored dtype without a host copy; ``.to(device)`` then copies them
+        straight from the file to the device (a dtype cast costs one transient host copy).
+        """
+        device = resolve_device(device, "model.device")
         kwargs = dtype_kwarg(resolve_dtype(dtype))
         if attn_implementation:
             kwargs["attn_implementation"] = attn_implementation
         tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
         model = AutoModel.from_pretrained(path, trust_remote_code=trust_remote_code, **kwargs)
-        model.to(resolve_device(device))
+        model.to(device)
         return cls(model, tokenizer, mask_token_id=mask_token_id, stop_tokens=stop_tokens, max_length=max_length)
 
     @property

@@ -62,13 +62,16 @@ class SequenceClassifierReward:
     def from_pretrained(cls, path: str, dtype: str | torch.dtype = "bfloat16", device: str | None = None,
                         trust_remote_code: bool = False, score_batch_size: int = 32, min_vocab_coverage: float = 0.5,
                         cache_prefix: bool = True, attn_implementation: str | None = None) -> "SequenceClassifierReward":
+        """Load tokenizer and reward model onto ``device`` (checked before anything is read; see
+        ``resolve_device`` and ``HFDiffusionLM.from_pretrained`` for how weights reach the device)."""
+        device = resolve_device(device, "reward.device")
         kwargs = dtype_kwarg(resolve_dtype(dtype, "reward.dtype"))
         if attn_implementation:
             kwargs["attn_implementation"] = attn_implementation
         tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
         model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=1,
                                                                    trust_remote_code=trust_remote_code, **kwargs)
-        model.to(resolve_device(device))
+        model.to(device)
         return cls(model, tokenizer, score_batch_size=score_batch_size, min_vocab_coverage=min_vocab_coverage,
                    cache_prefix=cache_prefix)
 

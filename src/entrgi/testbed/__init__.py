@@ -2,7 +2,8 @@
 
 ``load_dllm()`` / ``load_reward()`` load the weights shipped under ``ASSETS`` (trained by
 ``python -m entrgi.train train=dllm|reward``) through the same ``from_pretrained`` code paths
-real checkpoints use; pass ``path`` to load another directory in the same format.
+real checkpoints use; pass ``path`` to load another directory in the same format. ``device="auto"``
+is this rank's GPU when CUDA is available, else cpu (``entrgi.models.dtypes.resolve_device``).
 """
 
 from __future__ import annotations
@@ -23,12 +24,12 @@ def _checkpoint(path: str | Path | None, name: str) -> str:
     return str(directory)
 
 
-def load_dllm(path: str | Path | None = None, device: str = "cpu", dtype: str = "float32") -> BidirectionalLM:
+def load_dllm(path: str | Path | None = None, device: str = "auto", dtype: str = "float32") -> BidirectionalLM:
     """The testbed dLLM (``path=None``: the shipped weights), loaded with ``trust_remote_code``."""
     return BidirectionalLM.from_pretrained(_checkpoint(path, "dllm"), dtype=dtype, device=device)
 
 
-def load_reward(path: str | Path | None = None, device: str = "cpu",
+def load_reward(path: str | Path | None = None, device: str = "auto",
                 dtype: str = "float32") -> SequenceClassifierReward:
     """The testbed reward model (``path=None``: the shipped weights)."""
     return SequenceClassifierReward.from_pretrained(_checkpoint(path, "reward"), dtype=dtype, device=device)
