@@ -162,7 +162,8 @@ class GradientGuidance(Guidance):
         w = torch.empty(rows.shape[0], dtype=torch.float32, device=phi.device)
         for sl in at.row_chunks(rows.shape[0], vocab):
             chunk = rows[sl]
-            logp = sampler.log_probs(chunk)  # [r, V] filtered at tau
+            z = sampler.scale(chunk)  # phi / tau, fp32
+            logp = sampler.log_probs(chunk, scaled=z)  # [r, V] filtered at tau
             hard[sl] = sampler.draw(logp, u[sl])
             if not self.weight.uses_entropy:
                 h = torch.zeros(chunk.shape[0], device=phi.device)
@@ -172,7 +173,9 @@ class GradientGuidance(Guidance):
                 h = normalized_entropy(chunk, self.normalization, logp)
             w[sl] = self.weight(h)
             del logp
-            e_soft[sl] = objective.soft(torch.softmax(chunk / sampler.temperature, dim=-1))
+            e_soft[sl] = objective.soft(torch.softmax(z if chunk.dtype == torch.float32 else chunk / sampler.temperature,
+                                                      dim=-1))
+            del z
             top[sl] = chunk.argmax(-1)
         e_hard = objective.hard(hard)
         e_hat = e_soft + w[:, None].to(e_soft.dtype) * (e_hard - e_soft)

@@ -27,9 +27,15 @@ class TokenSampler:
         self.top_p = float(top_p)
         self.top_k = top_k
 
-    def log_probs(self, logits: torch.Tensor) -> torch.Tensor:
-        """Filtered log-probabilities (``-inf`` outside the support). [..., V] -> [..., V] fp32."""
-        z = logits.float() / self.temperature
+    def scale(self, logits: torch.Tensor) -> torch.Tensor:
+        """logits / temperature in fp32. [..., V] -> [..., V]."""
+        return logits.float() / self.temperature
+
+    def log_probs(self, logits: torch.Tensor, scaled: torch.Tensor | None = None) -> torch.Tensor:
+        """Filtered log-probabilities (``-inf`` outside the support). [..., V] -> [..., V] fp32.
+
+        ``scaled`` may pass ``self.scale(logits)`` when it is already computed."""
+        z = self.scale(logits) if scaled is None else scaled
         if self.top_k is not None and self.top_k < z.shape[-1]:
             kth = torch.topk(z, self.top_k, dim=-1).values[..., -1:]
             z = z.masked_fill(z < kth, float("-inf"))

@@ -56,7 +56,10 @@ def top_p_keep(probs: torch.Tensor, top_p: float, candidates: int = DEFAULT_CAND
     if method != "candidates":
         raise ValueError(f"top_p_keep(method={method!r}); choose auto, candidates, bucket or threshold")
     keep, resolved = _candidate_keep(probs, top_p, candidates)
-    if not bool(resolved.all()):  # CPU: a free host read; the bucket search runs on the rows left
+    n_resolved = int(resolved.sum())  # CPU: a free host read; the bucket search runs on the rows left
+    if n_resolved == 0:
+        return _bucket_keep(probs, top_p)
+    if n_resolved < probs.shape[0]:
         rows = (~resolved).nonzero().squeeze(-1)
         keep[rows] = _bucket_keep(probs[rows], top_p)
     return keep
