@@ -49,6 +49,10 @@ def test_paper_main_matches_reference():
     assert (cfg.schedule.temperature, cfg.schedule.top_p, cfg.schedule.top_k) == (0.7, 0.95, None)
     assert (cfg.schedule.alg, cfg.schedule.eos_deprioritize, cfg.data.limit, cfg.data.batch_size) == \
         ("entropy", True, 64, 4)
+    assert cfg.guidance.track_final_reward is False  # the trace's extra reward forward is off at paper scale
+    for method in ["bon", "expectation", "aps", "entrgi"]:  # every method composes with the experiment
+        other = compose_run(["+experiment=paper_main", f"guidance={method}", "paths.output_dir=x"])
+        assert instantiate(other.guidance).track_final_reward is False
 
 
 @pytest.mark.parametrize("group, options", [

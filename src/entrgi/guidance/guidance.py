@@ -116,6 +116,9 @@ class NoGuidance(Guidance):
     requires_reward = False
     name = "bon"
 
+    def __init__(self, track_final_reward: bool = False):
+        self.track_final_reward = False  # accepted so an experiment can set it for every method; nothing to track
+
     def optimize(self, logits, tokens, objective, sampler, at, entropy=None):
         return logits, None
 
