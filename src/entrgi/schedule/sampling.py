@@ -42,7 +42,7 @@ class TokenSampler:
         logp = torch.log_softmax(z, dim=-1)
         if self.top_p < 1.0:  # exact nucleus without a full-vocabulary sort (entrgi.schedule.top_p)
             keep = top_p_keep(logp.exp().view(-1, logp.shape[-1]), self.top_p).view(logp.shape)
-            logp = torch.log_softmax(logp.masked_fill(~keep, float("-inf")), dim=-1)
+            logp = torch.log_softmax(logp.masked_fill_(keep.logical_not_(), float("-inf")), dim=-1)  # both are ours
         return logp
 
     @staticmethod

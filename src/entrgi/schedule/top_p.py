@@ -55,11 +55,20 @@ def top_p_keep(probs: torch.Tensor, top_p: float, candidates: int = DEFAULT_CAND
         return _bucket_keep(probs, top_p)
     if method != "candidates":
         raise ValueError(f"top_p_keep(method={method!r}); choose auto, candidates, bucket or threshold")
-    keep, resolved = _candidate_keep(probs, top_p, candidates)
-    n_resolved = int(resolved.sum())  # CPU: a free host read; the bucket search runs on the rows left
-    if n_resolved == 0:
+    # k candidates can hold top_p of the mass only if k * max(p) >= top_p: flatter rows go straight to
+    # the bucket search (CPU: host reads and boolean indexing cost nothing)
+    peaked = probs.amax(-1) * candidates >= top_p
+    n_peaked = int(peaked.sum())
+    if n_peaked == 0:
         return _bucket_keep(probs, top_p)
-    if n_resolved < probs.shape[0]:
+    if n_peaked == probs.shape[0]:
+        keep, resolved = _candidate_keep(probs, top_p, candidates)
+    else:
+        rows = peaked.nonzero().squeeze(-1)
+        keep = torch.zeros_like(probs, dtype=torch.bool)
+        resolved = torch.zeros_like(peaked)
+        keep[rows], resolved[rows] = _candidate_keep(probs[rows], top_p, candidates)
+    if not bool(resolved.all()):  # the bucket search for the rows left
         rows = (~resolved).nonzero().squeeze(-1)
         keep[rows] = _bucket_keep(probs[rows], top_p)
     return keep
