@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from entrgi.positions import StepPositions
@@ -123,10 +124,11 @@ class DenoisingSchedule:
         The same for every trajectory under a confidence algorithm (not ``origin``), computed on
         the host with the float32 formula of :func:`commit_counts` on CPU timesteps.
         """
-        ts = self.timesteps("cpu")
+        ts = [np.float32(t) for t in self.timesteps("cpu").tolist()]  # float32 arithmetic, as on device
         n, plan = length, []
         for step in range(self.steps):
-            c = int(commit_counts(torch.tensor([n]), ts[step], ts[step + 1], step == self.steps - 1)[0])
+            last = step == self.steps - 1
+            c = n if last else int(np.floor(np.float32(n) * (np.float32(1.0) - ts[step + 1] / ts[step])))
             plan.append(c)
             n -= c
         return plan

@@ -34,6 +34,11 @@ import torch
 DEFAULT_CANDIDATES = 64
 
 
+def auto_method(device: torch.device) -> str:
+    """``threshold`` on CUDA (no host read), ``candidates`` elsewhere (host reads are free on CPU)."""
+    return "threshold" if device.type == "cuda" else "candidates"
+
+
 def top_p_keep(probs: torch.Tensor, top_p: float, candidates: int = DEFAULT_CANDIDATES,
                method: str = "auto") -> torch.Tensor:
     """The top-p support of each row: [R, V] probabilities (fp32, >= 0) -> [R, V] bool.
@@ -48,7 +53,7 @@ def top_p_keep(probs: torch.Tensor, top_p: float, candidates: int = DEFAULT_CAND
         return torch.ones_like(probs, dtype=torch.bool)
     probs = probs.float()
     if method == "auto":
-        method = "threshold" if probs.is_cuda else "candidates"
+        method = auto_method(probs.device)
     if method == "threshold":
         return _threshold_keep(probs, top_p)
     if method == "bucket" or (method == "candidates" and probs.shape[-1] <= candidates):
