@@ -98,7 +98,9 @@ def test_ablation_entropy_sweep_shrunk(tmp_path):
                                            ("schedule.top_p=2", "schedule.top_p"),
                                            ("guidance.inner_steps=0", "guidance.inner_steps"),
                                            ("guidance.weight=entropi", "guidance.weight"),
-                                           ("data.limit=-1", "data.limit")])
+                                           ("data.limit=-1", "data.limit"),
+                                           ("max_chunk_bytes=0", "max_chunk_bytes"),
+                                           ("max_chunk_bytes=true", "max_chunk_bytes")])
 def test_bad_values_fail_before_models_load(tmp_path, override, key):
     # the model path does not exist: reaching the model loader would fail there instead
     proc = run_cli([override, "model.path=/nonexistent/model", "logger=none"], cwd=tmp_path, check=False,
