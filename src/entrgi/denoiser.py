@@ -23,6 +23,7 @@ from typing import Sequence
 import torch
 
 from entrgi import rng
+from entrgi.checks import require_positive
 from entrgi.guidance.guidance import Guidance, masked_stats
 from entrgi.positions import StepPositions, default_max_chunk_bytes
 from entrgi.guidance.objective import RewardObjective
@@ -60,9 +61,8 @@ class GuidedDenoiser:
                  max_chunk_bytes: int | None = None):
         if not (isinstance(samples_per_prompt, int) and samples_per_prompt > 0):
             raise ValueError(f"samples_per_prompt (K) must be a positive integer, got {samples_per_prompt!r}")
-        if max_chunk_bytes is not None and not (isinstance(max_chunk_bytes, int) and
-                                                not isinstance(max_chunk_bytes, bool) and max_chunk_bytes > 0):
-            raise ValueError(f"max_chunk_bytes must be a positive integer (bytes) or null, got {max_chunk_bytes!r}")
+        if max_chunk_bytes is not None:
+            require_positive(max_chunk_bytes, "max_chunk_bytes", hint="bytes per [rows, V] chunk, or null for the default")
         self.max_chunk_bytes = max_chunk_bytes  # None: by device (entrgi.positions.DEFAULT_MAX_CHUNK_BYTES)
         self.lm, self.reward, self.guidance, self.schedule = lm, reward, guidance, schedule
         self.k = samples_per_prompt

@@ -24,9 +24,10 @@ import torch
 from entrgi import rng
 
 # One fp32 [rows, V] temporary of a chunk; the working set is a few of them. On CPU, chunks whose
-# float64 / int64 temporaries stay under glibc's largest mmap threshold (32 MiB) are served from the
-# heap instead of fresh page-faulted mappings (measured: 8 MiB 8.6 s, 16 MiB 9.2 s, 4 MiB 8.8 s
-# for the same generate at V = 152k); on GPU, larger chunks mean fewer, fuller kernels.
+# float64 / int64 temporaries stay under glibc's largest mmap threshold (32 MiB) can be served from
+# the heap instead of fresh page-faulted mappings; between 4 and 16 MiB the measured differences are
+# within this machine's run-to-run spread (bench/speed/results.md). On GPU, larger chunks mean fewer,
+# fuller kernels.
 DEFAULT_MAX_CHUNK_BYTES = {"cpu": 8 * 2**20, "cuda": 512 * 2**20}
 
 
