@@ -15,7 +15,6 @@ Adam's m and v; every other vocabulary-sized temporary is one chunk of rows
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass, field
 from typing import Sequence
@@ -24,7 +23,7 @@ import torch
 
 from entrgi import rng
 from entrgi.checks import require_positive
-from entrgi.guidance.guidance import Guidance, masked_stats
+from entrgi.guidance.guidance import Guidance, masked_stats, normalized_entropy
 from entrgi.positions import StepPositions, default_max_chunk_bytes
 from entrgi.guidance.objective import RewardObjective
 from entrgi.models.base import DiffusionLM
@@ -101,7 +100,6 @@ class GuidedDenoiser:
         steps = sched.steps
         trace = {key: torch.full((steps, n), float("nan"), device=dev) for key in TRACE_KEYS}
         entropy_map = torch.full((steps, len(items), length), float("nan"), device=dev)
-        log_v = math.log(lm.vocab_size)
         resp = canvas[:, p:]
         # Under a confidence algorithm every trajectory has the same, host-known number of masked
         # positions at each step, so the vocabulary-sized work runs on those positions only.
@@ -118,7 +116,7 @@ class GuidedDenoiser:
             logits = lm.response_logits(torch.cat([canvas[:, :p], resp], 1), attn, p,
                                        None if at.identity else at.positions)  # [N, G, V]
             logits[..., lm.mask_token_id] = _NEVER  # a committed mask token would never be unmasked
-            h, pre = self._logit_stats(logits, at, log_v)  # [N, G]
+            h, pre = self._logit_stats(logits, at)  # [N, G]
             trace["entropy_mean"][step], trace["entropy_min"][step], trace["entropy_max"][step] = masked_stats(h, at.active)
             entropy_map[step] = at.scatter(torch.full(masked.shape, float("nan"), device=dev),
                                            h.masked_fill(~at.active, float("nan")))[::k]
@@ -149,7 +147,7 @@ class GuidedDenoiser:
         )
 
     @torch.no_grad()
-    def _logit_stats(self, logits: torch.Tensor, at: StepPositions, log_v: float):
+    def _logit_stats(self, logits: torch.Tensor, at: StepPositions):
         """Normalized entropy at temperature 1 (trace, entropy map, EntRGi's first w) and the
         schedule's pre-guidance confidence statistic, in chunks of rows. -> ([N, G], [N, G] | None)."""
         n, width, vocab = logits.shape
@@ -157,9 +155,7 @@ class GuidedDenoiser:
         h = torch.empty(rows.shape[0], dtype=torch.float32, device=logits.device)
         pre = None
         for sl in at.row_chunks(rows.shape[0], vocab):
-            logp = torch.log_softmax(rows[sl].float(), -1)
-            h[sl] = -(logp.exp() * logp).sum(-1) / log_v
-            del logp
+            h[sl] = normalized_entropy(rows[sl])
             stat = self.schedule.pre_guidance(rows[sl])
             if stat is not None:
                 pre = pre if pre is not None else torch.empty(rows.shape[0], dtype=stat.dtype, device=logits.device)
