@@ -93,3 +93,29 @@ def save_reward(path: Path, tokenizer=None, seed: int = 0) -> Path:
     model.save_pretrained(path)
     tokenizer.save_pretrained(path)
     return Path(path)
+
+
+# ----------------------------------------------------------------- judges
+JUDGE_WORDS = ["Query:", "Response:", "Unit", "Test:", "Does", "response", "is", "it", "?", "1", "2", "3", "4", "5"]
+
+
+def causal_lm_tokenizer(words: list[str] | None = None) -> PreTrainedTokenizerFast:
+    """A word-level ChatML tokenizer for a tiny judge LM; by default with single tokens "1".."5"."""
+    return word_tokenizer(WORDS + (JUDGE_WORDS if words is None else list(words)), mask=False)
+
+
+def save_causal_lm(path: Path, tokenizer=None, seed: int = 0) -> Path:
+    """A tiny ``Qwen2ForCausalLM`` with its tokenizer (an LMUnit-like judge model)."""
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+
+    tokenizer = tokenizer or causal_lm_tokenizer()
+    torch.manual_seed(seed)
+    cfg = Qwen2Config(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
+                      pad_token_id=tokenizer.pad_token_id, tie_word_embeddings=False)
+    model = Qwen2ForCausalLM(cfg)
+    with torch.no_grad():  # a visible spread of next-token probabilities for random weights
+        model.lm_head.weight.normal_(0.0, 1.0)
+    model.save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return Path(path)
