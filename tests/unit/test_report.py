@@ -1,38 +1,234 @@
+"""``python -m entrgi.report`` on hand-made run and sweep folders with every field of metrics.json and records."""
+
+import csv
+import io
 import json
 import math
 
 import pytest
+import yaml
 
 from entrgi import report
-from entrgi.eval.aggregate import aggregate, find_runs, mean_sem
+from entrgi.eval.aggregate import aggregate, find_runs
+from entrgi.eval.runs import group_runs, load_runs, varying_axes
+
+STEPS, LENGTH = 4, 3
+GRADIENT = {"_target_": "entrgi.guidance.GradientGuidance", "weight": "entropy", "inner_steps": 3, "lr": 0.5,
+            "normalization": "log_vocab"}
+JSONL_DATA = {"_target_": "entrgi.data.sources.JsonlPromptSource", "path": "prompts.jsonl", "limit": 2,
+              "batch_size": 2, "judge": None}
 
 
-def write_run(folder, method, seed, top1, steps=3):
+def config(method: str, seed: int, out, **dotted) -> dict:
+    cfg = {"model": {"_target_": "entrgi.testbed.TestbedLM", "path": None},
+           "reward": {"_target_": "entrgi.testbed.TestbedReward", "path": None},
+           "guidance": dict(GRADIENT) if method != "bon" else {"_target_": "entrgi.guidance.NoGuidance"},
+           "schedule": {"steps": STEPS, "temperature": 0.7, "top_p": 0.95},
+           "data": {"_target_": "entrgi.data.sources.TestbedPromptSource", "limit": 2, "seed": seed,
+                    "batch_size": 2, "judge": {"_target_": "entrgi.testbed.judge.TestbedJudge"}},
+           "trainer": {"devices": 1}, "logger": {}, "paths": {"root_dir": ".", "output_dir": str(out)},
+           "seed": seed, "samples_per_prompt": 4, "resume": False, "experiment_name": "test"}
+    for key, value in dotted.items():
+        *parents, leaf = key.split(".")
+        node = cfg
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[leaf] = value
+    return cfg
+
+
+def record(sample_id: str, method: str, seed: int, top1: float, guided: bool) -> dict:
+    w = [0.8, 0.6, 0.4, None] if guided else [None] * STEPS
+    return {"sample_id": sample_id, "prompt": f"say {sample_id}", "responses": ["a b c", "a b"], "rewards": [top1, 0.0],
+            "best_index": 0, "top1_reward": top1, "avgN_reward": top1 / 2, "method": method, "seed": seed,
+            "trace": {"entropy_mean": [0.9, 0.6, 0.3, None], "entropy_min": [0.5] * STEPS,
+                      "entropy_max": [1.0] * STEPS, "w_mean": w, "w_min": w, "w_max": w,
+                      "reward_soft_before": [0.1, 0.2, 0.3, None] if guided else [None] * STEPS,
+                      "reward_soft_after": [0.2, 0.4, 0.5, None] if guided else [None] * STEPS,
+                      "committed": [1, 2, 3, 3]},
+            "entropy_map": [[0.9, 0.8, 0.7], [None, 0.5, 0.4], [None, None, 0.2], [None, None, None]],
+            "order": {"tokens": ["the", "cat", "sat"], "commit_step": [0, 2, 1]},
+            "judge": {"score": top1 / 10, "grammatical": 1.0}, "judge_name": "oracle"}
+
+
+def write_run(folder, method, seed, top1s, cfg=None, compute=None, wall=2.0, with_config=True):
+    """A run folder with prompts p0, p1, ... whose Top@1 rewards are ``top1s``."""
     folder.mkdir(parents=True)
-    (folder / "metrics.json").write_text(json.dumps({"method": method, "seed": seed, "top1_reward_mean": top1,
-                                                     "avgN_reward_mean": top1 - 1}))
-    rec = {"method": method, "trace": {"entropy_mean": [0.9, 0.5, None][:steps]}}
-    (folder / "generations.jsonl").write_text(json.dumps(rec) + "\n")
+    cfg = cfg or config(method, seed, folder)
+    guided = method != "bon"
+    recs = [record(f"p{i}", method, seed, t, guided) for i, t in enumerate(top1s)]
+    n = len(recs)
+    metrics = {"run": {"method": method, "seed": seed, "samples_per_prompt": cfg["samples_per_prompt"]},
+               "method": method, "seed": seed, "samples_per_prompt": cfg["samples_per_prompt"], "num_prompts": n,
+               "top1_reward_mean": sum(top1s) / n, "avgN_reward_mean": sum(top1s) / n / 2, "judge": "oracle",
+               "judge_score_mean": sum(top1s) / n / 10, "judge_grammatical_mean": 1.0,
+               "generation_wall_s": wall, "total_wall_s": wall + 1, "gpu_s": None, "tokens_per_s": 10.0,
+               "peak_memory_bytes": 1 << 20, "world_size": 1, "skipped": {}}
+    if compute is not None:
+        metrics["compute"] = {"dllm_forwards": STEPS * n, "reward_forwards": 3 * STEPS * n if guided else n,
+                              "reward_backwards": 3 * STEPS * n if guided else 0, "flops": compute * n,
+                              "flops_per_prompt": compute, "formula": "2 N D"}
+    (folder / "metrics.json").write_text(json.dumps(metrics))
+    if with_config:
+        (folder / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))  # config order, as OmegaConf.to_yaml
+    (folder / "generations.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
+    return folder
 
 
-def test_mean_sem():
-    mean, sem = mean_sem([1.0, 2.0, 3.0])
-    assert mean == 2.0 and sem == pytest.approx(1 / math.sqrt(3))
+def write_method_sweep(root):
+    """BoN and EntRGi, seeds 1 and 2, prompts p0 p1: EntRGi wins 3 of the 4 (seed, prompt) pairs."""
+    write_run(root / "0", "bon", 1, [1.0, 1.0], compute=1e9, wall=2.0)
+    write_run(root / "1", "bon", 2, [1.0, 1.0], compute=1e9, wall=2.0)
+    write_run(root / "2", "entrgi", 1, [2.0, 2.0], compute=4e9, wall=4.0)
+    write_run(root / "3", "entrgi", 2, [2.0, 0.0], compute=4e9, wall=4.0)
+    return root
 
 
-def test_report_aggregates_a_sweep(tmp_path):
+def test_a_2x2_sweep_groups_by_its_axes_and_averages_seeds(tmp_path):
+    i = 0
+    for lr in (0.1, 0.5):
+        for data in ("testbed", "jsonl"):
+            for seed in (1, 2):
+                cfg = config("entrgi", seed, tmp_path / str(i), **{"guidance.lr": lr})
+                if data == "jsonl":
+                    cfg["data"] = dict(JSONL_DATA)
+                top1 = 10 * lr + (data == "jsonl") + 2 * seed  # seeds 1, 2: mean 3 + ..., SEM 1
+                write_run(tmp_path / str(i), "entrgi", seed, [top1, top1], cfg=cfg)
+                i += 1
+    rep = report.load(tmp_path)
+    assert rep.axes == ["guidance.lr", "data._target_"]
+    assert "data.seed" not in varying_axes(rep.runs)  # equals the run's seed wherever it is set
+    assert rep.grouped_by() == "Grouped by: guidance.lr, data._target_; averaged over seeds 1, 2"
+    assert len(rep.rows) == 4 and all(r["runs"] == 2 and r["seeds"] == [1, 2] for r in rep.rows)
+    got = {(r["guidance.lr"], r["data._target_"].rsplit(".", 1)[-1]): (r["top1_reward_mean"], r["top1_reward_mean_sem"])
+           for r in rep.rows}
+    assert got == {(0.1, "TestbedPromptSource"): pytest.approx((4.0, 1.0)),
+                   (0.1, "JsonlPromptSource"): pytest.approx((5.0, 1.0)),
+                   (0.5, "TestbedPromptSource"): pytest.approx((8.0, 1.0)),
+                   (0.5, "JsonlPromptSource"): pytest.approx((9.0, 1.0))}
+    report.main([str(tmp_path), "--no-plots"])
+    rows = list(csv.DictReader(io.StringIO((tmp_path / "report.csv").read_text())))
+    assert len(rows) == 4
+    assert list(rows[0])[:10] == ["group", "method", "guidance.lr", "data._target_", "runs", "seeds",
+                                  "top1_reward_mean", "top1_reward_mean_sem", "avgN_reward_mean", "avgN_reward_mean_sem"]
+    assert {"judge_grammatical_mean", "compute.flops_per_prompt_sem", "gpu_s", "wall_s_per_prompt"} <= set(rows[0])
+    row = next(r for r in rows if r["group"] == "entrgi lr=0.1 data=TestbedPromptSource")
+    assert float(row["top1_reward_mean"]) == 4.0 and float(row["top1_reward_mean_sem"]) == 1.0
+    assert row["gpu_s"] == "" and float(row["wall_s_per_prompt"]) == 1.0
+    assert not (tmp_path / "plots").exists()
+
+
+def test_a_seeds_only_sweep_gives_one_row_per_method(tmp_path):
     for i, (method, seed, top1) in enumerate([("bon", 1, 1.0), ("bon", 2, 3.0), ("entrgi", 1, 4.0),
                                               ("entrgi", 2, 5.0), ("entrgi", 3, 6.0)]):
-        write_run(tmp_path / str(i), method, seed, top1)
-    rows = {r["method"]: r for r in aggregate(find_runs(tmp_path))}
-    assert rows["bon"]["top1_reward_mean"] == pytest.approx((2.0, 1.0))
-    assert rows["entrgi"]["runs"] == 3 and rows["entrgi"]["seeds"] == [1, 2, 3]
-    table = report.main([str(tmp_path), "--plot"])
-    assert "| entrgi | 3 | 5.000 ± 0.577 | 4.000 ± 0.577 |" in table
-    assert (tmp_path / "report.md").read_text().strip() == table
-    assert (tmp_path / "entropy_curves.png").stat().st_size > 1000
+        write_run(tmp_path / str(i), method, seed, [top1])
+    groups, axes = group_runs(load_runs(tmp_path))
+    assert axes == [] and [g.method for g in groups] == ["bon", "entrgi"]
+    table = report.main([str(tmp_path), "--no-plots"])
+    assert table.splitlines()[0].startswith("| method | runs | Top@1 | Avg@N | judge score | judge grammatical |")
+    assert "| entrgi | 3 | 5.000 ± 0.577 | 2.500 ± 0.289 | 0.500 ± 0.058 |" in table
+    md = (tmp_path / "report.md").read_text()
+    assert "Grouped by: method; averaged over seeds 1, 2, 3" in md and table in md
+    # the per-method view bench/quality reads keeps working
+    assert {r["method"]: r["top1_reward_mean"] for r in aggregate(find_runs(tmp_path))}["bon"] == pytest.approx((2.0, 1.0))
 
 
-def test_report_rejects_a_folder_without_runs(tmp_path):
+def test_win_rate_against_bon_on_shared_prompts(tmp_path):
+    rep = report.load(write_method_sweep(tmp_path))
+    row = next(r for r in rep.rows if r["method"] == "entrgi")
+    assert (row["win_rate"], row["win_rate_low"], row["win_rate_high"], row["win_pairs"]) == (0.75, 0.25, 1.0, 4)
+    assert row["bon_group"] == "bon"
+    assert "| entrgi | bon | 4 | 0.750 | [0.250, 1.000] |" in rep.markdown()
+    assert "win_rate" not in next(r for r in rep.rows if r["method"] == "bon")
+
+
+def test_bon_at_matched_flops_and_the_frontier(tmp_path):
+    for i, (method, k, flops, top1) in enumerate([("bon", 2, 1e9, 1.0), ("bon", 8, 4e9, 2.0),
+                                                  ("entrgi", 2, 2e9, 3.0), ("entrgi", 8, 8e9, 1.5)]):
+        for seed in (1, 2):
+            folder = tmp_path / f"{i}{seed}"
+            write_run(folder, method, seed, [top1], cfg=config(method, seed, folder, samples_per_prompt=k),
+                      compute=flops, wall=flops / 1e9)
+    rep = report.load(tmp_path)
+    assert rep.axes == ["samples_per_prompt"]
+    rows = {(r["method"], r["samples_per_prompt"]): r for r in rep.rows}
+    assert rows["entrgi", 2]["bon_matched_top1"] == pytest.approx(1.5)  # log-halfway between 1e9 and 4e9
+    assert rows["entrgi", 8]["bon_matched_top1"] is None  # 8e9 is past the largest BoN
+    assert rows["entrgi", 2]["win_rate"] == 1.0 and rows["entrgi", 8]["bon_group"] == "bon K=8"
+    assert [r["front_flops"] for r in rep.rows] == [True, False, True, False]  # bon K=2, K=8, entrgi K=2, K=8
+    md = rep.markdown()
+    assert "Grouped by: method, samples_per_prompt; averaged over seeds 1, 2" in md
+    assert "| bon K=2 | 1.00 GFLOPs | 1.00 | 1.000 ± 0.000 | 0.100 ± 0.000 | yes | yes |" in md
+    entrgi_k2 = next(line for line in md.splitlines() if line.startswith("| entrgi | 2 | 2 | 3.000 ± 0.000 |"))
+    assert entrgi_k2.endswith("| 2.00 GFLOPs | 2.00 GFLOPs | 4 | 12 | 12 | 2.00 ± 0.00 | 2.00 ± 0.00 |  | 1.500 |")
+    assert "outside the BoN groups' range" in md
+
+
+def test_report_writes_every_plot_and_the_gif(tmp_path):
+    from PIL import Image
+
+    write_method_sweep(tmp_path)
+    report.main([str(tmp_path), "--prompt", "p1", "--no-wandb"])
+    plots = tmp_path / "plots"
+    for name in ("frontier", "soft_reward", "entropy_w", "w_hist", "heatmap_p1"):
+        assert (plots / f"{name}.png").stat().st_size > 10_000, name
+    with Image.open(plots / "denoising.gif") as gif:
+        assert gif.n_frames == STEPS
+    md = (tmp_path / "report.md").read_text()
+    assert "![frontier](plots/frontier.png)" in md and "![denoising](plots/denoising.gif)" in md
+
+
+def test_gif_frames_show_tokens_once_committed():
+    from entrgi.eval.animation import frame_text
+
+    tokens, steps = ["the", "cat", "sat"], [0, 2, 1]
+    assert [frame_text(tokens, steps, t) for t in range(3)] == ["the ___ ___", "the ___ sat", "the cat sat"]
+    assert frame_text([" the", " cat"], [1, -1], 5) == " the ___"
+
+
+def test_report_api_returns_figures(tmp_path):
+    rep = report.load(write_method_sweep(tmp_path))
+    fig = rep.plot_frontier()
+    assert len(fig.axes) == 4 and fig.axes[0].get_xscale() == "log"
+    assert fig.axes[0].get_ylabel() == "Top@1 (guiding reward)"
+    heat = rep.plot_heatmap()
+    assert heat is not None and "prompt p0" in heat.texts[0].get_text()
+    assert rep.prompt_key() == ("1", "p0") and rep.prompt_key("p1") == ("1", "p1")
+
+
+def test_older_runs_without_config_compute_or_order_still_report(tmp_path):
+    for i, (method, seed) in enumerate([("bon", 1), ("entrgi", 1)]):
+        folder = write_run(tmp_path / str(i), method, seed, [1.0 + i], with_config=False)
+        recs = [json.loads(line) for line in (folder / "generations.jsonl").read_text().splitlines()]
+        for r in recs:
+            r.pop("order"), r.pop("entropy_map")
+        (folder / "generations.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
+    report.main([str(tmp_path), "--no-wandb"])
+    md = (tmp_path / "report.md").read_text()
+    assert "No `compute` in metrics.json" in md and "No denoising.gif" in md and "no heatmap" in md
+    assert (tmp_path / "plots" / "frontier.png").is_file() and not (tmp_path / "plots" / "denoising.gif").exists()
+    row = next(r for r in report.load(tmp_path).rows if r["method"] == "entrgi")
+    assert row["win_rate"] == 1.0 and math.isnan(row["top1_reward_mean_sem"])
+
+
+def test_report_rejects_a_missing_folder_or_one_without_runs(tmp_path, capsys):
     with pytest.raises(SystemExit):
         report.main([str(tmp_path)])
+    assert "no metrics.json under" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        report.main([str(tmp_path / "nope")])
+    assert "is not a folder" in capsys.readouterr().err
+
+
+def test_report_logs_to_wandb_offline(tmp_path, monkeypatch):
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    for i, method in enumerate(("bon", "entrgi")):
+        folder = tmp_path / str(i)
+        cfg = config(method, 1, folder, logger={"_target_": "lightning.pytorch.loggers.WandbLogger",
+                                                "project": "entrgi-test", "entity": None, "mode": "offline"})
+        write_run(folder, method, 1, [1.0], cfg=cfg)
+    report.main([str(tmp_path), "--no-plots"])
+    runs = list((tmp_path / "wandb").glob("offline-run-*"))
+    assert len(runs) == 1 and list(runs[0].glob("*.wandb"))
+    assert len(report.load(tmp_path).runs) == 2  # wandb/ is not mistaken for runs
