@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from entrgi.models.reward import RewardContext
+from entrgi.models.usage import ModelUsage
 
 
 class TokenCountReward:
@@ -20,6 +21,7 @@ class TokenCountReward:
         self.target_id = tokenizer.convert_tokens_to_ids(target)
         self.embedding_matrix = torch.eye(len(tokenizer))
         self.calls = 0
+        self.usage = ModelUsage()
         self.device = torch.device("cpu")
 
     def context(self, messages):
@@ -29,8 +31,10 @@ class TokenCountReward:
 
     def score_embeds(self, ctx, response_embeds, response_mask):
         self.calls += 1
+        self.usage.forward(response_mask.numel(), backward=response_embeds.requires_grad)
         return (response_embeds[..., self.target_id] * response_mask).sum(-1).float()
 
     def score_text(self, messages, responses):
         self.calls += 1
+        self.usage.forward(len(responses))
         return torch.tensor([float(r.split().count(self.target)) for r in responses])

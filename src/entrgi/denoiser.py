@@ -34,7 +34,7 @@ from entrgi.types import PromptItem
 
 _NEVER = -1e9  # finite, so entropies stay finite (0 * log 0 = 0)
 TRACE_KEYS = ("entropy_mean", "entropy_min", "entropy_max", "w_mean", "w_min", "w_max",
-              "reward_soft_before", "reward_soft_after", "committed")
+              "reward_soft_before", "reward_soft_after", "committed", "guided")
 
 
 @dataclass
@@ -47,6 +47,8 @@ class GenerationOutput:
     tokens: torch.Tensor  # [B, K, L]
     trace: dict[str, torch.Tensor]  # each [B, K, T]
     entropy_map: torch.Tensor  # [B, T, L] normalized entropy per position (nan once committed), trajectory 0
+    commit_step: torch.Tensor | None = None  # [B, L] the step each position of trajectory 0 was committed at (-1: never)
+    token_pieces: list[list[str]] | None = None  # [B][L] trajectory 0's final tokens, each decoded alone
     wall_s: float = 0.0
     counters: dict[str, int] = field(default_factory=dict)
 
@@ -76,6 +78,7 @@ class GuidedDenoiser:
     def generate(self, items: Sequence[PromptItem]) -> GenerationOutput:
         start = time.perf_counter()
         reward_calls0 = self.reward.calls
+        usage0 = self.reward.usage.as_dict()
         items = list(items)
         lm, sched, k = self.lm, self.schedule, self.k
         dev = lm.device
@@ -100,6 +103,8 @@ class GuidedDenoiser:
         steps = sched.steps
         trace = {key: torch.full((steps, n), float("nan"), device=dev) for key in TRACE_KEYS}
         entropy_map = torch.full((steps, len(items), length), float("nan"), device=dev)
+        commit_step = torch.full((n, length), -1, dtype=torch.long, device=dev)
+        guided_steps = 0
         resp = canvas[:, p:]
         # Under a confidence algorithm every trajectory has the same, host-known number of masked
         # positions at each step, so the vocabulary-sized work runs on those positions only.
@@ -121,12 +126,18 @@ class GuidedDenoiser:
             entropy_map[step] = at.scatter(torch.full(masked.shape, float("nan"), device=dev),
                                            h.masked_fill(~at.active, float("nan")))[::k]
 
-            phi, stats = self.guidance.optimize(logits, resp, objective, sched.sampler, at, entropy=h)
+            if self.guidance.guides(step, steps):
+                phi, stats = self.guidance.optimize(logits, resp, objective, sched.sampler, at, entropy=h)
+                guided_steps += 1
+            else:
+                phi, stats = logits, None
             del logits  # phi may share its memory
             out = sched.step(at, ts, resp, phi, stop_ids, pre)
             del phi
             resp = out.tokens
             trace["committed"][step] = out.committed.sum(-1).float()
+            commit_step.masked_fill_(out.committed, step)
+            trace["guided"][step] = 0.0 if stats is None or stats.guided is None else stats.guided.to(dev)
             if stats is not None:
                 trace["w_mean"][step], trace["w_min"][step], trace["w_max"][step] = stats.w_mean, stats.w_min, stats.w_max
                 trace["reward_soft_before"][step] = stats.reward_before.to(dev)
@@ -135,6 +146,8 @@ class GuidedDenoiser:
         responses = lm.decode(resp)  # one host transfer for the tokens
         rewards = self.reward.score_text([m for m in messages for _ in range(k)], responses)
         b = len(items)
+        first = resp[::k].cpu()
+        usage = self.reward.usage.since(usage0)
         return GenerationOutput(
             items=items,
             responses=[responses[i * k:(i + 1) * k] for i in range(b)],
@@ -142,8 +155,12 @@ class GuidedDenoiser:
             tokens=resp.view(b, k, length).cpu(),
             trace={key: v.T.reshape(b, k, steps).cpu() for key, v in trace.items()},
             entropy_map=entropy_map.transpose(0, 1).cpu(),
+            commit_step=commit_step[::k].cpu(),
+            token_pieces=[[lm.tokenizer.decode([t]) for t in row] for row in first.tolist()],
             wall_s=time.perf_counter() - start,
-            counters={"dllm_calls": steps, "reward_calls": self.reward.calls - reward_calls0},
+            counters={"dllm_calls": steps, "dllm_tokens": steps * canvas.numel(), "guided_steps": guided_steps,
+                      "reward_calls": self.reward.calls - reward_calls0,
+                      **{f"reward_{key}": value for key, value in usage.items()}},
         )
 
     @torch.no_grad()

@@ -24,15 +24,18 @@ from entrgi.callbacks.writer import GENERATIONS, SHARDS, JsonlPredictionWriter, 
 from entrgi.checks import require_positive
 from entrgi.data.dataset import PromptDataset, collate_prompts, filter_done
 from entrgi.denoiser import GuidedDenoiser
+from entrgi.eval.compute import compute_summary
+from entrgi.eval.identity import run_identity
 from entrgi.eval.records import summarize
 from entrgi.models.dtypes import resolve_device
+from entrgi.models.usage import matmul_params
 from entrgi.module import GuidedDenoisingModule
 from entrgi.types import PromptItem
 
 log = logging.getLogger(__name__)
 
-_DATA_RUNTIME_KEYS = ("batch_size", "judge")  # data-config keys that are not the source's arguments
-_MODEL_GROUPS = ("model", "reward")
+_DATA_RUNTIME_KEYS = ("batch_size",)  # data-config keys that are not the source's arguments
+_MODEL_GROUPS = ("model", "reward", "judge")
 _PRE_LAUNCH_STRATEGIES = ("spawn", "fork", "notebook")  # start their ranks after this process built the models
 
 
@@ -130,10 +133,21 @@ def drop_too_long(items: list[PromptItem], lm, max_new_tokens: int, on_invalid: 
     return keep, len(items) - len(keep)
 
 
+def build_judge(cfg: DictConfig, devices: dict[str, torch.device]):
+    """The ``judge`` group's judge on this rank's device, or None for ``judge=none``."""
+    if not cfg.get("judge") or "_target_" not in cfg.judge:
+        return None
+    return instantiate(cfg.judge, **_device_kwarg(devices, "judge"))
+
+
 def build_logger(cfg: DictConfig):
     if not cfg.get("logger") or "_target_" not in cfg.logger:
         return None
     return instantiate(cfg.logger)
+
+
+def _reward_params(reward) -> int:
+    return matmul_params(reward.model) if isinstance(getattr(reward, "model", None), torch.nn.Module) else 0
 
 
 def run(cfg: DictConfig) -> dict[str, Any]:
@@ -171,9 +185,11 @@ def run(cfg: DictConfig) -> dict[str, Any]:
 
     denoiser = GuidedDenoiser(lm, reward, guidance, schedule, cfg.samples_per_prompt, cfg.seed,
                               max_chunk_bytes=cfg.get("max_chunk_bytes"))
-    module = GuidedDenoisingModule(denoiser, config=OmegaConf.to_container(cfg, resolve=True))
-    judge = instantiate(cfg.data.judge) if cfg.data.get("judge") else None
-    writer = JsonlPredictionWriter(output_dir, guidance.name, cfg.seed, order, cfg.save_entropy_maps, judge)
+    config = OmegaConf.to_container(cfg, resolve=True)
+    module = GuidedDenoisingModule(denoiser, config=config)
+    identity = run_identity(config, guidance.name)
+    judge = build_judge(cfg, devices)
+    writer = JsonlPredictionWriter(output_dir, guidance.name, cfg.seed, order, cfg.save_entropy_maps, judge, identity)
     logger = build_logger(cfg)
     trainer = instantiate(cfg.trainer, logger=logger if logger is not None else False,
                           callbacks=[writer, PromptProgressBar(len(todo))])
@@ -189,6 +205,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         records = [r for r in read_jsonl(output_dir / GENERATIONS) if r["sample_id"] in order]
         stats = writer.merged_stats or {}
         metrics = summarize(records) | {
+            "run": identity,
             "method": guidance.name,
             "seed": cfg.seed,
             "samples_per_prompt": cfg.samples_per_prompt,
@@ -196,6 +213,9 @@ def run(cfg: DictConfig) -> dict[str, Any]:
             "total_wall_s": time.perf_counter() - start,
             "tokens_per_s": stats["generated_tokens"] / stats["generation_wall_s"]
             if stats.get("generation_wall_s") else None,
+            "device_s": stats.get("device_s"),
+            "gpu_s": stats.get("device_s") if stats.get("device_type") == "cuda" else None,
+            "compute": compute_summary(stats, matmul_params(lm.model), _reward_params(reward), len(todo)),
             "peak_memory_bytes": stats.get("peak_memory_bytes"),
             "peak_gpu_memory_bytes": stats.get("peak_gpu_memory_bytes"),
             "dllm_calls": stats.get("dllm_calls", 0),

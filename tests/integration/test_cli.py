@@ -28,7 +28,18 @@ def check_records(records, metrics, k, n, method):
         assert r["rewards"][r["best_index"]] == pytest.approx(r["top1_reward"], abs=1e-5)
         assert r["method"] == method
         assert set(r["trace"]) >= {"entropy_mean", "w_mean", "reward_soft_before", "committed"}
-        assert "oracle_total" in r["judge"]
+        assert "oracle_total" in r["judge"] and r["judge"]["score"] == r["judge"]["oracle_total"]
+        assert len(r["judge_all"]) == k and r["judge_all"][r["best_index"]] == r["judge"]
+        assert r["run"] == metrics["run"]
+        length = len(r["order"]["tokens"])
+        steps = len(r["trace"]["committed"])
+        assert length == len(r["order"]["commit_step"]) and all(0 <= s < steps for s in r["order"]["commit_step"])
+    assert metrics["run"]["method"] == method and metrics["run"]["seed"] == metrics["seed"]
+    assert metrics["run"]["dataset"] == "testbed" and metrics["run"]["judge"] == "oracle"
+    compute = metrics["compute"]
+    assert compute["dllm_forwards"] == metrics["dllm_calls"] and compute["reward_forwards"] == metrics["reward_calls"]
+    assert compute["flops"] == compute["dllm_flops"] + compute["reward_flops"] > 0
+    assert (compute["reward_backwards"] > 0) == (method != "bon") and metrics["gpu_s"] is None
     assert metrics["top1_reward_mean"] == pytest.approx(sum(r["top1_reward"] for r in records) / n, abs=1e-5)
     assert metrics["top1_reward_mean"] >= metrics["avgN_reward_mean"]
     for key in ("generation_wall_s", "total_wall_s", "tokens_per_s", "peak_memory_bytes", "peak_gpu_memory_bytes",

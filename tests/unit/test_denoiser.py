@@ -154,7 +154,9 @@ def test_output_shapes_trace_and_counters(lm, reward):
     assert torch.isfinite(out.entropy_map[:, 0]).all()  # everything masked at step 0
     # 1 dLLM call per step; the prompt-prefix cache once, per step 2 inner + 1 final reward
     # calls, and one text-scoring call
-    assert out.counters == {"dllm_calls": steps, "reward_calls": 1 + steps * 3 + 1}
+    assert out.counters["dllm_calls"] == steps and out.counters["guided_steps"] == steps
+    assert out.counters["reward_calls"] == out.counters["reward_forwards"] == 1 + steps * 3 + 1
+    assert out.counters["reward_backwards"] == steps * 2
     bon = make(lm, reward, NoGuidance(), steps=steps, length=length, k=k).generate(PROMPTS[:2])
     assert torch.isnan(bon.trace["w_mean"]).all() and bon.counters["reward_calls"] == 1
 

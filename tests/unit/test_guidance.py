@@ -47,7 +47,7 @@ class _RecordingAdam:
 def phi_gradient(guide, phi, grad_embeds, obj, sampler, at):
     """The d loss / d phi [N, G, V] that GradientGuidance feeds Adam, for a given d loss / d embeds."""
     adam = _RecordingAdam((phi.shape[0] * phi.shape[1], phi.shape[2]), phi.dtype)
-    guide._ascend(phi, grad_embeds, obj, sampler, at, adam)
+    guide._ascend(phi, grad_embeds, obj, sampler, at, adam, at.active)
     return adam.grad.view(phi.shape)
 
 
@@ -136,6 +136,12 @@ def test_weight_policies():
     ({"lr": -0.5}, "guidance.lr"),
     ({"weight": "softmax"}, "guidance.weight"),
     ({"normalization": "log2"}, "guidance.normalization"),
+    ({"every": 0}, "guidance.every"),
+    ({"every": True}, "guidance.every"),
+    ({"until": 0.0}, "guidance.until"),
+    ({"until": 1.5}, "guidance.until"),
+    ({"min_entropy": -0.1}, "guidance.min_entropy"),
+    ({"min_entropy": 2}, "guidance.min_entropy"),
 ])
 def test_bad_guidance_values_name_the_key(kwargs, key):
     with pytest.raises(ValueError, match=key.replace(".", r"\.")):

@@ -14,6 +14,7 @@ from lightning.pytorch.callbacks import BasePredictionWriter
 
 from entrgi.denoiser import GenerationOutput
 from entrgi.eval.records import to_records
+from entrgi.judges.apply import judge_records
 
 GENERATIONS = "generations.jsonl"
 SHARDS = "shards"
@@ -48,6 +49,9 @@ def _peak_gpu_memory_bytes(device: torch.device) -> int | None:
     return int(torch.cuda.max_memory_allocated(device)) if device.type == "cuda" else None
 
 
+_NOT_SUMMED = {"peak_memory_bytes", "peak_gpu_memory_bytes"}
+
+
 def _max_or_none(values) -> int | None:
     values = [v for v in values if v is not None]
     return max(values) if values else None
@@ -61,11 +65,16 @@ class JsonlPredictionWriter(BasePredictionWriter):
     """
 
     def __init__(self, output_dir: str | Path, method: str, seed: int, order: dict[str, int],
-                 save_entropy_maps: bool = True, judge: Callable[[str, str], dict] | None = None):
+                 save_entropy_maps: bool = True, judge=None, identity: dict | None = None,
+                 on_records: Callable[[list[dict], int], None] | None = None):
+        """``judge``: an :class:`entrgi.judges.Judge` scoring each batch's responses on this rank;
+        ``on_records(records, generated_tokens)``: called on global rank 0 after each batch is written
+        (per-batch W&B logging)."""
         super().__init__(write_interval="batch")
         self.output_dir = Path(output_dir)
         self.method, self.seed, self.order = method, seed, order
-        self.save_entropy_maps, self.judge = save_entropy_maps, judge
+        self.save_entropy_maps, self.judge, self.identity = save_entropy_maps, judge, identity
+        self.on_records = on_records
         self.stats = {"generation_wall_s": 0.0, "generated_tokens": 0, "dllm_calls": 0, "reward_calls": 0}
         self.merged_stats: dict | None = None
 
@@ -80,7 +89,9 @@ class JsonlPredictionWriter(BasePredictionWriter):
 
     def write_on_batch_end(self, trainer, pl_module, prediction: GenerationOutput, batch_indices, batch, batch_idx,
                            dataloader_idx):
-        records = to_records(prediction, self.method, self.seed, self.save_entropy_maps, self.judge)
+        records = to_records(prediction, self.method, self.seed, self.save_entropy_maps, self.identity)
+        if self.judge is not None:
+            judge_records(records, self.judge)
         with self._shard(trainer.global_rank).open("a") as f:
             for rec in records:
                 f.write(json.dumps(rec) + "\n")
@@ -89,11 +100,14 @@ class JsonlPredictionWriter(BasePredictionWriter):
         self.stats["generation_wall_s"] += prediction.wall_s
         self.stats["generated_tokens"] += prediction.tokens.numel()
         for key, value in prediction.counters.items():
-            self.stats[key] += value
+            self.stats[key] = self.stats.get(key, 0) + value
+        if self.on_records is not None and trainer.is_global_zero:
+            self.on_records(records, prediction.tokens.numel())
 
     def on_predict_end(self, trainer, pl_module):
         self.stats["peak_memory_bytes"] = _peak_host_memory_bytes()
         self.stats["peak_gpu_memory_bytes"] = _peak_gpu_memory_bytes(pl_module.device)
+        self.stats["device_type"] = pl_module.device.type
         stats_path = self.output_dir / SHARDS / f"rank{trainer.global_rank}.stats.json"
         stats_path.write_text(json.dumps(self.stats))
         trainer.strategy.barrier("entrgi-merge")
@@ -109,13 +123,13 @@ class JsonlPredictionWriter(BasePredictionWriter):
         tmp.write_text("".join(json.dumps(r) + "\n" for r in ordered))
         tmp.replace(self.output_dir / GENERATIONS)
         ranks = [json.loads(p.read_text()) for p in sorted((self.output_dir / SHARDS).glob("rank*.stats.json"))]
-        self.merged_stats = {
+        summed = {key for r in ranks for key, value in r.items() if isinstance(value, int)} - _NOT_SUMMED
+        self.merged_stats = {key: sum(r.get(key, 0) for r in ranks) for key in sorted(summed)} | {
             "generation_wall_s": max(r["generation_wall_s"] for r in ranks),
-            "generated_tokens": sum(r["generated_tokens"] for r in ranks),
-            "dllm_calls": sum(r["dllm_calls"] for r in ranks),
-            "reward_calls": sum(r["reward_calls"] for r in ranks),
+            "device_s": sum(r["generation_wall_s"] for r in ranks),
             "peak_memory_bytes": max(r["peak_memory_bytes"] for r in ranks),
             "peak_gpu_memory_bytes": _max_or_none(r.get("peak_gpu_memory_bytes") for r in ranks),
+            "device_type": ranks[0].get("device_type"),
             "world_size": world_size,
         }
         for shard in (self.output_dir / SHARDS).glob("rank*"):

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import math
-from typing import Callable, Iterable
+from typing import Iterable
 
 import torch
 
 from entrgi.denoiser import GenerationOutput
+from entrgi.judges.apply import judge_summary
 
 
 def _finite(x: float) -> float | None:
@@ -20,8 +21,9 @@ def _mean_over_k(t: torch.Tensor) -> list[float | None]:
 
 
 def to_records(out: GenerationOutput, method: str, seed: int, save_entropy_maps: bool = True,
-               judge: Callable[[str, str], dict] | None = None) -> list[dict]:
-    """One JSON-ready record per prompt of a batch."""
+               identity: dict | None = None) -> list[dict]:
+    """One JSON-ready record per prompt of a batch; ``identity`` (the run's, see
+    :func:`entrgi.eval.identity.run_identity`) is copied into each as ``run``."""
     records = []
     for i, item in enumerate(out.items):
         rewards = out.rewards[i].tolist()
@@ -38,8 +40,12 @@ def to_records(out: GenerationOutput, method: str, seed: int, save_entropy_maps:
             "seed": seed,
             "trace": {key: _mean_over_k(v[i]) for key, v in out.trace.items()},
         }
-        if judge is not None:
-            rec["judge"] = judge(item.prompt, out.responses[i][best])
+        if item.system is not None:
+            rec["system"] = item.system
+        if identity is not None:
+            rec["run"] = identity
+        if out.commit_step is not None and out.token_pieces is not None:  # trajectory 0's denoising order
+            rec["order"] = {"tokens": out.token_pieces[i], "commit_step": out.commit_step[i].tolist()}
         if save_entropy_maps:
             rec["entropy_map"] = [[_finite(v) for v in row] for row in out.entropy_map[i].tolist()]
         records.append(rec)
@@ -47,7 +53,7 @@ def to_records(out: GenerationOutput, method: str, seed: int, save_entropy_maps:
 
 
 def summarize(records: Iterable[dict]) -> dict:
-    """Means over prompts: Top@1, Avg@N, and the judge's numeric fields of the Top@1 response."""
+    """Means over prompts: Top@1, Avg@N and the judge's fields (:func:`entrgi.judges.judge_summary`)."""
     records = list(records)
     n = len(records)
     out: dict = {"num_prompts": n}
@@ -55,9 +61,4 @@ def summarize(records: Iterable[dict]) -> dict:
         return out | {"top1_reward_mean": None, "avgN_reward_mean": None}
     out["top1_reward_mean"] = sum(r["top1_reward"] for r in records) / n
     out["avgN_reward_mean"] = sum(r["avgN_reward"] for r in records) / n
-    judged = [r["judge"] for r in records if "judge" in r]
-    for key in sorted(judged[0]) if judged else []:
-        values = [float(j[key]) for j in judged if isinstance(j.get(key), (int, float, bool))]
-        if values:
-            out[f"judge_{key}_mean"] = sum(values) / len(values)
-    return out
+    return out | judge_summary(records)

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import torch
 
+from entrgi.checks import require_positive
 from entrgi.guidance.objective import RewardObjective
 from entrgi.guidance.weights import WeightPolicy, parse_weight
 from entrgi.positions import StepPositions
@@ -39,6 +40,7 @@ class GuidanceStats:
     w_max: torch.Tensor
     reward_before: torch.Tensor  # soft reward at the first inner step
     reward_after: torch.Tensor  # soft reward of the optimized logits (nan when not tracked)
+    guided: torch.Tensor | None = None  # 1.0 where the trajectory's phi was updated (guidance.min_entropy), else 0.0
 
 
 def masked_stats(x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -99,6 +101,11 @@ class Guidance(ABC):
     name: str
     weight: WeightPolicy | None = None
 
+    def guides(self, step: int, steps: int) -> bool:
+        """Whether denoising step ``step`` (of ``steps``) is guided at all; host-known, so an unguided
+        step costs nothing. The denoiser passes the logits through unchanged when False."""
+        return self.requires_reward
+
     @abstractmethod
     def optimize(self, logits: torch.Tensor, tokens: torch.Tensor, objective: RewardObjective | None,
                  sampler: TokenSampler, at: StepPositions,
@@ -127,7 +134,8 @@ class GradientGuidance(Guidance):
     """Reward-gradient guidance on the logits (Expectation, APS, EntRGi, ablations)."""
 
     def __init__(self, weight: str | float | WeightPolicy = "entropy", inner_steps: int = 3, lr: float = 0.5,
-                 normalization: str = "log_vocab", fp32: bool = True, track_final_reward: bool = True):
+                 normalization: str = "log_vocab", fp32: bool = True, track_final_reward: bool = True,
+                 every: int = 1, until: float = 1.0, min_entropy: float = 0.0):
         if not (isinstance(inner_steps, int) and not isinstance(inner_steps, bool) and inner_steps > 0):
             raise ValueError(f"guidance.inner_steps (M) must be a positive integer, got {inner_steps!r}; "
                              "use guidance=bon for no optimization")
@@ -141,6 +149,25 @@ class GradientGuidance(Guidance):
         self.normalization = normalization
         self.fp32 = fp32
         self.track_final_reward = track_final_reward
+        require_positive(every, "guidance.every", hint="guide every k-th denoising step (1: every step)")
+        if not (isinstance(until, (int, float)) and not isinstance(until, bool) and 0 < until <= 1):
+            raise ValueError(f"guidance.until must be a fraction of the denoising steps in (0, 1], got {until!r}")
+        if not (isinstance(min_entropy, (int, float)) and not isinstance(min_entropy, bool) and 0 <= min_entropy <= 1):
+            raise ValueError(f"guidance.min_entropy must be a normalized entropy in [0, 1], got {min_entropy!r}")
+        self.every, self.until, self.min_entropy = every, float(until), float(min_entropy)
+
+    def guides(self, step: int, steps: int) -> bool:
+        """Every ``every``-th step among the first ``until`` fraction of the steps."""
+        return step % self.every == 0 and step < self.until * steps
+
+    def _gate(self, entropy: torch.Tensor | None, at: StepPositions) -> torch.Tensor | None:
+        """[N] bool: trajectories whose masked positions' mean normalized entropy reaches
+        ``min_entropy`` (None when every trajectory is guided). Stays on the device."""
+        if self.min_entropy <= 0:
+            return None
+        if entropy is None:
+            raise ValueError("guidance.min_entropy needs the logits' normalized entropy from the denoiser")
+        return masked_stats(entropy, at.active)[0] >= self.min_entropy  # nan (nothing masked) -> False
 
     @property
     def name(self) -> str:
@@ -190,15 +217,16 @@ class GradientGuidance(Guidance):
 
     @torch.no_grad()
     def _ascend(self, phi: torch.Tensor, grad_embeds: torch.Tensor, objective: RewardObjective,
-                sampler: TokenSampler, at: StepPositions, adam: _Adam) -> None:
+                sampler: TokenSampler, at: StepPositions, adam: _Adam, update: torch.Tensor) -> None:
         """One Adam step on phi [N, G, V] from the gradient of the loss w.r.t. the response embeddings.
 
         d loss / d phi = softmax_backward(grad_e @ E_R^T, softmax(phi / tau)) / tau at active rows
         (the straight-through term carries no gradient), chunk by chunk, each chunk updated at once.
+        Rows outside ``update`` [N, G] get a zero gradient, so Adam leaves them exactly unchanged.
         """
         vocab = phi.shape[-1]
         rows = phi.view(-1, vocab)
-        g = (at.gather(grad_embeds) * at.active[..., None]).reshape(-1, grad_embeds.shape[-1])
+        g = (at.gather(grad_embeds) * update[..., None]).reshape(-1, grad_embeds.shape[-1])
         bridge_t = objective.bridge.T
         adam.begin_step()
         for sl in at.row_chunks(rows.shape[0], vocab):
@@ -209,6 +237,10 @@ class GradientGuidance(Guidance):
             adam.update(sl, grad)
 
     def optimize(self, logits, tokens, objective, sampler, at, entropy=None):
+        gate = self._gate(entropy, at)
+        if gate is not None and logits.device.type == "cpu" and not bool(gate.any()):
+            return logits, None  # a host read is free on CPU: skip the work (on GPU the update is masked, sync-free)
+        update = at.active if gate is None else at.active & gate[:, None]
         phi = logits.float() if self.fp32 else logits  # no copy when already fp32: phi takes the logits' memory
         adam = _Adam(phi.view(-1, phi.shape[-1]), self.lr)
         reward_before = w = None
@@ -223,7 +255,7 @@ class GradientGuidance(Guidance):
                 (grad_embeds,) = torch.autograd.grad(-reward.sum(), embeds)
             if m == 0:
                 reward_before = reward.detach()
-            self._ascend(phi, grad_embeds, objective, sampler, at, adam)
+            self._ascend(phi, grad_embeds, objective, sampler, at, adam, update)
         del adam
         if self.track_final_reward:
             with torch.no_grad():
@@ -232,5 +264,6 @@ class GradientGuidance(Guidance):
                 reward_after = objective.score(embeds, current)
         else:
             reward_after = torch.full_like(reward_before, float("nan"))
-        w_mean, w_min, w_max = masked_stats(w, at.active)
-        return phi, GuidanceStats(w_mean, w_min, w_max, reward_before, reward_after)
+        w_mean, w_min, w_max = masked_stats(w, update)  # nan for trajectories left unguided
+        guided = torch.ones_like(reward_before) if gate is None else gate.to(reward_before.dtype)
+        return phi, GuidanceStats(w_mean, w_min, w_max, reward_before, reward_after, guided)

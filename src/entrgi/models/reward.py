@@ -9,6 +9,7 @@ import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, DynamicCache
 
 from entrgi.models.dtypes import dtype_kwarg, resolve_device, resolve_dtype
+from entrgi.models.usage import ModelUsage
 
 _SENTINEL = "\u2063ENTRGI_RESPONSE\u2063"
 
@@ -57,6 +58,7 @@ class SequenceClassifierReward:
         self.cache_prefix = cache_prefix  # prompt prefix keys/values computed once per batch, reused every call
         self.pad_token_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
         self.calls = 0
+        self.usage = ModelUsage()  # passes and token positions, for compute accounting
 
     @classmethod
     def from_pretrained(cls, path: str, dtype: str | torch.dtype = "bfloat16", device: str | None = None,
@@ -133,6 +135,7 @@ class SequenceClassifierReward:
         out = self._backbone(inputs_embeds=self.model.get_input_embeddings()(ctx.prefix_ids),
                              attention_mask=ctx.prefix_mask.long(), position_ids=pos, use_cache=True)
         self.calls += 1
+        self.usage.forward(ctx.prefix_ids.numel())
         cache = out.past_key_values
         return tuple((layer.keys, layer.values) for layer in cache.layers) if hasattr(cache, "layers") \
             else tuple(zip(cache.key_cache, cache.value_cache))
@@ -156,9 +159,11 @@ class SequenceClassifierReward:
             p = ctx.prefix_ids.shape[1]
             hidden = self._backbone(inputs_embeds=new, attention_mask=mask.long(), position_ids=pos[:, p:],
                                     past_key_values=cache, use_cache=True).last_hidden_state
+            self.usage.forward(new.shape[0] * new.shape[1], backward=response_embeds.requires_grad)
         else:
             embeds = torch.cat([emb(ctx.prefix_ids), new], dim=1)
             hidden = self._backbone(inputs_embeds=embeds, attention_mask=mask.long(), position_ids=pos).last_hidden_state
+            self.usage.forward(embeds.shape[0] * embeds.shape[1], backward=response_embeds.requires_grad)
         self.calls += 1
         return _at_least_fp32(self.model.score(hidden[:, -1])[:, 0])
 
@@ -182,5 +187,6 @@ class SequenceClassifierReward:
                 att[i, :len(x)] = 1
             logits = self.model(input_ids=tok.to(self.device), attention_mask=att.to(self.device)).logits
             self.calls += 1
+            self.usage.forward(tok.numel())
             out.append(_at_least_fp32(logits[:, 0]).cpu())
         return torch.cat(out)

@@ -1,0 +1,60 @@
+"""What a run is: the method and its hyper-parameters, sampling, data, models, judge and seed.
+
+Copied into ``metrics.json`` (``run``) and every record, so a number is never separated from
+what produced it. Built from the resolved config (a plain dict).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+_GUIDANCE_KEYS = ("weight", "inner_steps", "lr", "normalization", "every", "until", "min_entropy")
+_SCHEDULE_KEYS = {"steps": "steps", "temperature": "temperature", "top_p": "top_p", "top_k": "top_k",
+                  "alg": "alg", "max_new_tokens": "max_new_tokens"}
+
+
+def _short_target(node: dict | None) -> str | None:
+    target = (node or {}).get("_target_")
+    return None if target is None else target.rsplit(".", 2)[-2 if target.endswith("from_pretrained") else -1]
+
+
+def _model_name(node: dict | None, default: str) -> str | None:
+    """A model's hub id or local path; ``default`` for a config without one (the shipped testbed)."""
+    if not node:
+        return None
+    return node.get("path") or default
+
+
+def dataset_name(data: dict) -> str:
+    """``testbed``, a hub id (``allenai/reward-bench-2``, with its config name) or a local file path."""
+    target = data.get("_target_", "")
+    if target.endswith("TestbedPromptSource"):
+        return "testbed"
+    name = str(data.get("path") or target.rsplit(".", 1)[-1])
+    return f"{name}:{data['name']}" if data.get("name") else name
+
+
+def judge_name(judge: dict | None) -> str:
+    """``none``, ``oracle``, or the judge class with its checkpoint (``LMUnitJudge:ContextualAI/...``)."""
+    target = _short_target(judge)
+    if target is None:
+        return "none"
+    if target in ("OracleJudge", "TestbedJudge"):
+        return "oracle"
+    return f"{target}:{judge['path']}" if judge.get("path") else target
+
+
+def run_identity(cfg: dict[str, Any], method: str) -> dict[str, Any]:
+    """The run's identity from its resolved config; ``method`` is the guidance's name."""
+    guidance = cfg.get("guidance") or {}
+    schedule = cfg.get("schedule") or {}
+    out: dict[str, Any] = {"method": method}
+    out.update({key: guidance[key] for key in _GUIDANCE_KEYS if key in guidance})
+    out["samples_per_prompt"] = cfg.get("samples_per_prompt")
+    out.update({name: schedule[key] for key, name in _SCHEDULE_KEYS.items() if key in schedule})
+    out["dataset"] = dataset_name(cfg.get("data") or {})
+    out["dllm"] = _model_name(cfg.get("model"), "testbed")
+    out["reward"] = _model_name(cfg.get("reward"), "testbed")
+    out["judge"] = judge_name(cfg.get("judge"))
+    out["seed"] = cfg.get("seed")
+    return out

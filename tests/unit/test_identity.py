@@ -1,0 +1,43 @@
+"""Every run knows what it is: the identity built from composed configs."""
+
+import pytest
+from hydra import compose, initialize_config_module
+from omegaconf import OmegaConf
+
+from entrgi.eval.identity import run_identity
+
+
+def identity(overrides):
+    with initialize_config_module("entrgi.conf", version_base="1.3"):
+        cfg = compose("run", ["logger=none", "paths.output_dir=/tmp/x", *overrides])
+    return run_identity(OmegaConf.to_container(cfg, resolve=True), "m")
+
+
+def test_testbed_default():
+    run = identity([])
+    assert run == {"method": "m", "weight": "entropy", "inner_steps": 3, "lr": 0.5, "normalization": "log_vocab",
+                   "every": 1, "until": 1.0, "min_entropy": 0.0, "samples_per_prompt": 4, "steps": 48,
+                   "temperature": 0.7, "top_p": 0.95, "top_k": None, "alg": "entropy", "max_new_tokens": 48,
+                   "dataset": "testbed", "dllm": "testbed", "reward": "testbed", "judge": "oracle", "seed": 1}
+
+
+def test_paper_config_names_models_data_and_judge():
+    run = identity(["+experiment=paper_main", "data=judgebench", "judge=lmunit", "seed=3", "guidance.lr=0.25"])
+    assert run["dllm"] == "Dream-org/Dream-v0-Instruct-7B"
+    assert run["reward"] == "Skywork/Skywork-Reward-V2-Qwen3-1.7B"
+    assert run["dataset"] == "ScalerLab/JudgeBench"
+    assert run["judge"].startswith("LMUnitJudge:") and run["seed"] == 3 and run["lr"] == 0.25
+    assert run["steps"] == 128 and run["samples_per_prompt"] == 4
+
+
+def test_bon_has_no_gradient_hyper_parameters():
+    run = identity(["guidance=bon", "data=jsonl", "data.path=/tmp/p.jsonl"])
+    assert "lr" not in run and run["judge"] == "none" and run["dataset"] == "/tmp/p.jsonl"
+
+
+@pytest.mark.parametrize("option", ["expectation", "aps", "entrgi"])
+def test_gradient_methods_share_one_base(option):
+    with initialize_config_module("entrgi.conf", version_base="1.3"):
+        cfg = compose("run", [f"guidance={option}"]).guidance
+    assert cfg.weight == {"expectation": "zero", "aps": "one", "entrgi": "entropy"}[option]
+    assert cfg.every == 1 and cfg.until == 1.0 and cfg.min_entropy == 0.0 and cfg.inner_steps == 3
