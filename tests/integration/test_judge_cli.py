@@ -1,0 +1,112 @@
+"""``python -m entrgi.judge``: re-judging a finished run (and a sweep folder) in place."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+import tiny_models
+from conftest import read_run, run_cli  # integration/conftest.py
+from entrgi.judge import main
+from entrgi.judges.apply import record_messages
+from entrgi.models.reward import SequenceClassifierReward
+
+JUDGE_KEYS = ("judge", "judge_all", "judge_name")
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory) -> Path:
+    """A smoke run on the testbed (judged by the oracle as it ran)."""
+    out = tmp_path_factory.mktemp("finished") / "run"
+    run_cli(["+experiment=smoke", f"paths.output_dir={out}", "logger=none", "schedule.steps=4"], cwd=out.parent)
+    return out
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("judge_ckpt")
+    return {"reward": tiny_models.save_reward(root / "reward", seed=1), "lm": tiny_models.save_causal_lm(root / "lm")}
+
+
+def sweep_copy(run: Path, tmp_path: Path) -> tuple[Path, Path]:
+    """A sweep folder holding a copy of the run as its job 0: (sweep folder, run folder)."""
+    dst = tmp_path / "sweep" / "0"
+    shutil.copytree(run, dst)
+    return tmp_path / "sweep", dst
+
+
+def without_judge(d: dict) -> dict:
+    return {k: v for k, v in d.items() if k not in JUDGE_KEYS and not k.startswith("judge_")}
+
+
+@pytest.mark.slow
+def test_rejudge_a_sweep_with_a_reward_model(finished_run, tiny, tmp_path, capsys):
+    sweep, run = sweep_copy(finished_run, tmp_path)
+    old_records, old_metrics = read_run(run)
+    assert old_metrics["judge"] == "oracle" and "judge_oracle_total_mean" in old_metrics
+    assert main([str(sweep), "judge=reward_model", f"judge.path={tiny['reward']}", "judge.device=cpu",
+                 "judge.dtype=float32", "judge.batch_size=3"]) == 0
+    records, metrics = read_run(run)
+    assert f"{run}: 4 prompts judged by reward_model" in capsys.readouterr().out
+
+    assert [without_judge(r) for r in records] == [without_judge(r) for r in old_records]  # responses, rewards, ...
+    reward = SequenceClassifierReward.from_pretrained(str(tiny["reward"]), dtype="float32", device="cpu")
+    for rec in records:
+        truth = reward.score_text([record_messages(rec)] * len(rec["responses"]), rec["responses"]).tolist()
+        assert [f["score"] for f in rec["judge_all"]] == pytest.approx(truth, abs=1e-5)
+        assert set(rec["judge"]) == {"score"} and rec["judge"] == rec["judge_all"][rec["best_index"]]
+        assert rec["judge_name"] == "reward_model"
+
+    top1 = [r["judge"]["score"] for r in records]
+    avg_n = [sum(f["score"] for f in r["judge_all"]) / len(r["judge_all"]) for r in records]
+    assert metrics["judge"] == "reward_model"
+    assert metrics["judge_score_mean"] == pytest.approx(sum(top1) / len(top1))
+    assert metrics["judge_score_avgN_mean"] == pytest.approx(sum(avg_n) / len(avg_n))
+    assert not [k for k in metrics if k.startswith("judge_oracle") or k == "judge_grammatical_mean"]
+    assert without_judge(metrics) == without_judge(old_metrics)
+    assert sorted(p.name for p in run.iterdir() if p.name.endswith(".tmp")) == []
+
+
+@pytest.mark.slow
+def test_rejudge_with_the_oracle_reproduces_the_runs_own_judging(finished_run, tmp_path):
+    sweep, run = sweep_copy(finished_run, tmp_path)
+    old_records, old_metrics = read_run(run)
+    stripped = [without_judge(r) for r in old_records]  # as if the run had judge=none
+    (run / "generations.jsonl").write_text("".join(json.dumps(r) + "\n" for r in stripped))
+    main([str(run), "judge=oracle"])
+    records, metrics = read_run(run)
+    assert records == old_records
+    judge_keys = {k: v for k, v in old_metrics.items() if k == "judge" or k.startswith("judge_")}
+    assert len(judge_keys) >= 7 and {k: metrics[k] for k in judge_keys} == pytest.approx(judge_keys)
+
+
+@pytest.mark.slow
+def test_rejudge_with_lmunit_on_a_tiny_causal_lm(finished_run, tiny, tmp_path):
+    _, run = sweep_copy(finished_run, tmp_path)
+    main([str(run), "judge=lmunit", f"judge.path={tiny['lm']}", "judge.device=cpu", "judge.dtype=float32",
+          "judge.backend=transformers", "judge.unit_tests=[Is it good ?,Does it run ?]"])
+    records, metrics = read_run(run)
+    for rec in records:
+        assert all(sorted(f) == ["score", "test_1", "test_2"] for f in rec["judge_all"])
+        assert all(1.0 <= f[k] <= 5.0 for f in rec["judge_all"] for k in f)
+    assert metrics["judge"] == "lmunit"
+    tests = [r["judge"]["test_2"] for r in records]
+    assert metrics["judge_test_2_mean"] == pytest.approx(sum(tests) / len(tests))
+
+
+@pytest.mark.slow
+def test_cli_errors_name_what_to_do(finished_run, tmp_path):
+    _, run = sweep_copy(finished_run, tmp_path)
+    before = (run / "generations.jsonl").read_text()
+    cases = [([str(run), "judge=oracle", "seed=3"], r"only judge overrides .*\['seed=3'\]"),
+             ([str(run), "judge.path=x"], "name the judge: judge=oracle"),
+             ([str(run), "judge=none"], "judge=none: nothing to score"),
+             ([str(tmp_path / "empty"), "judge=oracle"], "is not a folder"),
+             ([str(tmp_path / "sweep" / "0" / "shards"), "judge=oracle"], "no generations.jsonl under .*shards")]
+    for argv, message in cases:
+        with pytest.raises(SystemExit, match=message):
+            main(argv)
+    assert (run / "generations.jsonl").read_text() == before  # nothing was rewritten
