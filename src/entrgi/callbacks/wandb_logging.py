@@ -2,7 +2,9 @@
 
 Per denoising step curves share the x-axis ``denoise/step``; per prompt Top@1 / Avg@N use
 ``prompt/index``; a generations table, an entropy heatmap per prompt for the first prompts, and
-summary metrics complete the run.
+summary metrics complete the run. The per-batch rows logged while the run goes are in
+``wandb_stream``; both leave W&B's ``_step`` to count ``run.log`` calls and chart against their
+own x-axis keys, defined by exact name (an exact definition wins over Lightning's ``*`` glob).
 """
 
 from __future__ import annotations
@@ -10,6 +12,18 @@ from __future__ import annotations
 import math
 from typing import Any
 
+DENOISE_STEP = "denoise/step"
+PROMPT_INDEX = "prompt/index"
+PROMPT_TOP1 = "prompt/top1_reward"
+PROMPT_AVGN = "prompt/avgN_reward"
+PROMPT_JUDGE_PREFIX = "prompt/judge_"  # + each numeric judge field: prompt/judge_score, ...
+PROMPT_JUDGE_SCORE = PROMPT_JUDGE_PREFIX + "score"
+GENERATIONS_TABLE = "generations"
+HEATMAP_PREFIX = "entropy_heatmap/"  # + sample_id
+# What ``entrgi.report`` logs to W&B (the workspace's "Report" section shows these keys).
+REPORT_PREFIX = "report/"
+REPORT_TABLE = REPORT_PREFIX + "methods"  # a wandb.Table: one row per method (mean +- SEM over seeds)
+REPORT_ENTROPY_CURVES = REPORT_PREFIX + "entropy_curves"  # a wandb.Image of the entropy-curve plot
 CURVES = {"entropy_mean": "denoise/entropy_mean", "entropy_min": "denoise/entropy_min",
           "entropy_max": "denoise/entropy_max", "w_mean": "denoise/w_mean",
           "reward_soft_before": "denoise/reward_soft_before", "reward_soft_after": "denoise/reward_soft_after",
@@ -28,7 +42,7 @@ def step_curves(records: list[dict]) -> list[dict[str, float]]:
     steps = len(records[0]["trace"]["committed"])
     rows = []
     for t in range(steps):
-        row = {"denoise/step": t}
+        row = {DENOISE_STEP: t}
         for key, name in CURVES.items():
             value = _nanmean([r["trace"][key][t] for r in records])
             if value is not None:
@@ -56,21 +70,48 @@ def entropy_heatmap(record: dict):
     return fig
 
 
+def _flat_summary(metrics: dict) -> dict[str, Any]:
+    """Scalars of ``metrics``; nested dicts (``compute``, ``skipped``, ...) become ``compute/flops`` etc."""
+    out: dict[str, Any] = {}
+    for key, value in metrics.items():
+        if isinstance(value, dict):
+            out |= {f"{key}/{k}": v for k, v in _flat_summary(value).items()}
+        elif isinstance(value, (int, float, str)) or value is None:
+            out[key] = value
+    return out
+
+
+def define_axes(run: Any, keys: set[str]) -> None:
+    """``denoise/*`` against ``denoise/step`` and ``prompt/*`` against ``prompt/index``, globs and exact keys."""
+    from entrgi.callbacks.wandb_stream import release_lightning_glob
+
+    release_lightning_glob(run)
+    for axis, glob in ((DENOISE_STEP, "denoise/*"), (PROMPT_INDEX, "prompt/*")):
+        run.define_metric(axis)
+        run.define_metric(glob, step_metric=axis)
+        for key in sorted(k for k in keys if k.startswith(glob[:-1]) and k != axis):
+            run.define_metric(key, step_metric=axis)
+
+
+def prompt_rows(records: list[dict]) -> list[dict[str, float]]:
+    """One row per prompt: Top@1, Avg@N and each numeric judge field of the Top@1 response."""
+    rows = []
+    for i, r in enumerate(records):
+        row = {PROMPT_INDEX: i, PROMPT_TOP1: r["top1_reward"], PROMPT_AVGN: r["avgN_reward"]}
+        for key, value in (r.get("judge") or {}).items():
+            if isinstance(value, (int, float)):  # bools too, as 0.0 / 1.0
+                row[f"{PROMPT_JUDGE_PREFIX}{key}"] = float(value)
+        rows.append(row)
+    return rows
+
+
 def log_run(run: Any, records: list[dict], metrics: dict, heatmaps: int = 4) -> None:
     """Log curves, per-prompt metrics, the generations table, heatmaps and the summary to ``run``."""
     import wandb
 
-    run.define_metric("denoise/step")
-    run.define_metric("denoise/*", step_metric="denoise/step")
-    run.define_metric("prompt/index")
-    run.define_metric("prompt/*", step_metric="prompt/index")
-    for row in step_curves(records):
-        run.log(row)
-    for i, r in enumerate(records):
-        row = {"prompt/index": i, "prompt/top1_reward": r["top1_reward"], "prompt/avgN_reward": r["avgN_reward"]}
-        for key, value in r.get("judge", {}).items():
-            if isinstance(value, (int, float)):
-                row[f"prompt/judge_{key}"] = float(value)
+    curves, per_prompt = step_curves(records), prompt_rows(records)
+    define_axes(run, {k for row in curves + per_prompt for k in row})
+    for row in curves + per_prompt:
         run.log(row)
     table = wandb.Table(columns=["sample_id", "prompt", "k", "response", "reward", "best"])
     for r in records:
@@ -81,7 +122,7 @@ def log_run(run: Any, records: list[dict], metrics: dict, heatmaps: int = 4) -> 
         import matplotlib.pyplot as plt
 
         fig = entropy_heatmap(r)
-        images[f"entropy_heatmap/{r['sample_id']}"] = wandb.Image(fig)
+        images[f"{HEATMAP_PREFIX}{r['sample_id']}"] = wandb.Image(fig)
         plt.close(fig)
-    run.log({"generations": table, **images})
-    run.summary.update({k: v for k, v in metrics.items() if isinstance(v, (int, float, str)) or v is None})
+    run.log({GENERATIONS_TABLE: table, **images})
+    run.summary.update(_flat_summary(metrics))

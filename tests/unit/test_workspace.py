@@ -1,0 +1,121 @@
+"""The W&B workspace spec: built offline (nothing is saved), checked against the keys the code logs."""
+
+import subprocess
+import sys
+
+import pytest
+
+pytest.importorskip("wandb_workspaces")
+
+import wandb_workspaces.reports.v2 as wr  # noqa: E402
+import wandb_workspaces.workspaces as ws  # noqa: E402
+
+from entrgi import workspace as wsp  # noqa: E402
+from entrgi.callbacks import wandb_logging as wl  # noqa: E402
+from entrgi.callbacks import wandb_stream as stream  # noqa: E402
+from test_wandb_stream import FakeRun, rec  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def spec():
+    return wsp.build_workspace("an-entity", "entrgi", name="entrgi view")
+
+
+@pytest.fixture(scope="module")
+def logged_keys():
+    """Every key the code logs for a judged run: per-batch rows, then the end-of-run log."""
+    run = FakeRun()
+    records = [rec(1.0, 0.5, judge=0.9, sid="a"), rec(2.0, 1.0, judge=0.2, sid="b")]
+    stream.BatchLogger(run, prompts_total=2)(records, generated_tokens=16)
+    wl.log_run(run, records, {"top1_reward_mean": 1.5})
+    return {key for row in run.logged for key in row}
+
+
+def sections(spec):
+    return {s.name: s for s in spec.sections}
+
+
+def test_identity_and_sections(spec):
+    assert (spec.entity, spec.project, spec.name) == ("an-entity", "entrgi", "entrgi view")
+    assert list(sections(spec)) == ["Progress", "Denoising", "Prompts", "Generations", "Report"]
+    assert all(s.is_open for s in spec.sections)
+
+
+def test_runs_grouped_by_wandb_group(spec):
+    (group,) = spec.runset_settings.groupby
+    assert isinstance(group, ws.Metric) and group.name == "Group"
+
+
+@pytest.mark.parametrize("name, x", [("Progress", "batch"), ("Denoising", "denoise/step"),
+                                     ("Prompts", "prompt/index")])
+def test_line_plots_use_the_section_x_axis(spec, name, x):
+    section = sections(spec)[name]
+    assert section.panel_settings.x_axis == x
+    assert section.panels and all(isinstance(p, wr.LinePlot) and p.x == x for p in section.panels)
+
+
+def test_every_plotted_key_is_logged_by_the_code(spec, logged_keys):
+    plotted = {y for s in spec.sections for p in s.panels if isinstance(p, wr.LinePlot) for y in [p.x, *p.y]}
+    assert plotted <= logged_keys, plotted - logged_keys
+
+
+def test_progress_plots_every_streamed_key(spec, logged_keys):
+    streamed = {k for k in logged_keys if k.startswith(("batch/", "progress/", "throughput/"))}
+    assert streamed == set(stream.ALL_KEYS)
+    plotted = {y for p in sections(spec)["Progress"].panels for y in p.y}
+    assert plotted == streamed
+
+
+def test_denoising_and_prompts_panels(spec):
+    denoise = {y for p in sections(spec)["Denoising"].panels for y in p.y}
+    assert denoise == {"denoise/entropy_mean", "denoise/w_mean", "denoise/reward_soft_before",
+                       "denoise/reward_soft_after"}
+    prompts = {y for p in sections(spec)["Prompts"].panels for y in p.y}
+    assert prompts == {"prompt/top1_reward", "prompt/avgN_reward", "prompt/judge_score"}
+
+
+def test_generations_table_and_report_panels(spec, logged_keys):
+    (table,) = sections(spec)["Generations"].panels
+    assert isinstance(table, wr.WeavePanelSummaryTable) and table.table_name == "generations"
+    assert table.table_name in logged_keys
+    report = sections(spec)["Report"].panels
+    names = [p.table_name for p in report if isinstance(p, wr.WeavePanelSummaryTable)]
+    media = [k for p in report if isinstance(p, wr.MediaBrowser) for k in p.media_keys]
+    assert names == [wl.REPORT_TABLE] and media == [wl.REPORT_ENTROPY_CURVES]
+    assert all(k.startswith("report/") for k in names + media)
+
+
+def test_spec_serializes_offline_with_axes_and_grouping(spec):
+    view = spec._to_model().model_dump(by_alias=True, exclude_none=True)  # what save() would send
+    wire = {s["name"]: s for s in view["spec"]["section"]["panelBankConfig"]["sections"]}
+    assert wire["Progress"]["localPanelSettings"]["xAxis"] == "batch"
+    plots = [p["config"] for p in wire["Denoising"]["panels"]]
+    assert {c["xAxis"] for c in plots} == {"denoise/step"}
+    assert "denoise/entropy_mean" in {m for c in plots for m in c["metrics"]}
+    assert view["spec"]["section"]["runSets"][0]["grouping"] == [{"section": "run", "name": "group"}]
+
+
+def test_main_saves_and_prints_the_url(monkeypatch, capsys):
+    calls = []
+
+    class Saved:
+        url = "https://wandb.ai/e/p?nw=abc"
+
+    class Spec:
+        def save(self):
+            calls.append("save")
+            return Saved()
+
+    monkeypatch.setattr(wsp, "build_workspace", lambda entity, project, name: calls.append((entity, project, name))
+                        or Spec())
+    assert wsp.main(["--entity", "e", "--project", "p"]) == Saved.url
+    assert calls == [("e", "p", "entrgi"), "save"]
+    assert capsys.readouterr().out.strip() == Saved.url
+
+
+def test_cli_help_runs_without_network():
+    out = subprocess.run([sys.executable, "-m", "entrgi.workspace", "--help"], capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 0, out.stderr
+    text = " ".join(out.stdout.split())
+    assert "--entity ENTITY --project PROJECT" in text and "wandb login" in text
