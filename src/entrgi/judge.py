@@ -40,7 +40,7 @@ def _parse(argv: list[str] | None) -> tuple[Path, list[str]]:
     bad = [o for o in args.overrides if not _JUDGE_OVERRIDE.match(o)]
     if bad:
         raise SystemExit(f"entrgi.judge takes only judge overrides (judge=NAME, judge.KEY=VALUE); not {bad}. "
-                         "The runs' own settings are read from their folders, not from the command line.")
+                         "Re-judging never changes how a run generated; rerun entrgi.run for other settings.")
     if not any(re.match(r"^judge=", o) for o in args.overrides):
         raise SystemExit(f"name the judge: {_CHOOSE}")
     return args.folder, args.overrides
