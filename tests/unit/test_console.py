@@ -1,0 +1,86 @@
+"""The end-of-run console block, from hand-made metrics and records."""
+
+import pytest
+
+from entrgi.console import print_summary, shorten, si, summary_text
+
+
+def metrics(**extra):
+    base = {"num_prompts": 4, "top1_reward_mean": 0.8125, "avgN_reward_mean": 0.25, "method": "entrgi", "seed": 2,
+            "samples_per_prompt": 4, "generation_wall_s": 10.0, "total_wall_s": 12.5, "gpu_s": None,
+            "compute": {"dllm_forwards": 48, "reward_forwards": 96, "reward_backwards": 90, "flops": 2.5e12,
+                        "flops_per_prompt": 6.25e11, "formula": "2*P*tokens"},
+            "skipped": {"too_long": 0}}
+    return base | extra
+
+
+def record(sid, best, reward, prompt="What is 2+2?"):
+    return {"sample_id": sid, "prompt": prompt, "responses": ["worse", best, "other", "x"], "rewards": [0, reward, 0, 0],
+            "best_index": 1, "top1_reward": reward, "avgN_reward": reward / 4}
+
+
+RECORDS = [record("q1", "Four.", 1.5), record("q2", "The answer is " + "very " * 100 + "long.", 0.125,
+                                              prompt="Explain\n  addition  in detail"), record("q3", "hidden", 9.0)]
+
+
+def test_rewards_with_k_and_identity():
+    text = summary_text(metrics(), RECORDS, "/runs/a")
+    assert text.splitlines()[0] == "entrgi: entrgi, 4 prompts x K=4, seed 2"
+    assert "Top@1    0.8125" in text and "Avg@N    0.2500" in text and "K=4" in text
+
+
+def test_compute_with_si_prefix_wall_and_passes():
+    text = summary_text(metrics(), RECORDS, "/runs/a")
+    assert "2.5 TFLOP (625 GFLOP/prompt)" in text
+    assert "generation 10.0 s (2.50 s/prompt)" in text and "total 12.5 s" in text
+    assert "GPU" not in text  # gpu_s is None on CPU
+    assert "dLLM fwd 48, reward fwd 96, reward bwd 90" in text
+    assert "GPU 7.5 s" in summary_text(metrics(gpu_s=7.5), RECORDS, "/runs/a")
+
+
+def test_judge_only_when_present():
+    assert "Judge" not in summary_text(metrics(), RECORDS, "/runs/a")
+    text = summary_text(metrics(judge="oracle", judge_score_mean=0.75, judge_correct_mean=0.5), RECORDS, "/runs/a")
+    assert "Judge    oracle: score 0.7500  (correct 0.5000)" in text
+
+
+def test_best_response_of_the_first_two_prompts_truncated():
+    text = summary_text(metrics(), RECORDS, "/runs/a")
+    assert "[q1] What is 2+2?" in text and "best (reward 1.5000): Four." in text
+    assert "[q2] Explain addition in detail" in text  # one line, whitespace collapsed
+    (line,) = [ln for ln in text.splitlines() if "The answer is" in ln]
+    assert line.endswith("...") and len(line.split("): ", 1)[1]) == 200
+    assert "q3" not in text and "hidden" not in text
+
+
+def test_where_the_outputs_are_and_the_next_step(tmp_path):
+    text = summary_text(metrics(), RECORDS, tmp_path)
+    lines = text.splitlines()
+    assert f"Outputs in {tmp_path}" in lines
+    assert any(str(tmp_path / "generations.jsonl") in ln for ln in lines)
+    assert any(str(tmp_path / "metrics.json") in ln for ln in lines)
+    assert lines[-1] == f"Next: python -m entrgi.report {tmp_path}"
+
+
+def test_skipped_missing_values_and_no_records():
+    text = summary_text({"num_prompts": 0, "top1_reward_mean": None, "skipped": {"too_long": 2, "bad": 0}}, [], "o")
+    assert "Top@1    n/a" in text and "Skipped  too_long 2" in text and "bad" not in text
+    assert "Best responses" not in text and "K=?" in text
+    assert "Compute" not in text
+
+
+@pytest.mark.parametrize("value, out", [(2.5e12, "2.5 TFLOP"), (999.0, "999 FLOP"), (1.5e18, "1.5 EFLOP"),
+                                        (123456.0, "123 kFLOP"), (0.0, "0 FLOP")])
+def test_si(value, out):
+    assert si(value, "FLOP") == out
+
+
+def test_shorten():
+    assert shorten("a\n b", 10) == "a b"
+    assert shorten("x" * 50, 10) == "xxxxxxx..."
+
+
+def test_print_summary_prints_on_rank_zero(capsys):
+    print_summary(metrics(), RECORDS, "/runs/a")
+    out = capsys.readouterr().out
+    assert "Top@1" in out and "Next: python -m entrgi.report /runs/a" in out
