@@ -146,6 +146,18 @@ def build_logger(cfg: DictConfig):
     return instantiate(cfg.logger)
 
 
+def _nothing_to_run(cfg: DictConfig, output_dir: Path, skipped: dict[str, int], method: str) -> dict[str, Any]:
+    """No prompt survived loading: say so, write metrics.json (rank 0) and load no model."""
+    log.warning("nothing to run: the data gave no valid prompt (skipped: %s); see data.path / data.on_invalid",
+                skipped or "none")
+    metrics = {"num_prompts": 0, "top1_reward_mean": None, "avgN_reward_mean": None, "method": method,
+               "seed": cfg.seed, "run": run_identity(OmegaConf.to_container(cfg, resolve=True), method),
+               "skipped": skipped}
+    if rank_zero_only.rank == 0:
+        (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    return metrics
+
+
 def _reward_params(reward) -> int:
     return matmul_params(reward.model) if isinstance(getattr(reward, "model", None), torch.nn.Module) else 0
 
@@ -160,6 +172,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     output_dir.mkdir(parents=True, exist_ok=True)
 
     items, skipped = load_prompts(cfg)
+    if not items:
+        return _nothing_to_run(cfg, output_dir, skipped, guidance.name)
     order = {it.sample_id: i for i, it in enumerate(items)}
     if rank_zero_only.rank == 0:
         if not cfg.resume:  # a fresh run owns its folder's results

@@ -130,3 +130,25 @@ def test_resume_skips_done_samples(tmp_path):
     assert metrics["resumed_prompts"] == 2 and metrics["num_prompts"] == 3
     assert records[:2] == first  # finished results kept untouched
     assert metrics["dllm_calls"] == 4  # only the new prompt was denoised
+
+
+@pytest.mark.parametrize("text, kind", [("", "empty"), ('{"prompt": "a"}\n{"prompt": \n', "line 2")])
+def test_unreadable_jsonl_fails_before_models_load(tmp_path, text, kind):
+    data = tmp_path / "prompts.jsonl"
+    data.write_text(text)
+    proc = run_cli(["data=jsonl", f"data.path={data}", "data.on_invalid=error", "model.path=/nonexistent/model",
+                    "logger=none"], cwd=tmp_path, check=False, env_extra={"HYDRA_FULL_ERROR": "1"})
+    assert proc.returncode != 0
+    assert "prompts.jsonl" in proc.stderr and kind in proc.stderr and "StopIteration" not in proc.stderr
+    assert "load_dllm" not in proc.stderr and "no testbed dllm checkpoint" not in proc.stderr
+
+
+def test_nothing_left_to_run_says_so_and_exits_cleanly(tmp_path):
+    data = tmp_path / "prompts.jsonl"
+    data.write_text('{"prompt": ""}\n{"prompt": null}\n')
+    out = tmp_path / "run"
+    proc = run_cli(["data=jsonl", f"data.path={data}", "model.path=/nonexistent/model", "logger=none",
+                    f"paths.output_dir={out}"], cwd=tmp_path)
+    assert "nothing to run" in proc.stderr + proc.stdout
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["num_prompts"] == 0 and metrics["skipped"] == {"empty_prompt": 1, "missing_prompt": 1}

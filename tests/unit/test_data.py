@@ -354,3 +354,36 @@ def test_dataloader_yields_lists_of_prompts_and_resume_filter() -> None:
 
     assert list(loader) == [items[0:2], items[2:4], items[4:5]]
     assert filter_done(items, {"s1", "s3", "unknown"}) == [items[0], items[2], items[4]]
+
+
+# ---------------------------------------------------------------- files datasets cannot read
+
+
+@pytest.mark.parametrize("text", ["", "\n  \n"])
+def test_empty_jsonl_is_a_clear_error_or_a_counted_skip(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "empty.jsonl"
+    path.write_text(text)
+    with pytest.raises(ValueError, match=r"data\.path=.*empty\.jsonl' is empty"):
+        LocalPromptSource(str(path), on_invalid="error").load()
+    loaded = LocalPromptSource(str(path)).load()
+    assert loaded.items == [] and loaded.skipped == {"empty_file": 1}
+
+
+@pytest.mark.parametrize("bad, kind", [('{"prompt": "unterminated', "broken_json_line"), ("[1, 2]", "not_an_object")])
+def test_a_bad_json_line_names_file_and_line_or_is_skipped_keeping_ids(tmp_path: Path, bad: str, kind: str) -> None:
+    path = tmp_path / "p.jsonl"
+    path.write_text('{"id": "a", "prompt": "one"}\n' + bad + '\n{"id": "c", "prompt": "three"}\n')
+    with pytest.raises(ValueError, match=r"data\.path=.*p\.jsonl', line 2: .*data\.on_invalid=skip"):
+        LocalPromptSource(str(path), on_invalid="error").load()
+    loaded = LocalPromptSource(str(path)).load()
+    assert loaded.items == [PromptItem("p-0", "one"), PromptItem("p-2", "three")]  # ids keep their rows
+    assert loaded.skipped == {kind: 1}
+    with_ids = LocalPromptSource(str(path), id_field="id").load()
+    assert [it.sample_id for it in with_ids.items] == ["a", "c"] and with_ids.skipped == {kind: 1}
+
+
+def test_parquet_column_of_the_wrong_type_names_file_row_and_field(tmp_path: Path) -> None:
+    path = write_parquet(tmp_path / "ints.parquet", {"prompt": [1, 2, 3]})
+    with pytest.raises(ValueError, match=r"ints\.parquet', row 0 .*data\.prompt_field='prompt'.*non_string_prompt"):
+        LocalPromptSource(str(path), on_invalid="error").load()
+    assert LocalPromptSource(str(path)).load().skipped == {"non_string_prompt": 3}

@@ -23,6 +23,7 @@ from typing import Any
 
 import datasets
 
+from entrgi.data.jsonl import INVALID_COLUMN, EmptyPromptFile, check_jsonl
 from entrgi.types import PromptItem
 
 ON_INVALID = ("skip", "error")
@@ -80,12 +81,19 @@ class HubPromptSource:
         self.on_invalid = on_invalid
 
     def load(self) -> LoadedPrompts:
-        ds = _load_split(self.path, self.name, self.split)
+        try:
+            path, _ = _checked(self.path, self.prompt_field, self.on_invalid)
+        except EmptyPromptFile:
+            if self.on_invalid == "error":
+                raise
+            return LoadedPrompts(items=[], skipped={"empty_file": 1})
+        ds = _load_split(path, self.name, self.split)
         ds = ds.add_column(_ROW_COLUMN, list(range(len(ds))))
         if self.subset is not None:
             ds = self._filter_subset(ds)
         return _take_prompts(
             ds,
+            source=self.path,
             short_name=_short_name(self.path),
             prompt_field=self.prompt_field,
             id_field=self.id_field,
@@ -139,10 +147,17 @@ class LocalPromptSource:
                 f"data.path={self.path!r} does not exist (resolved to "
                 f"{os.path.abspath(self.path)!r}); point data.path to a local prompt file."
             )
-        ds = _load_split(self.path, None, "train")
+        try:
+            path, bad = _checked(self.path, self.prompt_field, self.on_invalid)
+        except EmptyPromptFile:
+            if self.on_invalid == "error":
+                raise
+            return LoadedPrompts(items=[], skipped={"empty_file": 1})
+        ds = _load_split(path, None, "train")
         ds = ds.add_column(_ROW_COLUMN, list(range(len(ds))))
         return _take_prompts(
             ds,
+            source=self.path,
             short_name=_short_name(self.path),
             prompt_field=self.prompt_field,
             id_field=self.id_field,
@@ -221,6 +236,13 @@ def _load_split(path: str, name: str | None, split: str) -> datasets.Dataset:
         ) from err
 
 
+def _checked(path: str, prompt_field: str, on_invalid: str) -> tuple[str, dict[str, int]]:
+    """A local JSONL file checked line by line (``entrgi.data.jsonl``); other paths as they are."""
+    if os.path.isfile(path) and Path(path).suffix.lower() == ".jsonl":
+        return check_jsonl(path, prompt_field, on_invalid)
+    return path, {}
+
+
 def _require_column(ds: datasets.Dataset, column: str | None, key: str) -> None:
     if column not in ds.column_names:
         columns = [c for c in ds.column_names if c != _ROW_COLUMN]
@@ -233,6 +255,7 @@ def _require_column(ds: datasets.Dataset, column: str | None, key: str) -> None:
 def _take_prompts(
     ds: datasets.Dataset,
     *,
+    source: str,
     short_name: str,
     prompt_field: str,
     id_field: str | None,
@@ -257,29 +280,36 @@ def _take_prompts(
 
     items: list[PromptItem] = []
     skipped: dict[str, int] = {}
-    rows = ds.select_columns([prompt_field, _ROW_COLUMN]).to_dict()
-    for prompt, row in zip(rows[prompt_field], rows[_ROW_COLUMN]):
+    marked = INVALID_COLUMN in ds.column_names  # placeholder rows for bad lines of a JSONL file
+    rows = ds.select_columns([prompt_field, _ROW_COLUMN] + ([INVALID_COLUMN] if marked else [])).to_dict()
+    marks = rows[INVALID_COLUMN] if marked else [None] * len(rows[prompt_field])
+    for prompt, row, mark in zip(rows[prompt_field], rows[_ROW_COLUMN], marks):
         sample_id = ids[row] if ids is not None else f"{short_name}-{row}"
-        reason = _invalid_reason(prompt)
+        reason = mark or _invalid_reason(prompt)
         if reason is None:
             items.append(PromptItem(sample_id=sample_id, prompt=prompt))
         elif on_invalid == "skip":
             skipped[reason] = skipped.get(reason, 0) + 1
         else:
             raise ValueError(
-                f"sample {sample_id!r}: field data.prompt_field={prompt_field!r} is invalid "
-                f"({reason}, got {prompt!r}). Fix the data, or set data.on_invalid=skip to "
-                "skip such rows."
+                f"data.path={source!r}, row {row} (sample {sample_id!r}): field "
+                f"data.prompt_field={prompt_field!r} is invalid ({reason}, got {_preview(prompt)}). "
+                "Fix the data, or set data.on_invalid=skip to skip such rows."
             )
     return LoadedPrompts(items=items, skipped=skipped)
 
 
 def _unique_ids(ds: datasets.Dataset, id_field: str) -> dict[int, str]:
     """Original row index -> ``str(row[id_field])``; raises on missing or duplicate ids."""
-    cols = ds.select_columns([id_field, _ROW_COLUMN]).to_dict()
+    marked = INVALID_COLUMN in ds.column_names
+    cols = ds.select_columns([id_field, _ROW_COLUMN] + ([INVALID_COLUMN] if marked else [])).to_dict()
     ids: dict[int, str] = {}
     seen: dict[str, int] = {}
-    for value, row in zip(cols[id_field], cols[_ROW_COLUMN]):
+    marks = cols[INVALID_COLUMN] if marked else [None] * len(cols[id_field])
+    for value, row, mark in zip(cols[id_field], cols[_ROW_COLUMN], marks):
+        if mark is not None:  # a placeholder for a bad line: skipped, it needs no id
+            ids[row] = f"line-{row}"
+            continue
         if value is None:
             raise ValueError(
                 f"row {row} has no value in data.id_field={id_field!r}; fill it in, or set "
@@ -295,6 +325,11 @@ def _unique_ids(ds: datasets.Dataset, id_field: str) -> dict[int, str]:
         seen[sample_id] = row
         ids[row] = sample_id
     return ids
+
+
+def _preview(value: Any, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + f"... ({len(text)} characters)"
 
 
 def _invalid_reason(prompt: Any) -> str | None:

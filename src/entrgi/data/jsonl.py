@@ -1,0 +1,60 @@
+"""A JSONL prompt file checked line by line before ``datasets`` reads it.
+
+``datasets`` stops at an empty file with a bare ``StopIteration`` and at a broken line with an
+error that names neither the line nor a fix. ``check_jsonl`` finds those first: with
+``on_invalid=error`` it raises naming the file, the line and what to do; with ``skip`` it returns
+a copy in which each bad line is a placeholder row marked with its reason, so every other row
+keeps its index (and its ``sample_id``) and the bad ones are counted like invalid prompts.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+INVALID_COLUMN = "__entrgi_invalid__"  # the reason a placeholder row stands for a bad line
+
+
+class EmptyPromptFile(ValueError):
+    """The file holds no rows at all."""
+
+
+def check_jsonl(path: str, prompt_field: str, on_invalid: str) -> tuple[str, dict[str, int]]:
+    """-> (the path to load, bad lines counted by kind). Raises on the first bad line under
+    ``on_invalid=error``, and on an empty file under either mode (``EmptyPromptFile``)."""
+    lines = Path(path).read_text(encoding="utf-8", errors="replace").splitlines()
+    if not any(line.strip() for line in lines):
+        raise EmptyPromptFile(f"data.path={path!r} is empty: no prompts to run. Point data.path to a file with one "
+                              "JSON object per line, e.g. {\"prompt\": \"...\"}.")
+    out, bad = [], {}
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            out.append(line)
+            continue
+        reason = _bad_line(line)
+        if reason is None:
+            out.append(line)
+            continue
+        if on_invalid == "error":
+            raise ValueError(f"data.path={path!r}, line {number}: {reason[1]}. Fix or delete that line, or set "
+                             "data.on_invalid=skip to skip such lines.")
+        bad[reason[0]] = bad.get(reason[0], 0) + 1
+        out.append(json.dumps({prompt_field: None, INVALID_COLUMN: reason[0]}))
+    if not bad:
+        return path, {}
+    folder = Path(tempfile.mkdtemp(prefix="entrgi-data-"))
+    clean = folder / Path(path).name  # same name: the same short name in sample ids
+    clean.write_text("\n".join(out) + "\n", encoding="utf-8")
+    return str(clean), bad
+
+
+def _bad_line(line: str) -> tuple[str, str] | None:
+    """(kind, description) when the line is not one JSON object, else None."""
+    try:
+        value = json.loads(line)
+    except json.JSONDecodeError as err:
+        return "broken_json_line", f"not valid JSON ({err.msg} at column {err.colno})"
+    if not isinstance(value, dict):
+        return "not_an_object", f"a JSON {type(value).__name__}, not an object with a prompt field"
+    return None
