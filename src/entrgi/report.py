@@ -19,8 +19,6 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from entrgi.eval import plots
-from entrgi.eval.animation import write_denoising_gif
 from entrgi.eval.rows import build_rows
 from entrgi.eval.runs import Group, ReportError, Run, bon_peers, group_runs, load_runs
 from entrgi.eval.tables import frontier_table, method_table, to_csv, win_rate_table
@@ -64,21 +62,33 @@ class Report:
             parts += ["", "## Plots", "", *(f"![{Path(i).stem}]({i})" for i in images)]
         return "\n".join(parts) + "\n"
 
+    def table(self) -> str:
+        """The method table (markdown): one line per group, mean ± SEM over seeds."""
+        return method_table(self.rows, self.axes, self.columns)
+
     def csv(self) -> str:
         return to_csv(self.rows, self.axes, self.columns)
 
-    # Figures (matplotlib Figures; ``write`` saves them).
+    # Figures: matplotlib Figures (matplotlib is imported only here: `pip install entrgi[plots]`).
     def plot_frontier(self):
-        return plots.plot_frontier(self.rows)
+        from entrgi.eval.plots import plot_frontier
+
+        return plot_frontier(self.rows)
 
     def plot_soft_reward(self):
-        return plots.plot_soft_reward(self.groups)
+        from entrgi.eval.plots import plot_soft_reward
+
+        return plot_soft_reward(self.groups)
 
     def plot_entropy_w(self):
-        return plots.plot_entropy_w(self.groups)
+        from entrgi.eval.plots import plot_entropy_w
+
+        return plot_entropy_w(self.groups)
 
     def plot_w_hist(self):
-        return plots.plot_w_hist(self.groups)
+        from entrgi.eval.plots import plot_w_hist
+
+        return plot_w_hist(self.groups)
 
     def prompt_key(self, sample_id: str | None = None, groups: list[Group] | None = None,
                    field: str | None = None) -> tuple | None:
@@ -102,7 +112,9 @@ class Report:
             return None
         panels = [(f"{g.label} (seed {key[0]})", rec) for g in self.groups
                   if (rec := self.record(g, key)) is not None and rec.get("entropy_map")]
-        return plots.plot_heatmaps(panels)
+        from entrgi.eval.plots import plot_heatmaps
+
+        return plot_heatmaps(panels)
 
     def gif_pair(self) -> tuple[Group, Group] | None:
         """An unguided (BoN) group and a guided one on the same other axes, EntRGi preferred."""
@@ -118,19 +130,25 @@ class Report:
         recs = [self.record(g, key) for g in pair] if key else []
         if not recs or any(rec is None or not rec.get("order") for rec in recs):
             return None
+        from entrgi.eval.animation import write_denoising_gif
+
         return write_denoising_gif([(f"{g.label} (seed {key[0]})", rec) for g, rec in zip(pair, recs)], path)
 
-    def write(self, folder: Path | str | None = None, plots_: bool = True, sample_id: str | None = None) -> dict:
-        """Write report.md, report.csv and (with ``plots_``) plots/ into ``folder`` (default: the report's root)."""
+    def write(self, folder: Path | str | None = None, plots: bool = True, sample_id: str | None = None) -> dict:
+        """Write report.md, report.csv and (with ``plots``) plots/ into ``folder`` (default: the report's root)."""
         folder = Path(folder or self.root)
         written = {"csv": folder / "report.csv"}
         written["csv"].write_text(self.csv())
-        if plots_:
+        if plots:
             written |= self._write_plots(folder / "plots", sample_id)
         images = [str(p.relative_to(folder)) for k, p in written.items() if k != "csv"]
         written["markdown"] = folder / "report.md"
         written["markdown"].write_text(self.markdown(images))
         return written
+
+    def _note(self, text: str) -> None:
+        if text not in self.notes:
+            self.notes.append(text)
 
     def _write_plots(self, out: Path, sample_id: str | None) -> dict:
         out.mkdir(parents=True, exist_ok=True)
@@ -141,7 +159,7 @@ class Report:
         if key is not None:
             figures[f"heatmap_{key[1]}"] = self.plot_heatmap(key[1])
         else:
-            self.notes.append("No entropy maps (`save_entropy_maps: false`): no heatmap.")
+            self._note("No entropy maps (`save_entropy_maps: false`): no heatmap.")
         for name, fig in figures.items():
             written[name] = out / f"{name}.png"
             fig.savefig(written[name], dpi=110)
@@ -149,7 +167,7 @@ class Report:
         if gif is not None:
             written["denoising"] = gif
         else:
-            self.notes.append("No denoising.gif: it needs a BoN group and a guided group on the same other axes, "
+            self._note("No denoising.gif: it needs a BoN group and a guided group on the same other axes, "
                               "with `order` in their generations.jsonl.")
         return written
 
@@ -187,8 +205,8 @@ def main(argv: list[str] | None = None) -> str:
         rep = load(args.folder)
     except ReportError as err:
         parser.error(str(err))
-    written = rep.write(args.folder, plots_=not args.no_plots, sample_id=args.prompt)
-    table = method_table(rep.rows, rep.axes, rep.columns)
+    written = rep.write(args.folder, plots=not args.no_plots, sample_id=args.prompt)
+    table = rep.table()
     print(rep.grouped_by(), table, sep="\n\n")
     print(f"\nwrote {', '.join(str(p) for p in written.values())}", file=sys.stderr)
     if not args.no_wandb:

@@ -183,7 +183,7 @@ def test_gif_frames_show_tokens_once_committed():
 
     tokens, steps = ["the", "cat", "sat"], [0, 2, 1]
     assert [frame_text(tokens, steps, t) for t in range(3)] == ["the ___ ___", "the ___ sat", "the cat sat"]
-    assert frame_text([" the", " cat"], [1, -1], 5) == " the ___"
+    assert frame_text([" the", " cat"], [1, -1], 5) == "the ___"
 
 
 def test_report_api_returns_figures(tmp_path):

@@ -33,7 +33,7 @@ def frame_text(tokens: list[str], commit_step: list[int], step: int, width: int 
         else:
             lead = piece[: len(piece) - len(piece.lstrip())]
             shown.append(lead + "_" * max(1, len(piece.strip())))
-    return textwrap.fill(sep.join(shown), width=width, drop_whitespace=False) or " "
+    return textwrap.fill(sep.join(shown).strip(), width=width) or " "
 
 
 def denoising_steps(records: list[dict]) -> int:

@@ -84,8 +84,9 @@ def plot_soft_reward(groups: list[Group]) -> Figure:
     """The soft (relaxed) reward before and after the inner optimisation per denoising step, per guided group."""
     fig = Figure(figsize=(8, 5))
     ax = fig.subplots()
-    guided = [g for g in groups if g.guided]
-    for g, c in zip(guided, _colors(len(guided))):
+    for g, c in zip(groups, _colors(len(groups))):  # a group keeps its colour across figures
+        if not g.guided:
+            continue
         recs = _records(g)
         before, after = step_means(recs, "reward_soft_before"), step_means(recs, "reward_soft_after")
         if np.isnan(after).all() and np.isnan(before).all():
@@ -129,8 +130,9 @@ def plot_w_hist(groups: list[Group]) -> Figure:
     """The distribution of w: every prompt's per-step w_mean, one histogram per guided group."""
     fig = Figure(figsize=(8, 5))
     ax = fig.subplots()
-    guided = [g for g in groups if g.guided]
-    for g, c in zip(guided, _colors(len(guided))):
+    for g, c in zip(groups, _colors(len(groups))):
+        if not g.guided:
+            continue
         values = [v for rec in _records(g) for v in (rec.get("trace") or {}).get("w_mean") or [] if v is not None]
         if values:
             ax.hist(values, bins=30, range=(0.0, 1.0), histtype="step", lw=2, color=c, label=g.label)
