@@ -192,7 +192,7 @@ def log_to_wandb(rep: Report, written: dict) -> str | None:
 
 
 def main(argv: list[str] | None = None) -> str:
-    parser = argparse.ArgumentParser(prog="python -m entrgi.report", description=__doc__.split("\n\n")[0],
+    parser = argparse.ArgumentParser(prog="python -m entrgi.report", description=__doc__.split("\n\n")[1],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("folder", type=Path, help="a run folder (outputs/...) or a sweep folder (multirun/...)")
     parser.add_argument("--prompt", metavar="SAMPLE_ID", help="the prompt of the heatmap and the GIF "
@@ -205,6 +205,8 @@ def main(argv: list[str] | None = None) -> str:
         rep = load(args.folder)
     except ReportError as err:
         parser.error(str(err))
+    if args.prompt is not None and rep.prompt_key(args.prompt) is None:
+        parser.error(f"--prompt {args.prompt}: no run under {args.folder} has that sample_id in generations.jsonl")
     written = rep.write(args.folder, plots=not args.no_plots, sample_id=args.prompt)
     table = rep.table()
     print(rep.grouped_by(), table, sep="\n\n")

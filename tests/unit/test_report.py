@@ -218,6 +218,10 @@ def test_report_rejects_a_missing_folder_or_one_without_runs(tmp_path, capsys):
     with pytest.raises(SystemExit):
         report.main([str(tmp_path / "nope")])
     assert "is not a folder" in capsys.readouterr().err
+    write_method_sweep(tmp_path / "sweep")
+    with pytest.raises(SystemExit):
+        report.main([str(tmp_path / "sweep"), "--prompt", "p9"])
+    assert "--prompt p9: no run under" in capsys.readouterr().err
 
 
 def test_report_logs_to_wandb_offline(tmp_path, monkeypatch):
@@ -231,4 +235,5 @@ def test_report_logs_to_wandb_offline(tmp_path, monkeypatch):
     report.main([str(tmp_path), "--no-plots"])
     runs = list((tmp_path / "wandb").glob("offline-run-*"))
     assert len(runs) == 1 and list(runs[0].glob("*.wandb"))
+    assert len(list(runs[0].rglob("*.table.json"))) == 1  # the report rows as a wandb.Table
     assert len(report.load(tmp_path).runs) == 2  # wandb/ is not mistaken for runs
