@@ -10,6 +10,7 @@ import json
 import logging
 import subprocess
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +21,10 @@ from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import DataLoader
 
 from entrgi.callbacks.progress import PromptProgressBar
+from entrgi.callbacks.wandb_stream import batch_logger
 from entrgi.callbacks.writer import GENERATIONS, SHARDS, JsonlPredictionWriter, done_sample_ids, read_jsonl
 from entrgi.checks import require_positive
+from entrgi.console import print_summary
 from entrgi.data.dataset import PromptDataset, collate_prompts, filter_done
 from entrgi.denoiser import GuidedDenoiser
 from entrgi.eval.compute import compute_summary
@@ -203,10 +206,13 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     module = GuidedDenoisingModule(denoiser, config=config)
     identity = run_identity(config, guidance.name)
     judge = build_judge(cfg, devices)
-    writer = JsonlPredictionWriter(output_dir, guidance.name, cfg.seed, order, cfg.save_entropy_maps, judge, identity)
     logger = build_logger(cfg)
+    stream = partial(batch_logger, prompts_total=len(todo)) if logger is not None else None
+    writer = JsonlPredictionWriter(output_dir, guidance.name, cfg.seed, order, cfg.save_entropy_maps, judge, identity,
+                                   stream)
     trainer = instantiate(cfg.trainer, logger=logger if logger is not None else False,
                           callbacks=[writer, PromptProgressBar(len(todo))])
+    summary = None
     try:
         if todo:
             loader = DataLoader(PromptDataset(todo), batch_size=cfg.data.batch_size, shuffle=False,
@@ -246,11 +252,12 @@ def run(cfg: DictConfig) -> dict[str, Any]:
 
             logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True) | git_commit())
             log_run(logger.experiment, records, metrics)
-        log.info("Top@1 %.4f  Avg@N %.4f  -> %s", metrics.get("top1_reward_mean") or float("nan"),
-                 metrics.get("avgN_reward_mean") or float("nan"), output_dir)
+        summary = (metrics, records)
         return metrics
     finally:
         if logger is not None:
             import wandb
 
             wandb.finish()
+        if summary is not None:  # last, after W&B's own end-of-run lines
+            print_summary(*summary, output_dir)

@@ -7,7 +7,7 @@ import os
 import resource
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import torch
 from lightning.pytorch.callbacks import BasePredictionWriter
@@ -66,15 +66,16 @@ class JsonlPredictionWriter(BasePredictionWriter):
 
     def __init__(self, output_dir: str | Path, method: str, seed: int, order: dict[str, int],
                  save_entropy_maps: bool = True, judge=None, identity: dict | None = None,
-                 on_records: Callable[[list[dict], int], None] | None = None):
-        """``judge``: an :class:`entrgi.judges.Judge` scoring each batch's responses on this rank;
-        ``on_records(records, generated_tokens)``: called on global rank 0 after each batch is written
-        (per-batch W&B logging)."""
+                 stream: Callable[[Any], Callable[[list[dict], int], Any] | None] | None = None):
+        """``judge``: an :class:`entrgi.judges.Judge` scoring each batch's responses on this rank.
+        ``stream(trainer)``: called on global rank 0 when predict starts (in the rank's own process,
+        so it must pickle: a module-level function or a partial); what it returns, if not None, is
+        called with ``(records, generated_tokens)`` after each batch is written (per-batch W&B rows)."""
         super().__init__(write_interval="batch")
         self.output_dir = Path(output_dir)
         self.method, self.seed, self.order = method, seed, order
         self.save_entropy_maps, self.judge, self.identity = save_entropy_maps, judge, identity
-        self.on_records = on_records
+        self.stream, self._on_records = stream, None
         self.stats = {"generation_wall_s": 0.0, "generated_tokens": 0, "dllm_calls": 0, "reward_calls": 0}
         self.merged_stats: dict | None = None
 
@@ -84,6 +85,8 @@ class JsonlPredictionWriter(BasePredictionWriter):
     def on_predict_start(self, trainer, pl_module):
         (self.output_dir / SHARDS).mkdir(parents=True, exist_ok=True)
         self._started = time.perf_counter()
+        if self.stream is not None and trainer.is_global_zero:
+            self._on_records = self.stream(trainer)
         if pl_module.device.type == "cuda":  # the run's own peak: weights plus denoising, not earlier work
             torch.cuda.reset_peak_memory_stats(pl_module.device)
 
@@ -101,8 +104,8 @@ class JsonlPredictionWriter(BasePredictionWriter):
         self.stats["generated_tokens"] += prediction.tokens.numel()
         for key, value in prediction.counters.items():
             self.stats[key] = self.stats.get(key, 0) + value
-        if self.on_records is not None and trainer.is_global_zero:
-            self.on_records(records, prediction.tokens.numel())
+        if self._on_records is not None:
+            self._on_records(records, prediction.tokens.numel())
 
     def on_predict_end(self, trainer, pl_module):
         self.stats["peak_memory_bytes"] = _peak_host_memory_bytes()
