@@ -8,7 +8,8 @@ Sections, runs grouped by W&B group (the experiment):
 - Denoising: mean entropy, w, soft reward before / after guidance against ``denoise/step``
 - Prompts: Top@1, Avg@N and the judge score per prompt against ``prompt/index``
 - Generations: the ``generations`` table (every response with its reward)
-- Report: what ``entrgi.report`` logs under ``report/`` (method table, entropy curves)
+- Report: what ``python -m entrgi.report`` logs under ``report/`` in its own run (the table of
+  groups, the frontier, soft-reward, entropy / w and w-histogram plots, the denoising GIF)
 The panels name the keys the code logs: they are imported from ``callbacks.wandb_stream`` and
 ``callbacks.wandb_logging``, not retyped.
 """
@@ -64,7 +65,8 @@ def build_workspace(entity: str, project: str, name: str = "entrgi") -> Any:
                    panels=[wr.WeavePanelSummaryTable(table_name=wl.GENERATIONS_TABLE, layout=wr.Layout(w=24, h=12))]),
         ws.Section(name=REPORT, is_open=True,
                    panels=[wr.WeavePanelSummaryTable(table_name=wl.REPORT_TABLE, layout=wr.Layout(w=24, h=8)),
-                           wr.MediaBrowser(title="Entropy curves", media_keys=[wl.REPORT_ENTROPY_CURVES])]),
+                           *[wr.MediaBrowser(title=key[len(wl.REPORT_PREFIX):], media_keys=[key])
+                             for key in wl.REPORT_PLOTS]]),
     ]
     return ws.Workspace(entity=entity, project=project, name=name, sections=sections,
                         runset_settings=ws.RunsetSettings(groupby=[ws.Metric("Group")]))

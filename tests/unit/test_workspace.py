@@ -74,15 +74,36 @@ def test_denoising_and_prompts_panels(spec):
     assert prompts == {"prompt/top1_reward", "prompt/avgN_reward", "prompt/judge_score"}
 
 
-def test_generations_table_and_report_panels(spec, logged_keys):
+def test_generations_table_panel(spec, logged_keys):
     (table,) = sections(spec)["Generations"].panels
     assert isinstance(table, wr.WeavePanelSummaryTable) and table.table_name == "generations"
     assert table.table_name in logged_keys
-    report = sections(spec)["Report"].panels
-    names = [p.table_name for p in report if isinstance(p, wr.WeavePanelSummaryTable)]
-    media = [k for p in report if isinstance(p, wr.MediaBrowser) for k in p.media_keys]
-    assert names == [wl.REPORT_TABLE] and media == [wl.REPORT_ENTROPY_CURVES]
-    assert all(k.startswith("report/") for k in names + media)
+
+
+@pytest.mark.slow
+def test_report_panels_show_what_entrgi_report_logs(spec, tmp_path, monkeypatch):
+    """A real ``python -m entrgi.report`` (plots included) logged to an offline W&B run, read back."""
+    from entrgi import report
+    from test_report import config, write_run
+    from wandb_reader import summarize_run
+
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    for i, (method, seed) in enumerate([("bon", 1), ("bon", 2), ("entrgi", 1), ("entrgi", 2)]):
+        cfg = config(method, seed, tmp_path / str(i), logger={"_target_": "lightning.pytorch.loggers.WandbLogger",
+                                                              "project": "entrgi-test", "entity": None,
+                                                              "mode": "offline"})
+        write_run(tmp_path / str(i), method, seed, [1.0 + i, 2.0], cfg=cfg, compute=1e9 * (1 + i))
+    report.main([str(tmp_path)])
+    (run_file,) = tmp_path.glob("wandb/offline-run-*/run-*.wandb")
+    history = summarize_run(run_file)["history"]
+    media = {k.rsplit("/", 1)[0] for k in history if k.endswith("/_type")}  # a logged table or image: key/_type
+    panels = sections(spec)["Report"].panels
+    tables = [p.table_name for p in panels if isinstance(p, wr.WeavePanelSummaryTable)]
+    images = [k for p in panels if isinstance(p, wr.MediaBrowser) for k in p.media_keys]
+    assert tables == [wl.REPORT_TABLE] and images == list(wl.REPORT_PLOTS)
+    assert set(tables + images) <= media, set(tables + images) - media
+    assert {k for k in media if not k.startswith(wl.REPORT_PREFIX + "heatmap_")} == set(tables + images)
 
 
 def test_spec_serializes_offline_with_axes_and_grouping(spec):

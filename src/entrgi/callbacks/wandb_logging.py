@@ -20,10 +20,10 @@ PROMPT_JUDGE_PREFIX = "prompt/judge_"  # + each numeric judge field: prompt/judg
 PROMPT_JUDGE_SCORE = PROMPT_JUDGE_PREFIX + "score"
 GENERATIONS_TABLE = "generations"
 HEATMAP_PREFIX = "entropy_heatmap/"  # + sample_id
-# What ``entrgi.report`` logs to W&B (the workspace's "Report" section shows these keys).
+# What ``entrgi.report`` logs to W&B in its own run (the workspace's "Report" section shows these keys).
 REPORT_PREFIX = "report/"
-REPORT_TABLE = REPORT_PREFIX + "methods"  # a wandb.Table: one row per method (mean +- SEM over seeds)
-REPORT_ENTROPY_CURVES = REPORT_PREFIX + "entropy_curves"  # a wandb.Image of the entropy-curve plot
+REPORT_TABLE = REPORT_PREFIX + "table"  # a wandb.Table: one row per group of runs (mean +- SEM over seeds)
+REPORT_PLOTS = tuple(REPORT_PREFIX + name for name in ("frontier", "soft_reward", "entropy_w", "w_hist", "denoising"))
 CURVES = {"entropy_mean": "denoise/entropy_mean", "entropy_min": "denoise/entropy_min",
           "entropy_max": "denoise/entropy_max", "w_mean": "denoise/w_mean",
           "reward_soft_before": "denoise/reward_soft_before", "reward_soft_after": "denoise/reward_soft_after",
