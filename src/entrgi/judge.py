@@ -22,7 +22,9 @@ from pathlib import Path
 
 from hydra import compose, initialize_config_module
 from hydra.utils import instantiate
+from omegaconf import OmegaConf
 
+from entrgi.eval.identity import judge_name
 from entrgi.judges.apply import judge_records, judge_summary
 
 GENERATIONS = "generations.jsonl"
@@ -52,7 +54,9 @@ def build_judge(overrides: list[str]):
         cfg = compose("run", overrides=overrides)
     if not cfg.get("judge") or "_target_" not in cfg.judge:
         raise SystemExit(f"judge=none: nothing to score; choose {_CHOOSE}")
-    return instantiate(cfg.judge)
+    judge = instantiate(cfg.judge)
+    judge.identity = judge_name(OmegaConf.to_container(cfg.judge, resolve=True))  # metrics.json run.judge
+    return judge
 
 
 def find_runs(folder: Path) -> list[Path]:
@@ -101,6 +105,8 @@ def judge_run(run_dir: Path, judge) -> tuple[int, dict]:
     if metrics_path.exists():
         metrics = json.loads(metrics_path.read_text())
         metrics = {k: v for k, v in metrics.items() if k != "judge" and not k.startswith("judge_")} | summary
+        if isinstance(metrics.get("run"), dict) and getattr(judge, "identity", None):
+            metrics["run"] = metrics["run"] | {"judge": judge.identity}  # the run's identity names its new judge
         _write_atomic(metrics_path, json.dumps(metrics, indent=2) + "\n")
     return len(records), summary
 

@@ -63,6 +63,7 @@ def test_rejudge_a_sweep_with_a_reward_model(finished_run, tiny, tmp_path, capsy
     top1 = [r["judge"]["score"] for r in records]
     avg_n = [sum(f["score"] for f in r["judge_all"]) / len(r["judge_all"]) for r in records]
     assert metrics["judge"] == "reward_model"
+    assert metrics["run"]["judge"].startswith("RewardModelJudge:") and old_metrics["run"]["judge"] == "oracle"
     assert metrics["judge_score_mean"] == pytest.approx(sum(top1) / len(top1))
     assert metrics["judge_score_avgN_mean"] == pytest.approx(sum(avg_n) / len(avg_n))
     assert not [k for k in metrics if k.startswith("judge_oracle") or k == "judge_grammatical_mean"]
