@@ -2,6 +2,7 @@
 
 import json
 import math
+import time
 from types import SimpleNamespace
 
 import pytest
@@ -42,6 +43,19 @@ class Clock:
 
     def __call__(self):
         return next(self.times)
+
+
+def finished_records(path, timeout_s=20.0):
+    """The run file's records once W&B's writer has written all of them: it may still be writing after finish()."""
+    deadline, last = time.monotonic() + timeout_s, None
+    while time.monotonic() < deadline:
+        size = path.stat().st_size
+        records = read_records(path)
+        if size == last and any(r.WhichOneof("record_type") == "exit" for r in records):
+            return records
+        last = size
+        time.sleep(0.2)
+    return read_records(path)
 
 
 def test_batch_row_means_progress_and_throughput():
@@ -124,13 +138,14 @@ def test_offline_run_batch_rows_then_log_run_keep_step_increasing(tmp_path, monk
     wl.log_run(run, records, {"top1_reward_mean": 1.0})
     run.finish()
     (path,) = tmp_path.glob("wandb/offline-run-*/run-*.wandb")
-    steps = [r.history.step.num for r in read_records(path) if r.WhichOneof("record_type") == "history"]
+    records = finished_records(path)
+    steps = [r.history.step.num for r in records if r.WhichOneof("record_type") == "history"]
     assert steps == list(range(len(steps))) and len(steps) == 2 + 2 + 3 + 1  # batches, curves, prompts, table
     rows = summarize_run(path)["history_rows"]
     assert [json.loads(r["batch"]) for r in rows if "batch" in r] == [0, 1]
     assert json.loads(rows[1][ws.PROMPTS_DONE]) == 3 and json.loads(rows[0][ws.JUDGE_SCORE]) == pytest.approx(0.6)
     assert not any("trainer/global_step" in r for r in rows)  # Lightning's "*" glob claims no row
-    axes = {r.metric.name: r.metric.step_metric for r in read_records(path)
+    axes = {r.metric.name: r.metric.step_metric for r in records
             if r.WhichOneof("record_type") == "metric" and r.metric.name}
     assert {k: axes[k] for k in ws.ALL_KEYS} == dict.fromkeys(ws.ALL_KEYS, "batch")
     assert axes[wl.CURVES["w_mean"]] == wl.DENOISE_STEP and axes[wl.PROMPT_AVGN] == wl.PROMPT_INDEX
