@@ -11,18 +11,33 @@ torch warns about a deprecation inside Lightning's own code, which no user can a
   and lands in the job's log file;
 - Lightning's rank-zero loggers drop messages carrying a tip marker (other INFO and warnings stay);
 - the ``LeafSpec`` deprecation warning torch raises from Lightning's internals is ignored.
+
+``WandbLogger`` is Lightning's, less the ``anonymous`` argument Lightning always hands
+``wandb.init``, on which wandb (0.31 here) warns "The anonymous setting has no effect ..." every run.
 """
 
 from __future__ import annotations
 
 import logging
 import warnings
+from typing import Any
+
+from lightning.pytorch.loggers import WandbLogger as LightningWandbLogger
 
 TIP_MARKERS = ("💡 Tip:", "💡 Tip ")
 LIGHTNING_LOGGERS = ("lightning", "lightning.pytorch", "lightning.fabric", "pytorch_lightning", "lightning_fabric")
 RANK_ZERO_LOGGERS = ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero",
                      "pytorch_lightning.utilities.rank_zero", "lightning_fabric.utilities.rank_zero")
 _INTERNAL_DEPRECATIONS = (r"`isinstance\(treespec, LeafSpec\)` is deprecated",)
+
+
+class WandbLogger(LightningWandbLogger):
+    """Lightning's WandbLogger without ``anonymous=None`` (``logger._target_: entrgi.logs.WandbLogger``)."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        if self._wandb_init.get("anonymous") is None:
+            self._wandb_init.pop("anonymous", None)
 
 
 class DropTips(logging.Filter):

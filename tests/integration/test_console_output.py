@@ -1,7 +1,7 @@
 """What a person sees in the terminal: each log message once, no third-party tips, a summary at the end.
 
-One real ``python -m entrgi.run +experiment=smoke`` (about 15 s on CPU), stdout and stderr merged
-in the order they were written, as in a terminal.
+One real ``python -m entrgi.run +experiment=smoke`` (about 15 s on CPU; W&B offline, not silenced),
+stdout and stderr merged in the order they were written, as in a terminal.
 """
 
 import os
@@ -27,8 +27,10 @@ def smoke(tmp_path_factory):
     root = tmp_path_factory.mktemp("console")
     out = root / "out"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LOCAL_RANK", "RANK", "WORLD_SIZE", "MASTER_"))}
-    env |= {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
-    proc = subprocess.run([sys.executable, "-m", "entrgi.run", "+experiment=smoke", "logger=none",
+    env |= {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
+            "WANDB_MODE": "offline"}  # the default logger, not silenced: what a user sees
+    env.pop("WANDB_SILENT", None)
+    proc = subprocess.run([sys.executable, "-m", "entrgi.run", "+experiment=smoke",
                            f"paths.output_dir={out}"], cwd=root, env=env, stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-6000:]
@@ -55,6 +57,7 @@ def test_no_third_party_tips(smoke):
     tips = [ln for ln in re.split(r"[\r\n]+", output) if "Tip:" in ln or "litlogger" in ln or "litmodels" in ln]
     assert not tips, tips
     assert "LeafSpec" not in output  # torch's deprecation warning about Lightning's internals
+    assert "anonymous setting" not in output  # wandb's warning on Lightning's anonymous=None (entrgi.logs.WandbLogger)
 
 
 @pytest.mark.slow

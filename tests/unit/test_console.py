@@ -84,3 +84,54 @@ def test_print_summary_prints_on_rank_zero(capsys):
     print_summary(metrics(), RECORDS, "/runs/a")
     out = capsys.readouterr().out
     assert "Top@1" in out and "Next: python -m entrgi.report /runs/a" in out
+
+
+# Console hygiene (entrgi.logs): one line per message, no product tips, no wandb "anonymous" warning.
+
+@pytest.fixture
+def saved_logging():
+    """Restore the loggers quiet_third_party_logs changes."""
+    import logging
+
+    from entrgi.logs import LIGHTNING_LOGGERS, RANK_ZERO_LOGGERS
+
+    names = (*LIGHTNING_LOGGERS, *RANK_ZERO_LOGGERS, "")
+    saved = {n: (list(logging.getLogger(n).handlers), list(logging.getLogger(n).filters),
+                 logging.getLogger(n).propagate) for n in names}
+    yield
+    for n, (handlers, filters, propagate) in saved.items():
+        lg = logging.getLogger(n)
+        lg.handlers[:], lg.filters[:], lg.propagate = handlers, filters, propagate
+
+
+def test_lightning_prints_through_the_root_handler_once_and_without_tips(saved_logging):
+    import io
+    import logging
+
+    from entrgi.logs import quiet_third_party_logs
+
+    root_stream = io.StringIO()
+    logging.getLogger().addHandler(logging.StreamHandler(root_stream))  # what Hydra's job logging installs
+    lightning = logging.getLogger("lightning")
+    own = logging.StreamHandler(io.StringIO())
+    lightning.addHandler(own)  # what `import lightning` installs
+    quiet_third_party_logs()
+    quiet_third_party_logs()  # idempotent
+    assert own not in lightning.handlers and lightning.propagate
+    rank_zero = logging.getLogger("lightning.pytorch.utilities.rank_zero")
+    assert len(rank_zero.filters) == len(set(map(type, rank_zero.filters)))
+    rank_zero.info("GPU available: False, used: False")
+    rank_zero.info("💡 Tip: For seamless cloud logging, try installing [litlogger](https://pypi.org/project/litlogger/)")
+    assert root_stream.getvalue().splitlines() == ["GPU available: False, used: False"]
+    assert own.stream.getvalue() == ""
+
+
+def test_wandb_logger_drops_the_anonymous_argument(tmp_path):
+    from lightning.pytorch.loggers import WandbLogger as LightningWandbLogger
+
+    from entrgi.logs import WandbLogger
+
+    logger = WandbLogger(project="p", mode="offline", save_dir=str(tmp_path), group="g")
+    assert isinstance(logger, LightningWandbLogger)
+    assert "anonymous" not in logger._wandb_init and logger._wandb_init["group"] == "g"
+    assert "anonymous" in LightningWandbLogger(project="p", mode="offline", save_dir=str(tmp_path))._wandb_init
