@@ -94,7 +94,8 @@ def summary_text(metrics: dict, records: list[dict], output_dir: str | Path) -> 
     if metrics.get("seed") is not None:
         head += f", seed {metrics['seed']}"
     lines = [head,
-             f"  Top@1    {_fmt(metrics.get('top1_reward_mean'))}   (best of K={k} by the guidance reward, mean over prompts)",
+             f"  Top@1    {_fmt(metrics.get('top1_reward_mean'))}   "
+             f"(best of K={k} by the guidance reward, mean over prompts)",
              f"  Avg@N    {_fmt(metrics.get('avgN_reward_mean'))}   (mean over all K={k} responses)"]
     lines += _judge_lines(metrics) + _compute_lines(metrics)
     skipped = {key: v for key, v in (metrics.get("skipped") or {}).items() if v}

@@ -15,8 +15,8 @@ def metrics(**extra):
 
 
 def record(sid, best, reward, prompt="What is 2+2?"):
-    return {"sample_id": sid, "prompt": prompt, "responses": ["worse", best, "other", "x"], "rewards": [0, reward, 0, 0],
-            "best_index": 1, "top1_reward": reward, "avgN_reward": reward / 4}
+    return {"sample_id": sid, "prompt": prompt, "responses": ["worse", best, "other", "x"],
+            "rewards": [0, reward, 0, 0], "best_index": 1, "top1_reward": reward, "avgN_reward": reward / 4}
 
 
 RECORDS = [record("q1", "Four.", 1.5), record("q2", "The answer is " + "very " * 100 + "long.", 0.125,
@@ -121,7 +121,7 @@ def test_lightning_prints_through_the_root_handler_once_and_without_tips(saved_l
     rank_zero = logging.getLogger("lightning.pytorch.utilities.rank_zero")
     assert len(rank_zero.filters) == len(set(map(type, rank_zero.filters)))
     rank_zero.info("GPU available: False, used: False")
-    rank_zero.info("💡 Tip: For seamless cloud logging, try installing [litlogger](https://pypi.org/project/litlogger/)")
+    rank_zero.info("💡 Tip: For seamless cloud logging, try installing [litlogger](https://pypi.org/project/x/)")
     assert root_stream.getvalue().splitlines() == ["GPU available: False, used: False"]
     assert own.stream.getvalue() == ""
 
