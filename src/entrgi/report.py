@@ -110,7 +110,7 @@ class Report:
         key = self.prompt_key(sample_id, field="entropy_map")
         if key is None:
             return None
-        panels = [(f"{g.label} (seed {key[0]})", rec) for g in self.groups
+        panels = [(f"{g.plot_label} (seed {key[0]})", rec) for g in self.groups
                   if (rec := self.record(g, key)) is not None and rec.get("entropy_map")]
         from entrgi.eval.plots import plot_heatmaps
 
@@ -132,7 +132,7 @@ class Report:
             return None
         from entrgi.eval.animation import write_denoising_gif
 
-        return write_denoising_gif([(f"{g.label} (seed {key[0]})", rec) for g, rec in zip(pair, recs)], path)
+        return write_denoising_gif([(f"{g.plot_label} (seed {key[0]})", rec) for g, rec in zip(pair, recs)], path)
 
     def write(self, folder: Path | str | None = None, plots: bool = True, sample_id: str | None = None) -> dict:
         """Write report.md, report.csv and (with ``plots``) plots/ into ``folder`` (default: the report's root)."""

@@ -10,6 +10,7 @@ from typing import Sequence
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from entrgi.eval.frontier import front_steps, pareto_front
 from entrgi.eval.runs import Group
@@ -41,6 +42,14 @@ def _colors(n: int) -> list:
     return [cmap(i % cmap.N) for i in range(n)]
 
 
+def _si_tick(value: float, _pos=None) -> str:
+    """20G, 100G, 1.5T: FLOPs ticks a reader takes in at a glance."""
+    for scale, unit in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= scale:
+            return f"{value / scale:g}{unit}"
+    return f"{value:g}"
+
+
 def plot_frontier(rows: list[dict]) -> Figure:
     """2 x 2: Top@1 / judge score against FLOPs per prompt (log) / wall seconds per prompt, front marked."""
     fig = Figure(figsize=(12, 9))
@@ -57,8 +66,8 @@ def plot_frontier(rows: list[dict]) -> Figure:
                     continue
                 sem = r.get(f"{ykey}_sem")
                 ax.errorbar(x, y, yerr=None if sem is None or np.isnan(sem) else sem, fmt="*" if on else "o", ms=13 if on else 7, color=c, capsize=3,
-                            mec="black" if on else c, label=r["group"])
-                ax.annotate(r["group"], (x, y), textcoords="offset points", xytext=(6, 6), fontsize=8)
+                            mec="black" if on else c, label=r.get("label", r["group"]))
+                ax.annotate(r.get("label", r["group"]), (x, y), textcoords="offset points", xytext=(6, 4), fontsize=8)
             fx, fy = front_steps(xs, ys, front)
             if fx:
                 ax.step(fx, fy, where="post", color="gray", ls="--", lw=1, label="Pareto front")
@@ -67,6 +76,9 @@ def plot_frontier(rows: list[dict]) -> Figure:
                         transform=ax.transAxes, color="gray")
             if log and fx:
                 ax.set_xscale("log")
+                ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+                ax.xaxis.set_major_formatter(FuncFormatter(_si_tick))
+                ax.xaxis.set_minor_formatter(NullFormatter())
             ax.set_xlabel(xlabel)
             ax.set_ylabel(ylabel)
             ax.set_title(f"{ylabel.split(' (')[0]} vs {xlabel}")
@@ -91,8 +103,9 @@ def plot_soft_reward(groups: list[Group]) -> Figure:
         before, after = step_means(recs, "reward_soft_before"), step_means(recs, "reward_soft_after")
         if np.isnan(after).all() and np.isnan(before).all():
             continue
-        ax.plot(before, ls="--", color=c, label=f"{g.label}: before")
-        ax.plot(after, ls="-", color=c, label=f"{g.label}: after")
+        gaps = np.isnan(before).any()  # unguided steps (guidance.every / until): points, not broken lines
+        ax.plot(before, ls=":" if gaps else "--", marker="x" if gaps else None, color=c, label=f"{g.plot_label}: before")
+        ax.plot(after, ls=":" if gaps else "-", marker="." if gaps else None, color=c, label=f"{g.plot_label}: after")
     ax.set_xlabel("denoising step")
     ax.set_ylabel("soft reward (mean over prompts, K)")
     ax.set_title("Soft reward before (dashed) and after (solid) the guidance step")
@@ -109,10 +122,11 @@ def plot_entropy_w(groups: list[Group]) -> Figure:
     ax_h, ax_w = fig.subplots(1, 2)
     for g, c in zip(groups, _colors(len(groups))):
         recs = _records(g)
-        ax_h.plot(step_means(recs, "entropy_mean"), color=c, label=g.label)
+        ax_h.plot(step_means(recs, "entropy_mean"), color=c, label=g.plot_label)
         w = step_means(recs, "w_mean")
         if g.guided and not np.isnan(w).all():
-            ax_w.plot(w, color=c, label=g.label)
+            gaps = np.isnan(w).any()  # unguided steps (guidance.every / until): points, not a broken line
+            ax_w.plot(w, color=c, label=g.plot_label, marker="." if gaps else None, ls=":" if gaps else "-")
     ax_h.set_title("Entropy at masked positions")
     ax_h.set_ylabel("H / log V (mean over prompts, K)")
     ax_w.set_title("Relaxation weight w")
@@ -135,7 +149,7 @@ def plot_w_hist(groups: list[Group]) -> Figure:
             continue
         values = [v for rec in _records(g) for v in (rec.get("trace") or {}).get("w_mean") or [] if v is not None]
         if values:
-            ax.hist(values, bins=30, range=(0.0, 1.0), histtype="step", lw=2, color=c, label=g.label)
+            ax.hist(values, bins=30, range=(0.0, 1.0), histtype="step", lw=2, color=c, label=g.plot_label)
     ax.set_xlabel("w (per-step mean over positions and K)")
     ax.set_ylabel("count (prompt x step)")
     ax.set_title("Distribution of the relaxation weight w")

@@ -23,7 +23,7 @@ def top1_by_prompt(group: Group) -> dict[tuple, float]:
 
 
 def _stats_row(group: Group, columns: list[str]) -> dict:
-    row = {"group": group.label, "method": group.method, **group.shown, "runs": len(group.runs),
+    row = {"group": group.label, "label": group.plot_label, "method": group.method, **group.shown, "runs": len(group.runs),
            "seeds": group.seeds}
     for col, (mean, sem) in summarize_runs([r.metrics for r in group.runs], columns).items():
         row[col], row[f"{col}_sem"] = mean, sem

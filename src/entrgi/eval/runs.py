@@ -174,11 +174,16 @@ class Group:
     key: dict[str, Any]       # every varying axis -> value
     shown: dict[str, Any]     # the axes shown in tables -> value
     runs: list[Run]
+    short: str = ""           # the label plots use: set by group_runs (``label`` when empty)
 
     @property
     def label(self) -> str:
         parts = [f"{short_name(k)}={short_value(k, v)}" for k, v in self.shown.items()]
         return " ".join([self.method, *parts])
+
+    @property
+    def plot_label(self) -> str:
+        return self.short or self.label
 
     @property
     def seeds(self) -> list:
@@ -202,7 +207,25 @@ def group_runs(runs: list[Run]) -> tuple[list[Group], list[str]]:
         groups[ident].runs.append(r)
     ordered = sorted(groups.values(), key=lambda g: (g.method != "bon", g.method,
                                                       *(_sort_key(g.key[a]) for a in axes)))
+    _set_short_labels(ordered, shown)
     return ordered, shown
+
+
+def _set_short_labels(groups: list[Group], shown: list[str]) -> None:
+    """Plot labels: the method, then only the shown axes where a group departs from its method's most
+    common value (``entrgi every=2``), and K whenever K varies; axes a method lacks are left out."""
+    for g in groups:
+        same = [o for o in groups if o.method == g.method]
+        parts = []
+        for a in shown:
+            value = g.shown[a]
+            if value == MISSING:
+                continue
+            values = [repr(o.shown[a]) for o in same]
+            common = max(set(values), key=values.count)
+            if short_name(a) == "K" or (len(set(values)) > 1 and repr(value) != common):
+                parts.append(f"{short_name(a)}={short_value(a, value)}")
+        g.short = " ".join([g.method, *parts])
 
 
 def bon_peers(group: Group, groups: list[Group], ignore: tuple[str, ...] = ()) -> list[Group]:
