@@ -107,7 +107,7 @@ def save_models(root: Path, vocab: int, hidden: int, layers: int, max_positions:
 
 
 def load_models(root: Path) -> tuple[BidirectionalLM, SequenceClassifierReward]:
-    return (BidirectionalLM.from_pretrained(str(root / "dllm"), dtype="float32", device="cpu"),
+    return (BidirectionalLM.from_pretrained(str(root / "dllm"), dtype="float32", device="cpu", trust_remote_code=True),
             SequenceClassifierReward.from_pretrained(str(root / "reward"), dtype="float32", device="cpu"))
 
 

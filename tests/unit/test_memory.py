@@ -30,7 +30,7 @@ CHILD = textwrap.dedent("""
 
     root, method, k, prompts, length, chunk = sys.argv[1], sys.argv[2], *map(int, sys.argv[3:7])
     torch.set_num_threads(1)
-    lm = BidirectionalLM.from_pretrained(root + "/dllm", dtype="float32", device="cpu")
+    lm = BidirectionalLM.from_pretrained(root + "/dllm", dtype="float32", device="cpu", trust_remote_code=True)
     reward = SequenceClassifierReward.from_pretrained(root + "/reward", dtype="float32", device="cpu")
     guidance = NoGuidance() if method == "bon" else GradientGuidance(weight="entropy", inner_steps=2)
     schedule = DenoisingSchedule(steps=2, max_new_tokens=length, temperature=0.7, top_p=0.95)

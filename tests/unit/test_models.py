@@ -39,7 +39,8 @@ def test_dream_adapter_shifts_and_llada_does_not(tiny_dir):
 def test_logits_at_positions_equal_the_full_logits_gathered(tiny_dir, cls):
     """The head applied at the wanted response positions only (Dream, testbed) or the full logits
     gathered (LLaDA): the same numbers as gathering from every position."""
-    lm = cls.from_pretrained(str(tiny_dir["dllm"]), dtype="float32", device="cpu", mask_token_id=4)
+    lm = cls.from_pretrained(str(tiny_dir["dllm"]), dtype="float32", device="cpu", mask_token_id=4,
+                             trust_remote_code=True)
     enc = lm.encode(MSGS, max_new_tokens=6)
     full = lm.response_logits(enc.tokens, enc.attention_mask, enc.prompt_len)
     positions = torch.tensor([[0, 3, 5], [1, 2, 4]])
@@ -51,7 +52,7 @@ def test_logits_at_positions_equal_the_full_logits_gathered(tiny_dir, cls):
 
 
 def test_left_padding_does_not_change_a_prompts_logits(tiny_dir):
-    lm = BidirectionalLM.from_pretrained(str(tiny_dir["dllm"]), dtype="float32", device="cpu")
+    lm = BidirectionalLM.from_pretrained(str(tiny_dir["dllm"]), dtype="float32", device="cpu", trust_remote_code=True)
     alone = lm.encode(MSGS[1:], 5)
     batch = lm.encode(MSGS, 5)
     a = lm.response_logits(alone.tokens, alone.attention_mask, alone.prompt_len)
@@ -179,3 +180,15 @@ def test_prefix_cache_matches_uncached_score_and_gradient(tiny_dir):
     torch.testing.assert_close(grads[0][1], grads[1][1], atol=1e-5, rtol=1e-5)
     again = cached.score_embeds(ctx_c, embeds, mask)  # the cache is not consumed by a call
     torch.testing.assert_close(again, grads[0][0], atol=1e-6, rtol=1e-6)
+
+
+def test_remote_code_runs_only_where_the_model_family_needs_it(tiny_dir):
+    """trust_remote_code defaults to True for Dream and LLaDA only; the tiny checkpoint ships its own code."""
+    from entrgi.models import BidirectionalLM, DreamLM, LLaDALM
+
+    assert DreamLM.remote_code and LLaDALM.remote_code and not BidirectionalLM.remote_code
+    with pytest.raises(ValueError, match="trust_remote_code"):
+        BidirectionalLM.from_pretrained(str(tiny_dir["dllm"]), dtype="float32", device="cpu")
+    assert BidirectionalLM.from_pretrained(str(tiny_dir["dllm"]), dtype="float32", device="cpu",
+                                           trust_remote_code=True).vocab_size > 0
+    assert DreamLM.from_pretrained(str(tiny_dir["dllm"]), dtype="float32", device="cpu").vocab_size > 0

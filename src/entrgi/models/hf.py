@@ -22,6 +22,9 @@ class HFDiffusionLM(DiffusionLM):
     shift_logits: bool = False
     mask_4d: bool = True
     head_at_positions: bool = True  # the forward ends with get_output_embeddings(), a linear layer
+    # trust_remote_code's default: run Python code shipped with a checkpoint only for families that
+    # need it (Dream, LLaDA); it executes that repository's code with your permissions.
+    remote_code: bool = False
 
     def __init__(
         self,
@@ -61,7 +64,7 @@ class HFDiffusionLM(DiffusionLM):
         path: str,
         dtype: str | torch.dtype = "bfloat16",
         device: str | None = None,
-        trust_remote_code: bool = True,
+        trust_remote_code: bool | None = None,
         mask_token_id: int | None = None,
         stop_tokens: Sequence[str] = (),
         max_length: int | None = None,
@@ -75,6 +78,8 @@ class HFDiffusionLM(DiffusionLM):
         straight from the file to the device (a dtype cast costs one transient host copy).
         """
         device = resolve_device(device, "model.device")
+        if trust_remote_code is None:  # only the model families whose checkpoints ship their own code
+            trust_remote_code = cls.remote_code
         kwargs = dtype_kwarg(resolve_dtype(dtype))
         if attn_implementation:
             kwargs["attn_implementation"] = attn_implementation
@@ -160,6 +165,7 @@ class DreamLM(HFDiffusionLM):
 
     shift_logits = True
     mask_4d = True
+    remote_code = True  # modeling_dream.py ships with the checkpoint
 
 
 class LLaDALM(HFDiffusionLM):
@@ -168,6 +174,7 @@ class LLaDALM(HFDiffusionLM):
     shift_logits = False
     mask_4d = False
     head_at_positions = False  # its remote code applies the output layer inside the backbone
+    remote_code = True  # modeling_llada.py ships with the checkpoint
     DEFAULT_MASK_ID = 126336
 
     @classmethod
