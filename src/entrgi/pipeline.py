@@ -22,7 +22,8 @@ from torch.utils.data import DataLoader
 
 from entrgi.callbacks.progress import PromptProgressBar
 from entrgi.callbacks.wandb_stream import batch_logger
-from entrgi.callbacks.writer import GENERATIONS, SHARDS, JsonlPredictionWriter, done_sample_ids, read_jsonl
+from entrgi.callbacks.writer import (GENERATIONS, SHARDS, JsonlPredictionWriter, done_sample_ids, merge_records,
+                                     read_jsonl)
 from entrgi.checks import require_positive
 from entrgi.console import print_summary
 from entrgi.data.dataset import PromptDataset, collate_prompts, filter_done
@@ -33,6 +34,7 @@ from entrgi.eval.records import summarize
 from entrgi.models.dtypes import resolve_device
 from entrgi.models.usage import matmul_params
 from entrgi.module import GuidedDenoisingModule
+from entrgi.resume import prepare_resume
 from entrgi.types import PromptItem
 
 log = logging.getLogger(__name__)
@@ -173,6 +175,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     guidance = instantiate(cfg.guidance)
     output_dir = Path(cfg.paths.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
+    if cfg.resume and rank_zero_only.rank == 0:  # refuses a folder of different settings, before any model loads
+        prepare_resume(output_dir, cfg)
 
     items, skipped = load_prompts(cfg)
     if not items:
@@ -218,12 +222,15 @@ def run(cfg: DictConfig) -> dict[str, Any]:
             loader = DataLoader(PromptDataset(todo), batch_size=cfg.data.batch_size, shuffle=False,
                                 collate_fn=collate_prompts)
             trainer.predict(module, loader, return_predictions=False)
-        elif trainer.is_global_zero:
+        elif trainer.is_global_zero:  # all done: merge what an interrupted run left in its shards
+            merge_records(output_dir, order)
             writer.merged_stats = None
         if not trainer.is_global_zero:
             return {}
         records = [r for r in read_jsonl(output_dir / GENERATIONS) if r["sample_id"] in order]
         stats = writer.merged_stats or {}
+        if stats.get("oom_skipped"):  # prompts that ran out of memory even alone (entrgi.oom)
+            skipped["out_of_memory"] = stats["oom_skipped"]
         metrics = summarize(records) | {
             "run": identity,
             "method": guidance.name,
@@ -240,6 +247,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
             "peak_gpu_memory_bytes": stats.get("peak_gpu_memory_bytes"),
             "dllm_calls": stats.get("dllm_calls", 0),
             "reward_calls": stats.get("reward_calls", 0),
+            "faults": stats.get("faults", 0),
             "world_size": stats.get("world_size", trainer.world_size),
             "resumed_prompts": len(items) - len(todo),
             "skipped": skipped,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import resource
 import time
@@ -16,27 +17,83 @@ from entrgi.denoiser import GenerationOutput
 from entrgi.eval.records import to_records
 from entrgi.judges.apply import judge_records
 
+log = logging.getLogger(__name__)
+
 GENERATIONS = "generations.jsonl"
 SHARDS = "shards"
 
 
-def read_jsonl(path: Path) -> list[dict]:
-    """Records of a JSONL file; a torn last line (a killed writer) is ignored."""
+def jsonl_lines(path: Path) -> list[tuple[dict, str]]:
+    """``(record, line)`` for each complete line of a JSONL file (``line`` with its newline).
+
+    A line counts only once its newline is written: a torn last line (a writer killed mid-write)
+    is left out, and so is an unreadable line elsewhere (logged), so its sample is redone on resume.
+    """
     if not path.exists():
         return []
-    records = []
-    for line in path.read_text().splitlines():
+    *complete, _torn = path.read_bytes().split(b"\n")  # _torn: b"" when the file ends with a newline
+    out = []
+    for number, raw in enumerate(complete, 1):
         try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError:
+            record = json.loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            log.warning("%s line %d is not a JSON record; ignored (its sample is redone on resume)", path, number)
             continue
-    return records
+        if isinstance(record, dict) and "sample_id" in record:
+            out.append((record, raw.decode("utf-8") + "\n"))
+    return out
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    """Records of a JSONL file; a torn last line (a killed writer) is ignored."""
+    return [record for record, _ in jsonl_lines(path)]
+
+
+def repair_jsonl(path: Path) -> int:
+    """Cut a torn last line (no newline) off ``path`` so the next append starts a fresh line.
+    Returns the number of bytes dropped."""
+    if not path.exists():
+        return 0
+    data = path.read_bytes()
+    keep = data.rfind(b"\n") + 1
+    if keep < len(data):
+        with path.open("r+b") as f:
+            f.truncate(keep)
+            f.flush()
+            os.fsync(f.fileno())
+        log.warning("%s: dropped a torn last line (%d bytes) left by an interrupted run; it is redone",
+                    path, len(data) - keep)
+    return len(data) - keep
+
+
+def shard_paths(output_dir: Path) -> list[Path]:
+    return sorted((Path(output_dir) / SHARDS).glob("rank*.jsonl"))
 
 
 def done_sample_ids(output_dir: Path) -> set[str]:
-    """sample_ids already written in ``output_dir`` (merged file and shards), for resume."""
-    paths = [output_dir / GENERATIONS, *sorted((output_dir / SHARDS).glob("*.jsonl"))]
+    """sample_ids already written in ``output_dir`` (merged file and shards, complete lines), for resume."""
+    paths = [Path(output_dir) / GENERATIONS, *shard_paths(output_dir)]
     return {r["sample_id"] for p in paths for r in read_jsonl(p)}
+
+
+def merge_records(output_dir: Path, order: dict[str, int]) -> None:
+    """Merge the shards into ``generations.jsonl`` (kept records first), one line per sample_id, in
+    dataset order (ids not in ``order`` last); lines are copied byte for byte. The new file replaces
+    the old one atomically; the shards are removed after."""
+    output_dir = Path(output_dir)
+    by_id = {r["sample_id"]: line for r, line in jsonl_lines(output_dir / GENERATIONS)}
+    for shard in shard_paths(output_dir):
+        for r, line in jsonl_lines(shard):
+            by_id.setdefault(r["sample_id"], line)
+    ordered = sorted(by_id, key=lambda sid: order.get(sid, len(order)))
+    tmp = output_dir / (GENERATIONS + ".tmp")
+    with tmp.open("w") as f:
+        f.write("".join(by_id[sid] for sid in ordered))
+        f.flush()
+        os.fsync(f.fileno())
+    tmp.replace(output_dir / GENERATIONS)
+    for shard in shard_paths(output_dir):
+        shard.unlink()
 
 
 def _peak_host_memory_bytes() -> int:
@@ -84,6 +141,7 @@ class JsonlPredictionWriter(BasePredictionWriter):
 
     def on_predict_start(self, trainer, pl_module):
         (self.output_dir / SHARDS).mkdir(parents=True, exist_ok=True)
+        repair_jsonl(self._shard(trainer.global_rank))  # appends must start on a fresh line
         self._started = time.perf_counter()
         if self.stream is not None and trainer.is_global_zero:
             self._on_records = self.stream(trainer)
@@ -118,13 +176,7 @@ class JsonlPredictionWriter(BasePredictionWriter):
             self.merge(trainer.world_size)
 
     def merge(self, world_size: int) -> None:
-        by_id = {r["sample_id"]: r for r in read_jsonl(self.output_dir / GENERATIONS)}
-        for shard in sorted((self.output_dir / SHARDS).glob("rank*.jsonl")):
-            by_id.update({r["sample_id"]: r for r in read_jsonl(shard)})
-        ordered = sorted(by_id.values(), key=lambda r: self.order.get(r["sample_id"], len(self.order)))
-        tmp = self.output_dir / (GENERATIONS + ".tmp")
-        tmp.write_text("".join(json.dumps(r) + "\n" for r in ordered))
-        tmp.replace(self.output_dir / GENERATIONS)
+        merge_records(self.output_dir, self.order)
         ranks = [json.loads(p.read_text()) for p in sorted((self.output_dir / SHARDS).glob("rank*.stats.json"))]
         summed = {key for r in ranks for key, value in r.items() if isinstance(value, int)} - _NOT_SUMMED
         self.merged_stats = {key: sum(r.get(key, 0) for r in ranks) for key in sorted(summed)} | {
@@ -135,5 +187,5 @@ class JsonlPredictionWriter(BasePredictionWriter):
             "device_type": ranks[0].get("device_type"),
             "world_size": world_size,
         }
-        for shard in (self.output_dir / SHARDS).glob("rank*"):
-            shard.unlink()
+        for stats in (self.output_dir / SHARDS).glob("rank*.stats.json"):
+            stats.unlink()
