@@ -7,7 +7,8 @@
     tokens = schedule.step(at, ..., phi, pre)                # sample + commit
     trace  = per-step statistics, kept on device
 
-Nothing in the loop calls ``.item()`` or ``.tolist()``; the trace moves to the host once. The
+Nothing in the loop calls ``.item()`` or ``.tolist()``; the trace moves to the host once (and the
+``faults`` counter, inner steps skipped for a non-finite soft reward or gradient, is summed there). The
 only [N, G, V] tensors alive are the logits (which become phi) and, for gradient guidance,
 Adam's m and v; every other vocabulary-sized temporary is one chunk of rows
 (``max_chunk_bytes``; by default 8 MiB on CPU, 512 MiB on GPU).
@@ -34,7 +35,7 @@ from entrgi.types import PromptItem
 
 _NEVER = -1e9  # finite, so entropies stay finite (0 * log 0 = 0)
 TRACE_KEYS = ("entropy_mean", "entropy_min", "entropy_max", "w_mean", "w_min", "w_max",
-              "reward_soft_before", "reward_soft_after", "committed", "guided")
+              "reward_soft_before", "reward_soft_after", "committed", "guided", "faults")
 
 
 @dataclass
@@ -138,6 +139,7 @@ class GuidedDenoiser:
             trace["committed"][step] = out.committed.sum(-1).float()
             commit_step.masked_fill_(out.committed, step)
             trace["guided"][step] = 0.0 if stats is None or stats.guided is None else stats.guided.to(dev)
+            trace["faults"][step] = 0.0 if stats is None or stats.faults is None else stats.faults.to(dev)
             if stats is not None:
                 trace["w_mean"][step], trace["w_min"][step], trace["w_max"][step] = stats.w_mean, stats.w_min, stats.w_max
                 trace["reward_soft_before"][step] = stats.reward_before.to(dev)
@@ -148,17 +150,19 @@ class GuidedDenoiser:
         b = len(items)
         first = resp[::k].cpu()
         usage = self.reward.usage.since(usage0)
+        host_trace = {key: v.T.reshape(b, k, steps).cpu() for key, v in trace.items()}
         return GenerationOutput(
             items=items,
             responses=[responses[i * k:(i + 1) * k] for i in range(b)],
             rewards=rewards.view(b, k),
             tokens=resp.view(b, k, length).cpu(),
-            trace={key: v.T.reshape(b, k, steps).cpu() for key, v in trace.items()},
+            trace=host_trace,
             entropy_map=entropy_map.transpose(0, 1).cpu(),
             commit_step=commit_step[::k].cpu(),
             token_pieces=[[lm.tokenizer.decode([t]) for t in row] for row in first.tolist()],
             wall_s=time.perf_counter() - start,
             counters={"dllm_calls": steps, "dllm_tokens": steps * canvas.numel(), "guided_steps": guided_steps,
+                      "faults": int(host_trace["faults"].sum()),  # inner steps skipped for a non-finite reward
                       "reward_calls": self.reward.calls - reward_calls0,
                       **{f"reward_{key}": value for key, value in usage.items()}},
         )

@@ -157,8 +157,10 @@ def test_output_shapes_trace_and_counters(lm, reward):
     assert out.counters["dllm_calls"] == steps and out.counters["guided_steps"] == steps
     assert out.counters["reward_calls"] == out.counters["reward_forwards"] == 1 + steps * 3 + 1
     assert out.counters["reward_backwards"] == steps * 2
+    assert out.counters["faults"] == 0 and torch.equal(out.trace["faults"], torch.zeros(2, k, steps))  # no NaN here
     bon = make(lm, reward, NoGuidance(), steps=steps, length=length, k=k).generate(PROMPTS[:2])
     assert torch.isnan(bon.trace["w_mean"]).all() and bon.counters["reward_calls"] == 1
+    assert bon.counters["faults"] == 0 and (bon.trace["faults"] == 0).all()
 
 
 def test_no_host_sync_inside_the_denoising_loop(lm, reward, monkeypatch):

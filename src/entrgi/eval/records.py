@@ -15,6 +15,21 @@ def _finite(x: float) -> float | None:
     return None if math.isnan(x) else round(float(x), 6)
 
 
+def reward_fields(rewards: list[float]) -> dict:
+    """``rewards`` (K floats; a non-finite score becomes null), ``best_index``, ``top1_reward`` and
+    ``avgN_reward`` over the finite ones (all null when none is), and ``nonfinite_rewards`` when any."""
+    finite = [i for i, r in enumerate(rewards) if math.isfinite(r)]
+    out = {"rewards": [round(r, 6) if math.isfinite(r) else None for r in rewards], "best_index": None,
+           "top1_reward": None, "avgN_reward": None}
+    if finite:
+        best = max(finite, key=rewards.__getitem__)  # the first of equal maxima
+        out |= {"best_index": best, "top1_reward": round(rewards[best], 6),
+                "avgN_reward": round(sum(rewards[i] for i in finite) / len(finite), 6)}
+    if len(finite) < len(rewards):
+        out["nonfinite_rewards"] = len(rewards) - len(finite)
+    return out
+
+
 def _mean_over_k(t: torch.Tensor) -> list[float | None]:
     """[K, T] -> [T], nan-aware, JSON-ready."""
     return [_finite(v) for v in torch.nanmean(t, dim=0).tolist()]
@@ -26,16 +41,11 @@ def to_records(out: GenerationOutput, method: str, seed: int, save_entropy_maps:
     :func:`entrgi.eval.identity.run_identity`) is copied into each as ``run``."""
     records = []
     for i, item in enumerate(out.items):
-        rewards = out.rewards[i].tolist()
-        best = max(range(len(rewards)), key=rewards.__getitem__)
         rec = {
             "sample_id": item.sample_id,
             "prompt": item.prompt,
             "responses": out.responses[i],
-            "rewards": [round(r, 6) for r in rewards],
-            "best_index": best,
-            "top1_reward": round(max(rewards), 6),
-            "avgN_reward": round(sum(rewards) / len(rewards), 6),
+            **reward_fields(out.rewards[i].tolist()),
             "method": method,
             "seed": seed,
             "trace": {key: _mean_over_k(v[i]) for key, v in out.trace.items()},
@@ -52,13 +62,18 @@ def to_records(out: GenerationOutput, method: str, seed: int, save_entropy_maps:
     return records
 
 
+def _mean(values: list) -> float | None:
+    kept = [v for v in values if v is not None]
+    return sum(kept) / len(kept) if kept else None
+
+
 def summarize(records: Iterable[dict]) -> dict:
-    """Means over prompts: Top@1, Avg@N and the judge's fields (:func:`entrgi.judges.judge_summary`)."""
+    """Means over prompts: Top@1, Avg@N (prompts whose K rewards were all non-finite are left out)
+    and the judge's fields (:func:`entrgi.judges.judge_summary`); ``nonfinite_rewards`` counts the
+    null rewards of all records."""
     records = list(records)
-    n = len(records)
-    out: dict = {"num_prompts": n}
-    if n == 0:
-        return out | {"top1_reward_mean": None, "avgN_reward_mean": None}
-    out["top1_reward_mean"] = sum(r["top1_reward"] for r in records) / n
-    out["avgN_reward_mean"] = sum(r["avgN_reward"] for r in records) / n
-    return out | judge_summary(records)
+    out: dict = {"num_prompts": len(records),
+                 "top1_reward_mean": _mean([r.get("top1_reward") for r in records]),
+                 "avgN_reward_mean": _mean([r.get("avgN_reward") for r in records]),
+                 "nonfinite_rewards": sum(1 for r in records for x in r.get("rewards", []) if x is None)}
+    return out | judge_summary(records) if records else out

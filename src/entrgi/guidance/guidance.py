@@ -11,6 +11,9 @@ model only (to the response embeddings); the last link, ``e_soft = softmax(phi /
 is differentiated by hand chunk by chunk with the same kernels autograd would use
 (``grad_p = grad_e @ E_R^T``, softmax backward, ``/ tau``), and each chunk's Adam update is
 applied as soon as its gradient is known (a row's gradient depends on that row of phi only).
+
+Faults: a trajectory whose soft reward or reward gradient is not finite at an inner step skips that
+step (:mod:`entrgi.guidance.adam`), counted in ``GuidanceStats.faults``; the others are untouched.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from dataclasses import dataclass
 import torch
 
 from entrgi.checks import require_positive
+from entrgi.guidance.adam import RowAdam, finite_rows
 from entrgi.guidance.objective import RewardObjective
 from entrgi.guidance.weights import WeightPolicy, parse_weight
 from entrgi.positions import StepPositions
@@ -29,6 +33,7 @@ from entrgi.rng import DRAW_GUIDANCE, draw_id
 from entrgi.schedule.sampling import TokenSampler
 
 NORMALIZATIONS = ("log_vocab", "log_support")
+_Adam = RowAdam  # its former name here
 
 
 @dataclass
@@ -41,6 +46,7 @@ class GuidanceStats:
     reward_before: torch.Tensor  # soft reward at the first inner step
     reward_after: torch.Tensor  # soft reward of the optimized logits (nan when not tracked)
     guided: torch.Tensor | None = None  # 1.0 where the trajectory's phi was updated (guidance.min_entropy), else 0.0
+    faults: torch.Tensor | None = None  # inner steps skipped for a non-finite soft reward or gradient (float)
 
 
 def masked_stats(x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -66,34 +72,6 @@ def normalized_entropy(phi: torch.Tensor, normalization: str = "log_vocab",
         return h / math.log(phi.shape[-1])
     size = torch.isfinite(support_log_probs).sum(-1).float()
     return torch.where(size > 1, h / size.clamp_min(2).log(), torch.zeros_like(h)).clamp(0.0, 1.0)
-
-
-class _Adam:
-    """Adam (PyTorch's defaults) on the rows of one [R, V] tensor, updated chunk by chunk, with the
-    step count on the host.
-
-    ``torch.optim.Adam`` reads its step tensor with ``.item()`` (a device sync per inner step)
-    unless ``capturable``, which CPU tensors do not support; this keeps the loop sync-free.
-    """
-
-    def __init__(self, param: torch.Tensor, lr: float, betas=(0.9, 0.999), eps: float = 1e-8):
-        self.param, self.lr, self.betas, self.eps = param, lr, betas, eps
-        self.m = torch.zeros_like(param)
-        self.v = torch.zeros_like(param)
-        self.t = 0
-
-    def begin_step(self) -> None:
-        self.t += 1
-
-    @torch.no_grad()
-    def update(self, rows: slice, grad: torch.Tensor) -> None:
-        """Apply step ``t`` to ``param[rows]`` with its gradient [r, V]."""
-        b1, b2 = self.betas
-        m, v = self.m[rows], self.v[rows]
-        m.lerp_(grad, 1 - b1)
-        v.mul_(b2).addcmul_(grad, grad, value=1 - b2)
-        denom = (v / (1 - b2 ** self.t)).sqrt_().add_(self.eps)
-        self.param[rows].addcdiv_(m, denom, value=-self.lr / (1 - b1 ** self.t))
 
 
 class Guidance(ABC):
@@ -217,16 +195,24 @@ class GradientGuidance(Guidance):
 
     @torch.no_grad()
     def _ascend(self, phi: torch.Tensor, grad_embeds: torch.Tensor, objective: RewardObjective,
-                sampler: TokenSampler, at: StepPositions, adam: _Adam, update: torch.Tensor) -> None:
+                sampler: TokenSampler, at: StepPositions, adam: RowAdam, update: torch.Tensor,
+                ok: torch.Tensor | None = None) -> None:
         """One Adam step on phi [N, G, V] from the gradient of the loss w.r.t. the response embeddings.
 
         d loss / d phi = softmax_backward(grad_e @ E_R^T, softmax(phi / tau)) / tau at active rows
         (the straight-through term carries no gradient), chunk by chunk, each chunk updated at once.
         Rows outside ``update`` [N, G] get a zero gradient, so Adam leaves them exactly unchanged.
+        Trajectories where ``ok`` [N] is False (a non-finite reward or gradient) skip the step: a zero
+        gradient (selected, never multiplied: NaN * 0 is NaN) and Adam's skip, so phi, m and v keep
+        their rows exactly.
         """
         vocab = phi.shape[-1]
         rows = phi.view(-1, vocab)
-        g = (at.gather(grad_embeds) * update[..., None]).reshape(-1, grad_embeds.shape[-1])
+        keep = None
+        if ok is not None:
+            update = update & ok[:, None]
+            keep = ok[:, None].expand(update.shape).reshape(-1)  # [N*G]
+        g = torch.where(update[..., None], at.gather(grad_embeds), 0.0).reshape(-1, grad_embeds.shape[-1])
         bridge_t = objective.bridge.T
         adam.begin_step()
         for sl in at.row_chunks(rows.shape[0], vocab):
@@ -234,7 +220,10 @@ class GradientGuidance(Guidance):
             grad_probs = (g[sl].to(bridge_t.dtype) @ bridge_t).to(probs.dtype)  # [r, V]
             grad = torch._softmax_backward_data(grad_probs, probs, -1, probs.dtype).div_(sampler.temperature)
             del probs, grad_probs
-            adam.update(sl, grad)
+            if keep is None:
+                adam.update(sl, grad)
+            else:
+                adam.update(sl, grad, keep[sl])
 
     def optimize(self, logits, tokens, objective, sampler, at, entropy=None):
         gate = self._gate(entropy, at)
@@ -242,8 +231,9 @@ class GradientGuidance(Guidance):
             return logits, None  # a host read is free on CPU: skip the work (on GPU the update is masked, sync-free)
         update = at.active if gate is None else at.active & gate[:, None]
         phi = logits.float() if self.fp32 else logits  # no copy when already fp32: phi takes the logits' memory
-        adam = _Adam(phi.view(-1, phi.shape[-1]), self.lr)
+        adam = RowAdam(phi.view(-1, phi.shape[-1]), self.lr)
         reward_before = w = None
+        faults = torch.zeros(phi.shape[0], device=phi.device)  # [N] inner steps skipped
         for m in range(self.inner_steps):
             # at m = 0 phi equals the logits: reuse their entropy
             embeds, current, w = self._embed(phi, tokens, objective, sampler, at, draw_id(at.index, DRAW_GUIDANCE, m),
@@ -255,7 +245,9 @@ class GradientGuidance(Guidance):
                 (grad_embeds,) = torch.autograd.grad(-reward.sum(), embeds)
             if m == 0:
                 reward_before = reward.detach()
-            self._ascend(phi, grad_embeds, objective, sampler, at, adam, update)
+            ok = finite_rows(reward.detach(), grad_embeds).to(phi.device)  # [N] a fault skips this inner step
+            faults += (~ok).float()
+            self._ascend(phi, grad_embeds, objective, sampler, at, adam, update, ok)
         del adam
         if self.track_final_reward:
             with torch.no_grad():
@@ -266,4 +258,6 @@ class GradientGuidance(Guidance):
             reward_after = torch.full_like(reward_before, float("nan"))
         w_mean, w_min, w_max = masked_stats(w, update)  # nan for trajectories left unguided
         guided = torch.ones_like(reward_before) if gate is None else gate.to(reward_before.dtype)
-        return phi, GuidanceStats(w_mean, w_min, w_max, reward_before, reward_after, guided)
+        if gate is not None:
+            faults = torch.where(gate.to(faults.device), faults, 0.0)  # nothing is skipped where nothing moves
+        return phi, GuidanceStats(w_mean, w_min, w_max, reward_before, reward_after, guided, faults)

@@ -27,7 +27,7 @@ def judge_records(records: list[dict], judge: Judge) -> list[dict]:
             raise RuntimeError(f"judge {judge.name!r} returned {len(fields)} results for the "
                                f"{len(rec['responses'])} responses of sample {rec.get('sample_id')!r}")
         rec["judge_all"] = fields
-        rec["judge"] = fields[rec["best_index"]]
+        rec["judge"] = None if rec["best_index"] is None else fields[rec["best_index"]]  # null: no finite reward
         rec["judge_name"] = judge.name
     return records
 
