@@ -80,6 +80,9 @@ def _compute_lines(metrics: dict) -> list[str]:
 def _best_lines(records: list[dict]) -> list[str]:
     lines = []
     for r in records[:SHOWN_PROMPTS]:
+        if r.get("best_index") is None:  # every final reward non-finite: nothing to call best
+            lines.append(f"  [{r['sample_id']}] no finite reward among its {len(r['responses'])} responses")
+            continue
         best = r["responses"][r["best_index"]]
         lines.append(f"  [{r['sample_id']}] {shorten(r.get('prompt', ''), PROMPT_CHARS)}")
         lines.append(f"      best (reward {_fmt(r.get('top1_reward'))}): {shorten(best, RESPONSE_CHARS)}")

@@ -135,3 +135,13 @@ def test_wandb_logger_drops_the_anonymous_argument(tmp_path):
     assert isinstance(logger, LightningWandbLogger)
     assert "anonymous" not in logger._wandb_init and logger._wandb_init["group"] == "g"
     assert "anonymous" in LightningWandbLogger(project="p", mode="offline", save_dir=str(tmp_path))._wandb_init
+
+
+def test_a_prompt_without_a_finite_reward_is_said_not_crashed_on():
+    from entrgi.callbacks.wandb_logging import prompt_rows
+
+    rec = {"sample_id": "s", "prompt": "p", "responses": ["a", "b"], "rewards": [None, None], "best_index": None,
+           "top1_reward": None, "avgN_reward": None}
+    text = summary_text({"num_prompts": 1, "top1_reward_mean": None, "avgN_reward_mean": None}, [rec], "/tmp/o")
+    assert "[s] no finite reward among its 2 responses" in text
+    assert prompt_rows([rec]) == [{"prompt/index": 0}]

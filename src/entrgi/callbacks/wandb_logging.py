@@ -97,7 +97,9 @@ def prompt_rows(records: list[dict]) -> list[dict[str, float]]:
     """One row per prompt: Top@1, Avg@N and each numeric judge field of the Top@1 response."""
     rows = []
     for i, r in enumerate(records):
-        row = {PROMPT_INDEX: i, PROMPT_TOP1: r["top1_reward"], PROMPT_AVGN: r["avgN_reward"]}
+        row = {PROMPT_INDEX: i} | {key: r[field] for key, field in ((PROMPT_TOP1, "top1_reward"),
+                                                                   (PROMPT_AVGN, "avgN_reward"))
+                                    if r.get(field) is not None}  # null: every final reward non-finite
         for key, value in (r.get("judge") or {}).items():
             if isinstance(value, (int, float)):  # bools too, as 0.0 / 1.0
                 row[f"{PROMPT_JUDGE_PREFIX}{key}"] = float(value)
