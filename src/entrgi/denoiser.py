@@ -61,8 +61,7 @@ class GuidedDenoiser:
                  schedule: DenoisingSchedule, samples_per_prompt: int = 4, seed: int = 0,
                  bridge: VocabBridge | None = None, masked_only: bool = True,
                  max_chunk_bytes: int | None = None):
-        if not (isinstance(samples_per_prompt, int) and samples_per_prompt > 0):
-            raise ValueError(f"samples_per_prompt (K) must be a positive integer, got {samples_per_prompt!r}")
+        require_positive(samples_per_prompt, "samples_per_prompt (K)")
         if max_chunk_bytes is not None:
             require_positive(max_chunk_bytes, "max_chunk_bytes", hint="bytes per [rows, V] chunk, or null for the default")
         self.max_chunk_bytes = max_chunk_bytes  # None: by device (entrgi.positions.DEFAULT_MAX_CHUNK_BYTES)

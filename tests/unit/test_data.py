@@ -304,11 +304,11 @@ def test_duplicate_ids_rejected(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("kwargs", "key"),
     [
-        ({"limit": 0}, r"data\.limit=0"),
-        ({"limit": -3}, r"data\.limit=-3"),
-        ({"limit": True}, r"data\.limit=True"),
-        ({"limit": "8"}, r"data\.limit='8'"),
-        ({"shuffle_seed": 1.5}, r"data\.shuffle_seed=1\.5"),
+        ({"limit": 0}, r"data\.limit must be a positive integer or null, got 0"),
+        ({"limit": -3}, r"data\.limit must be .*got -3"),
+        ({"limit": True}, r"data\.limit must be .*got True"),
+        ({"limit": "8"}, r"data\.limit must be .*got '8'"),
+        ({"shuffle_seed": 1.5}, r"data\.shuffle_seed must be an integer, got 1\.5"),
         ({"on_invalid": "ignore"}, r"data\.on_invalid='ignore'"),
     ],
 )
@@ -341,8 +341,10 @@ def test_testbed_prompts() -> None:
 
 
 def test_testbed_limit_validated() -> None:
-    with pytest.raises(ValueError, match=r"data\.limit=0"):
+    with pytest.raises(ValueError, match=r"data\.limit must be a positive integer, got 0"):
         TestbedPromptSource(limit=0)
+    with pytest.raises(ValueError, match=r"data\.seed must be an integer, got True"):
+        TestbedPromptSource(limit=2, seed=True)
 
 
 # ---------------------------------------------------------------- torch dataset

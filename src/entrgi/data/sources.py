@@ -23,6 +23,7 @@ from typing import Any
 
 import datasets
 
+from entrgi.checks import require_choice, require_integer, require_optional_positive, require_positive
 from entrgi.data.jsonl import INVALID_COLUMN, EmptyPromptFile, check_jsonl
 from entrgi.types import PromptItem
 
@@ -173,10 +174,8 @@ class TestbedPromptSource:
     __test__ = False  # not a pytest test class despite the name
 
     def __init__(self, limit: int = 64, seed: int = 0) -> None:
-        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-            raise ValueError(f"data.limit={limit!r} must be a positive integer.")
-        if isinstance(seed, bool) or not isinstance(seed, int):
-            raise ValueError(f"data.seed={seed!r} must be an integer.")
+        require_positive(limit, "data.limit")
+        require_integer(seed, "data.seed")
         self.limit = limit
         self.seed = seed
 
@@ -190,16 +189,10 @@ class TestbedPromptSource:
 
 def _check_common(limit: Any, shuffle_seed: Any, on_invalid: Any) -> None:
     """Validate the arguments every file/hub source shares, before anything is loaded."""
-    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
-        raise ValueError(f"data.limit={limit!r} must be a positive integer, or null for all rows.")
-    if shuffle_seed is not None and (
-        isinstance(shuffle_seed, bool) or not isinstance(shuffle_seed, int)
-    ):
-        raise ValueError(
-            f"data.shuffle_seed={shuffle_seed!r} must be an integer, or null for file order."
-        )
-    if on_invalid not in ON_INVALID:
-        raise ValueError(f"data.on_invalid={on_invalid!r} must be one of {list(ON_INVALID)}.")
+    require_optional_positive(limit, "data.limit", hint="null for all rows")
+    if shuffle_seed is not None:
+        require_integer(shuffle_seed, "data.shuffle_seed", hint="or null for file order")
+    require_choice(on_invalid, "data.on_invalid", ON_INVALID)
 
 
 def _as_str_list(subset: str | Sequence[str]) -> list[str]:

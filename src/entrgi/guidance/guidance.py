@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import torch
 
-from entrgi.checks import require_positive
+from entrgi.checks import require_choice, require_positive, require_range
 from entrgi.guidance.adam import RowAdam, finite_rows
 from entrgi.guidance.objective import RewardObjective
 from entrgi.guidance.weights import WeightPolicy, parse_weight
@@ -114,13 +114,9 @@ class GradientGuidance(Guidance):
     def __init__(self, weight: str | float | WeightPolicy = "entropy", inner_steps: int = 3, lr: float = 0.5,
                  normalization: str = "log_vocab", fp32: bool = True, track_final_reward: bool = True,
                  every: int = 1, until: float = 1.0, min_entropy: float = 0.0):
-        if not (isinstance(inner_steps, int) and not isinstance(inner_steps, bool) and inner_steps > 0):
-            raise ValueError(f"guidance.inner_steps (M) must be a positive integer, got {inner_steps!r}; "
-                             "use guidance=bon for no optimization")
-        if not (isinstance(lr, (int, float)) and lr > 0 and math.isfinite(lr)):
-            raise ValueError(f"guidance.lr (eta) must be a positive number, got {lr!r}")
-        if normalization not in NORMALIZATIONS:
-            raise ValueError(f"guidance.normalization={normalization!r}; choose one of {list(NORMALIZATIONS)}")
+        require_positive(inner_steps, "guidance.inner_steps (M)", hint="use guidance=bon for no optimization")
+        require_positive(lr, "guidance.lr (eta)", kind=float)
+        require_choice(normalization, "guidance.normalization", NORMALIZATIONS)
         self.weight = parse_weight(weight)
         self.inner_steps = inner_steps
         self.lr = float(lr)
@@ -128,10 +124,8 @@ class GradientGuidance(Guidance):
         self.fp32 = fp32
         self.track_final_reward = track_final_reward
         require_positive(every, "guidance.every", hint="guide every k-th denoising step (1: every step)")
-        if not (isinstance(until, (int, float)) and not isinstance(until, bool) and 0 < until <= 1):
-            raise ValueError(f"guidance.until must be a fraction of the denoising steps in (0, 1], got {until!r}")
-        if not (isinstance(min_entropy, (int, float)) and not isinstance(min_entropy, bool) and 0 <= min_entropy <= 1):
-            raise ValueError(f"guidance.min_entropy must be a normalized entropy in [0, 1], got {min_entropy!r}")
+        require_range(until, "guidance.until", 0.0, 1.0, low_open=True, hint="a fraction of the denoising steps")
+        require_range(min_entropy, "guidance.min_entropy", 0.0, 1.0, hint="a normalized entropy H / log V")
         self.every, self.until, self.min_entropy = every, float(until), float(min_entropy)
 
     def guides(self, step: int, steps: int) -> bool:

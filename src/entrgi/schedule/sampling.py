@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import math
-
 import torch
 
+from entrgi.checks import require_optional_positive, require_positive, require_range
 from entrgi.schedule.top_p import top_p_keep
 
 
@@ -17,12 +16,9 @@ class TokenSampler:
     """
 
     def __init__(self, temperature: float = 1.0, top_p: float = 1.0, top_k: int | None = None):
-        if not (isinstance(temperature, (int, float)) and temperature > 0 and math.isfinite(temperature)):
-            raise ValueError(f"schedule.temperature must be a positive number, got {temperature!r}")
-        if not (isinstance(top_p, (int, float)) and 0.0 < top_p <= 1.0):
-            raise ValueError(f"schedule.top_p must lie in (0, 1], got {top_p!r}; use 1.0 to disable top-p")
-        if top_k is not None and not (isinstance(top_k, int) and top_k > 0):
-            raise ValueError(f"schedule.top_k must be a positive integer or null, got {top_k!r}")
+        require_positive(temperature, "schedule.temperature (tau)", kind=float)
+        require_range(top_p, "schedule.top_p", 0.0, 1.0, low_open=True, hint="use 1.0 to disable top-p")
+        require_optional_positive(top_k, "schedule.top_k")
         self.temperature = float(temperature)
         self.top_p = float(top_p)
         self.top_k = top_k

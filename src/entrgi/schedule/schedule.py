@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
+from entrgi.checks import require_positive, require_range
 from entrgi.positions import StepPositions
 from entrgi.rng import DRAW_POSITIONS, DRAW_TOKENS, draw_id
 from entrgi.schedule.confidence import CONFIDENCE, PRE_GUIDANCE, ConfidenceInputs, check_alg
@@ -42,14 +44,10 @@ class DenoisingSchedule:
         eps: float = 1e-3,
         eos_deprioritize: bool = True,
     ):
-        if not (isinstance(steps, int) and steps > 0):
-            raise ValueError(f"schedule.steps (T) must be a positive integer, got {steps!r}")
-        if not (isinstance(max_new_tokens, int) and max_new_tokens > 0):
-            raise ValueError(f"schedule.max_new_tokens must be a positive integer, got {max_new_tokens!r}")
-        if not (0.0 < eps < 1.0):
-            raise ValueError(f"schedule.eps must lie in (0, 1), got {eps!r}")
-        if alg_temp is None or alg_temp < 0:
-            raise ValueError(f"schedule.alg_temp must be >= 0 (0 = deterministic top-k), got {alg_temp!r}")
+        require_positive(steps, "schedule.steps (T)")
+        require_positive(max_new_tokens, "schedule.max_new_tokens")
+        require_range(eps, "schedule.eps", 0.0, 1.0, low_open=True, high_open=True)
+        require_range(alg_temp, "schedule.alg_temp", 0.0, math.inf, hint="0 = deterministic top-k")
         self.steps = steps
         self.max_new_tokens = max_new_tokens
         self.sampler = TokenSampler(temperature, top_p, top_k)
