@@ -48,8 +48,3 @@ class TokenSampler:
         target = (uniforms.to(cdf.dtype) * cdf[..., -1]).unsqueeze(-1)
         idx = torch.searchsorted(cdf, target, right=True).squeeze(-1)
         return idx.clamp_(max=log_probs.shape[-1] - 1)
-
-    def sample(self, logits: torch.Tensor, uniforms: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Sample ids and return them with the filtered log-probs they were drawn from."""
-        logp = self.log_probs(logits)
-        return self.draw(logp, uniforms), logp
