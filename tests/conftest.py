@@ -19,3 +19,19 @@ def tiny_dir(tmp_path_factory):
     """A tiny dLLM and reward model checkpoint pair on disk."""
     root = tmp_path_factory.mktemp("tiny")
     return {"dllm": tiny_models.save_dllm(root / "dllm"), "reward": tiny_models.save_reward(root / "reward")}
+
+
+@pytest.fixture(scope="module")
+def lm(tiny_dir):
+    """The tiny dLLM through the Dream adapter, fp32 on CPU (one per test module)."""
+    from entrgi.models import DreamLM
+
+    return DreamLM.from_pretrained(str(tiny_dir["dllm"]), dtype="float32", device="cpu")
+
+
+@pytest.fixture(scope="module")
+def reward(tiny_dir):
+    """The tiny sequence-classification reward model, fp32 on CPU (one per test module)."""
+    from entrgi.models import SequenceClassifierReward
+
+    return SequenceClassifierReward.from_pretrained(str(tiny_dir["reward"]), dtype="float32", device="cpu")

@@ -6,7 +6,6 @@ import torch
 from entrgi.denoiser import GuidedDenoiser
 from entrgi.eval.compute import compute_summary
 from entrgi.guidance import GradientGuidance, NoGuidance
-from entrgi.models import DreamLM, SequenceClassifierReward
 from entrgi.models.usage import matmul_params
 from entrgi.schedule import DenoisingSchedule
 from entrgi.types import PromptItem
@@ -14,14 +13,6 @@ from entrgi.types import PromptItem
 PROMPTS = [PromptItem("a", "the cat"), PromptItem("b", "a big dog eat food today"), PromptItem("c", "rain")]
 
 
-@pytest.fixture(scope="module")
-def lm(tiny_dir):
-    return DreamLM.from_pretrained(str(tiny_dir["dllm"]), dtype="float32", device="cpu")
-
-
-@pytest.fixture(scope="module")
-def reward(tiny_dir):
-    return SequenceClassifierReward.from_pretrained(str(tiny_dir["reward"]), dtype="float32", device="cpu")
 
 
 def _count_tokens(module: torch.nn.Module, seen: list[int]):

@@ -6,7 +6,6 @@ from fakes import TokenCountReward
 from entrgi.denoiser import TRACE_KEYS, GuidedDenoiser
 from entrgi.guidance import GradientGuidance, NoGuidance
 from entrgi.guidance.objective import before_first_stop
-from entrgi.models import BidirectionalLM, DreamLM, SequenceClassifierReward
 from entrgi.positions import StepPositions
 from entrgi.schedule import DenoisingSchedule
 from entrgi.types import PromptItem
@@ -15,14 +14,6 @@ PROMPTS = [PromptItem(f"p{i}", text) for i, text in enumerate(
     ["the cat", "a big dog eat food today and night", "music", "rain or sun", "the bird song", "red tree"])]
 
 
-@pytest.fixture(scope="module")
-def lm(tiny_dir):
-    return DreamLM.from_pretrained(str(tiny_dir["dllm"]), dtype="float32", device="cpu")
-
-
-@pytest.fixture(scope="module")
-def reward(tiny_dir):
-    return SequenceClassifierReward.from_pretrained(str(tiny_dir["reward"]), dtype="float32", device="cpu")
 
 
 def make(lm, reward, guidance, steps=4, length=8, k=2, seed=0, **sched):

@@ -13,7 +13,6 @@ from entrgi.eval.records import summarize, to_records
 from entrgi.guidance import GradientGuidance, NoGuidance, RewardObjective
 from entrgi.guidance.adam import RowAdam
 from entrgi.judges.apply import judge_records, judge_summary
-from entrgi.models import DreamLM, SequenceClassifierReward
 from entrgi.positions import StepPositions
 from entrgi.schedule import DenoisingSchedule, TokenSampler
 from entrgi.types import PromptItem
@@ -115,14 +114,6 @@ def test_adam_skip_keeps_param_m_and_v_rows_and_leaves_the_rest_bit_identical():
         assert torch.isfinite(a).all()
 
 
-@pytest.fixture(scope="module")
-def lm(tiny_dir):
-    return DreamLM.from_pretrained(str(tiny_dir["dllm"]), dtype="float32", device="cpu")
-
-
-@pytest.fixture(scope="module")
-def tiny_reward(tiny_dir):
-    return SequenceClassifierReward.from_pretrained(str(tiny_dir["reward"]), dtype="float32", device="cpu")
 
 
 def generate(lm, reward, guidance, steps=4, k=2):
@@ -131,11 +122,11 @@ def generate(lm, reward, guidance, steps=4, k=2):
 
 
 @pytest.mark.parametrize("kind", ["nan_reward", "inf_grad"])
-def test_faulty_trajectories_do_not_touch_the_others_and_are_counted(lm, tiny_reward, kind):
+def test_faulty_trajectories_do_not_touch_the_others_and_are_counted(lm, reward, kind):
     """3 prompts x K=2 = 6 trajectories, 4 steps x M=2 inner steps (reward call c = 2 * step + inner)."""
     injected = {1: [2], 4: [2, 5], 7: [0]}  # step 0: row 2; step 2: rows 2, 5; step 3: row 0
-    faulty = generate(lm, FaultyReward(tiny_reward, injected, kind), GradientGuidance(inner_steps=2))
-    clean = generate(lm, FaultyReward(tiny_reward, {}, kind), GradientGuidance(inner_steps=2))
+    faulty = generate(lm, FaultyReward(reward, injected, kind), GradientGuidance(inner_steps=2))
+    clean = generate(lm, FaultyReward(reward, {}, kind), GradientGuidance(inner_steps=2))
     tokens, clean_tokens = faulty.tokens.view(6, -1), clean.tokens.view(6, -1)
     assert torch.equal(tokens[[1, 3, 4]], clean_tokens[[1, 3, 4]])
     assert not torch.equal(tokens, clean_tokens)  # a dropped update changed some faulty trajectory

@@ -7,7 +7,6 @@ from entrgi import rng
 from entrgi.denoiser import GuidedDenoiser
 from entrgi.guidance import GradientGuidance, NoGuidance
 from entrgi.guidance.guidance import masked_stats, normalized_entropy
-from entrgi.models import DreamLM, SequenceClassifierReward
 from entrgi.positions import StepPositions
 from entrgi.schedule import DenoisingSchedule
 from entrgi.schedule.sampling import TokenSampler
@@ -17,14 +16,6 @@ from test_guidance import _setup
 PROMPTS = [PromptItem("a", "the cat"), PromptItem("b", "a big dog eat food today"), PromptItem("c", "rain")]
 
 
-@pytest.fixture(scope="module")
-def lm(tiny_dir):
-    return DreamLM.from_pretrained(str(tiny_dir["dllm"]), dtype="float32", device="cpu")
-
-
-@pytest.fixture(scope="module")
-def reward(tiny_dir):
-    return SequenceClassifierReward.from_pretrained(str(tiny_dir["reward"]), dtype="float32", device="cpu")
 
 
 def generate(lm, reward, guidance, steps=6):

@@ -20,14 +20,15 @@ class EmptyPromptFile(ValueError):
     """The file holds no rows at all."""
 
 
-def check_jsonl(path: str, prompt_field: str, on_invalid: str) -> tuple[str, dict[str, int]]:
-    """-> (the path to load, bad lines counted by kind). Raises on the first bad line under
-    ``on_invalid=error``, and on an empty file under either mode (``EmptyPromptFile``)."""
+def check_jsonl(path: str, prompt_field: str, on_invalid: str) -> str:
+    """-> the path to load (``path`` itself, or a copy with marked placeholder rows, which the source
+    counts by kind like invalid prompts). Raises on the first bad line under ``on_invalid=error``,
+    and on an empty file under either mode (``EmptyPromptFile``)."""
     lines = Path(path).read_text(encoding="utf-8", errors="replace").splitlines()
     if not any(line.strip() for line in lines):
         raise EmptyPromptFile(f"data.path={path!r} is empty: no prompts to run. Point data.path to a file with one "
                               "JSON object per line, e.g. {\"prompt\": \"...\"}.")
-    out, bad = [], {}
+    out, bad = [], False
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             out.append(line)
@@ -39,14 +40,14 @@ def check_jsonl(path: str, prompt_field: str, on_invalid: str) -> tuple[str, dic
         if on_invalid == "error":
             raise ValueError(f"data.path={path!r}, line {number}: {reason[1]}. Fix or delete that line, or set "
                              "data.on_invalid=skip to skip such lines.")
-        bad[reason[0]] = bad.get(reason[0], 0) + 1
+        bad = True
         out.append(json.dumps({prompt_field: None, INVALID_COLUMN: reason[0]}))
     if not bad:
-        return path, {}
+        return path
     folder = Path(tempfile.mkdtemp(prefix="entrgi-data-"))
     clean = folder / Path(path).name  # same name: the same short name in sample ids
     clean.write_text("\n".join(out) + "\n", encoding="utf-8")
-    return str(clean), bad
+    return str(clean)
 
 
 def _bad_line(line: str) -> tuple[str, str] | None:

@@ -82,11 +82,8 @@ class HubPromptSource:
         self.on_invalid = on_invalid
 
     def load(self) -> LoadedPrompts:
-        try:
-            path, _ = _checked(self.path, self.prompt_field, self.on_invalid)
-        except EmptyPromptFile:
-            if self.on_invalid == "error":
-                raise
+        path = _checked(self.path, self.prompt_field, self.on_invalid)
+        if path is None:
             return LoadedPrompts(items=[], skipped={"empty_file": 1})
         ds = _load_split(path, self.name, self.split)
         ds = ds.add_column(_ROW_COLUMN, list(range(len(ds))))
@@ -148,11 +145,8 @@ class LocalPromptSource:
                 f"data.path={self.path!r} does not exist (resolved to "
                 f"{os.path.abspath(self.path)!r}); point data.path to a local prompt file."
             )
-        try:
-            path, bad = _checked(self.path, self.prompt_field, self.on_invalid)
-        except EmptyPromptFile:
-            if self.on_invalid == "error":
-                raise
+        path = _checked(self.path, self.prompt_field, self.on_invalid)
+        if path is None:
             return LoadedPrompts(items=[], skipped={"empty_file": 1})
         ds = _load_split(path, None, "train")
         ds = ds.add_column(_ROW_COLUMN, list(range(len(ds))))
@@ -229,11 +223,18 @@ def _load_split(path: str, name: str | None, split: str) -> datasets.Dataset:
         ) from err
 
 
-def _checked(path: str, prompt_field: str, on_invalid: str) -> tuple[str, dict[str, int]]:
-    """A local JSONL file checked line by line (``entrgi.data.jsonl``); other paths as they are."""
-    if os.path.isfile(path) and Path(path).suffix.lower() == ".jsonl":
+def _checked(path: str, prompt_field: str, on_invalid: str) -> str | None:
+    """The path to load: a local JSONL file checked line by line (``entrgi.data.jsonl``; bad lines
+    become marked placeholder rows), other paths as they are; None for an empty file under
+    ``on_invalid=skip`` (an error under ``error``)."""
+    if not (os.path.isfile(path) and Path(path).suffix.lower() == ".jsonl"):
+        return path
+    try:
         return check_jsonl(path, prompt_field, on_invalid)
-    return path, {}
+    except EmptyPromptFile:
+        if on_invalid == "error":
+            raise
+        return None
 
 
 def _require_column(ds: datasets.Dataset, column: str | None, key: str) -> None:

@@ -42,6 +42,12 @@ def _colors(n: int) -> list:
     return [cmap(i % cmap.N) for i in range(n)]
 
 
+def _trace_style(values: np.ndarray, line: str, marker: str) -> dict:
+    """A per-step curve with unguided steps (nan: guidance.every / until) is drawn as dotted points,
+    which a plain line would break into nothing."""
+    return {"ls": ":", "marker": marker} if np.isnan(values).any() else {"ls": line}
+
+
 def _si_tick(value: float, _pos=None) -> str:
     """20G, 100G, 1.5T: FLOPs ticks a reader takes in at a glance."""
     for scale, unit in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
@@ -103,9 +109,8 @@ def plot_soft_reward(groups: list[Group]) -> Figure:
         before, after = step_means(recs, "reward_soft_before"), step_means(recs, "reward_soft_after")
         if np.isnan(after).all() and np.isnan(before).all():
             continue
-        gaps = np.isnan(before).any()  # unguided steps (guidance.every / until): points, not broken lines
-        ax.plot(before, ls=":" if gaps else "--", marker="x" if gaps else None, color=c, label=f"{g.plot_label}: before")
-        ax.plot(after, ls=":" if gaps else "-", marker="." if gaps else None, color=c, label=f"{g.plot_label}: after")
+        ax.plot(before, color=c, label=f"{g.plot_label}: before", **_trace_style(before, "--", "x"))
+        ax.plot(after, color=c, label=f"{g.plot_label}: after", **_trace_style(after, "-", "."))
     ax.set_xlabel("denoising step")
     ax.set_ylabel("soft reward (mean over prompts, K)")
     ax.set_title("Soft reward before (dashed) and after (solid) the guidance step")
@@ -125,8 +130,7 @@ def plot_entropy_w(groups: list[Group]) -> Figure:
         ax_h.plot(step_means(recs, "entropy_mean"), color=c, label=g.plot_label)
         w = step_means(recs, "w_mean")
         if g.guided and not np.isnan(w).all():
-            gaps = np.isnan(w).any()  # unguided steps (guidance.every / until): points, not a broken line
-            ax_w.plot(w, color=c, label=g.plot_label, marker="." if gaps else None, ls=":" if gaps else "-")
+            ax_w.plot(w, color=c, label=g.plot_label, **_trace_style(w, "-", "."))
     ax_h.set_title("Entropy at masked positions")
     ax_h.set_ylabel("H / log V (mean over prompts, K)")
     ax_w.set_title("Relaxation weight w")
