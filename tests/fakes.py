@@ -26,8 +26,9 @@ class TokenCountReward:
 
     def context(self, messages):
         n = len(messages)
-        return RewardContext(torch.zeros(n, 1, dtype=torch.long), torch.ones(n, 1, dtype=torch.bool),
-                             torch.zeros(1, dtype=torch.long))
+        return RewardContext(
+            torch.zeros(n, 1, dtype=torch.long), torch.ones(n, 1, dtype=torch.bool), torch.zeros(1, dtype=torch.long)
+        )
 
     def score_embeds(self, ctx, response_embeds, response_mask):
         self.calls += 1

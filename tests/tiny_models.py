@@ -21,9 +21,11 @@ CHATML = (
     "{% for message in messages %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|im_end|>\n"
     "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
 )
-WORDS = ("the a cat dog sun rain good bad happy sad tree river bird song play run walk eat food music "
-         "red blue green big small fast slow today night day love hate nice awful . , and or but "
-         "zebra pizza jazz puzzle sunshine rainbow").split()
+WORDS = (
+    "the a cat dog sun rain good bad happy sad tree river bird song play run walk eat food music "
+    "red blue green big small fast slow today night day love hate nice awful . , and or but "
+    "zebra pizza jazz puzzle sunshine rainbow"
+).split()
 GOOD, BAD = "good", "bad"
 ROLE_WORDS = ["user", "assistant", "system"]
 
@@ -35,8 +37,13 @@ def dllm_tokenizer() -> PreTrainedTokenizerFast:
     tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
     tok.decoder = decoders.WordPiece(prefix="##", cleanup=False)  # joins words with single spaces
     return PreTrainedTokenizerFast(
-        tokenizer_object=tok, eos_token="<|endoftext|>", pad_token="<|endoftext|>", mask_token="<|mask|>",
-        unk_token="<unk>", additional_special_tokens=["<|im_start|>", "<|im_end|>"], chat_template=CHATML,
+        tokenizer_object=tok,
+        eos_token="<|endoftext|>",
+        pad_token="<|endoftext|>",
+        mask_token="<|mask|>",
+        unk_token="<unk>",
+        additional_special_tokens=["<|im_start|>", "<|im_end|>"],
+        chat_template=CHATML,
     )
 
 
@@ -49,8 +56,12 @@ def word_tokenizer(words: list[str], mask: bool) -> PreTrainedTokenizerFast:
     tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
     tok.decoder = decoders.WordPiece(prefix="##", cleanup=False)
     return PreTrainedTokenizerFast(
-        tokenizer_object=tok, eos_token="<|endoftext|>", pad_token="<|endoftext|>", unk_token="<unk>",
-        mask_token="<|mask|>" if mask else None, additional_special_tokens=["<|im_start|>", "<|im_end|>"],
+        tokenizer_object=tok,
+        eos_token="<|endoftext|>",
+        pad_token="<|endoftext|>",
+        unk_token="<unk>",
+        mask_token="<|mask|>" if mask else None,
+        additional_special_tokens=["<|im_start|>", "<|im_end|>"],
         chat_template=CHATML,
     )
 
@@ -65,17 +76,28 @@ def reward_tokenizer() -> PreTrainedTokenizerFast:
     trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=specials, show_progress=False)
     tok.train_from_iterator(corpus, trainer)
     return PreTrainedTokenizerFast(
-        tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>", unk_token="<unk>",
-        additional_special_tokens=["<|im_start|>"], chat_template=CHATML,
+        tokenizer_object=tok,
+        eos_token="<|im_end|>",
+        pad_token="<|endoftext|>",
+        unk_token="<unk>",
+        additional_special_tokens=["<|im_start|>"],
+        chat_template=CHATML,
     )
 
 
 def save_dllm(path: Path, tokenizer=None, seed: int = 0, **config) -> Path:
     tokenizer = tokenizer or dllm_tokenizer()
     torch.manual_seed(seed)
-    cfg = TinyDLMConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-                        intermediate_size=64, max_position_embeddings=128,
-                        mask_token_id=tokenizer.mask_token_id, **config)
+    cfg = TinyDLMConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=64,
+        max_position_embeddings=128,
+        mask_token_id=tokenizer.mask_token_id,
+        **config,
+    )
     TinyDLMForMaskedDiffusion(cfg).save_pretrained(path)
     tokenizer.save_pretrained(path)
     return Path(path)
@@ -84,9 +106,19 @@ def save_dllm(path: Path, tokenizer=None, seed: int = 0, **config) -> Path:
 def save_reward(path: Path, tokenizer=None, seed: int = 0) -> Path:
     tokenizer = tokenizer or reward_tokenizer()
     torch.manual_seed(seed)
-    cfg = Qwen3Config(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                      num_attention_heads=4, num_key_value_heads=2, head_dim=8, max_position_embeddings=256,
-                      num_labels=1, pad_token_id=tokenizer.pad_token_id, tie_word_embeddings=False)
+    cfg = Qwen3Config(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        head_dim=8,
+        max_position_embeddings=256,
+        num_labels=1,
+        pad_token_id=tokenizer.pad_token_id,
+        tie_word_embeddings=False,
+    )
     model = Qwen3ForSequenceClassification(cfg)
     with torch.no_grad():  # a visible score scale for random weights
         model.score.weight.normal_(0.0, 1.0)
@@ -110,9 +142,17 @@ def save_causal_lm(path: Path, tokenizer=None, seed: int = 0) -> Path:
 
     tokenizer = tokenizer or causal_lm_tokenizer()
     torch.manual_seed(seed)
-    cfg = Qwen2Config(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
-                      pad_token_id=tokenizer.pad_token_id, tie_word_embeddings=False)
+    cfg = Qwen2Config(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=512,
+        pad_token_id=tokenizer.pad_token_id,
+        tie_word_embeddings=False,
+    )
     model = Qwen2ForCausalLM(cfg)
     with torch.no_grad():  # a visible spread of next-token probabilities for random weights
         model.lm_head.weight.normal_(0.0, 1.0)

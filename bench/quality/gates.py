@@ -27,8 +27,14 @@ from entrgi.schedule import DenoisingSchedule
 from entrgi.testbed import load_dllm, load_reward, oracle
 from entrgi.testbed.judge import TestbedJudge
 from entrgi.testbed.language import default_grammar, sample_prompts
-from entrgi.testbed.train_reward import (TIE, ResponsePerturber, natural_pairs, ordered_pairs, pairwise_accuracy,
-                                         ranked_groups)
+from entrgi.testbed.train_reward import (
+    TIE,
+    ResponsePerturber,
+    natural_pairs,
+    ordered_pairs,
+    pairwise_accuracy,
+    ranked_groups,
+)
 
 HELD_OUT_SEED = 4321  # the reward model trained on seed 0 (validation: seed + 1_000_003)
 MARGIN_BINS = ((0.0, 0.02), (0.02, 0.05), (0.05, 0.1), (0.1, 0.2), (0.2, 1.0))
@@ -46,10 +52,14 @@ def unguided(lm, reward, prompts: int, seeds: list[int], steps: int | None = Non
     for seed in seeds:
         items = TestbedPromptSource(limit=prompts, seed=seed).load().items
         out = GuidedDenoiser(lm, reward, NoGuidance(), schedule, samples_per_prompt=4, seed=seed).generate(items)
-        verdicts += [judge(item.prompt, r) for item, responses in zip(out.items, out.responses) for r in responses]
-    return {"steps": schedule.steps, "samples": len(verdicts),
-            "grammatical": sum(v["grammatical"] for v in verdicts) / len(verdicts),
-            "on_topic": sum(v["on_topic"] >= oracle.ON_TOPIC_THRESHOLD for v in verdicts) / len(verdicts)}
+        pairs = zip(out.items, out.responses, strict=True)
+        verdicts += [judge(item.prompt, r) for item, responses in pairs for r in responses]
+    return {
+        "steps": schedule.steps,
+        "samples": len(verdicts),
+        "grammatical": sum(v["grammatical"] for v in verdicts) / len(verdicts),
+        "on_topic": sum(v["on_topic"] >= oracle.ON_TOPIC_THRESHOLD for v in verdicts) / len(verdicts),
+    }
 
 
 def reward_gates(reward, groups: int, pairs: int, per_kind: int) -> dict:
@@ -60,7 +70,7 @@ def reward_gates(reward, groups: int, pairs: int, per_kind: int) -> dict:
     margins = [oracle.score(p, c).total - oracle.score(p, r).total for p, c, r in triples]
     by_margin = {}
     for lo, hi in MARGIN_BINS:
-        hits = [ok for ok, m in zip(natural, margins) if lo < m <= hi]
+        hits = [ok for ok, m in zip(natural, margins, strict=True) if lo < m <= hi]
         by_margin[f"({lo}, {hi}]"] = {"pairs": len(hits), "accuracy": sum(hits) / max(len(hits), 1)}
 
     grammar, perturb, rng = default_grammar(), ResponsePerturber(), random.Random(HELD_OUT_SEED)
@@ -75,25 +85,39 @@ def reward_gates(reward, groups: int, pairs: int, per_kind: int) -> dict:
                 rows.append((p, nat, bad) if t_nat > t_bad else (p, bad, nat))
         hits = pairwise_accuracy(reward, rows) if rows else []
         kinds[kind] = {"pairs": len(hits), "accuracy": sum(hits) / max(len(hits), 1)}
-    return {"held_out_pairs": {"pairs": len(held_out), "accuracy": sum(held_out) / len(held_out)},
-            "natural_pairs": {"pairs": len(natural), "accuracy": sum(natural) / len(natural), "by_margin": by_margin},
-            "by_corruption_kind": kinds}
+    return {
+        "held_out_pairs": {"pairs": len(held_out), "accuracy": sum(held_out) / len(held_out)},
+        "natural_pairs": {"pairs": len(natural), "accuracy": sum(natural) / len(natural), "by_margin": by_margin},
+        "by_corruption_kind": kinds,
+    }
 
 
 def markdown(r: dict) -> str:
     u, rw = r["dllm"]["default_schedule"], r["reward"]
-    lines = [f"Parameters: dLLM {r['params']['dllm']:,}, reward {r['params']['reward']:,}.",
-             f"dLLM, unguided at T={u['steps']}: {u['grammatical']:.1%} grammatical, {u['on_topic']:.1%} on topic "
-             f"({u['samples']} samples; gates 90% / 80%)."]
-    lines += [f"dLLM, unguided at T={x['steps']}: {x['grammatical']:.1%} grammatical ({x['samples']} samples)."
-              for x in r["dllm"]["other_steps"]]
-    lines.append(f"Reward, held-out pairs of the training distribution: {rw['held_out_pairs']['accuracy']:.1%} "
-                 f"({rw['held_out_pairs']['pairs']} pairs; gate 85%).")
-    lines.append(f"Reward, held-out natural pairs: {rw['natural_pairs']['accuracy']:.1%} ({rw['natural_pairs']['pairs']} "
-                 "pairs); by oracle margin: " + ", ".join(f"{k} {v['accuracy']:.0%} (n={v['pairs']})"
-                                                       for k, v in rw["natural_pairs"]["by_margin"].items()) + ".")
-    lines.append("Reward, per corruption kind: " + ", ".join(f"{k} {v['accuracy']:.0%}"
-                                                            for k, v in rw["by_corruption_kind"].items()) + ".")
+    lines = [
+        f"Parameters: dLLM {r['params']['dllm']:,}, reward {r['params']['reward']:,}.",
+        f"dLLM, unguided at T={u['steps']}: {u['grammatical']:.1%} grammatical, {u['on_topic']:.1%} on topic "
+        f"({u['samples']} samples; gates 90% / 80%).",
+    ]
+    lines += [
+        f"dLLM, unguided at T={x['steps']}: {x['grammatical']:.1%} grammatical ({x['samples']} samples)."
+        for x in r["dllm"]["other_steps"]
+    ]
+    lines.append(
+        f"Reward, held-out pairs of the training distribution: {rw['held_out_pairs']['accuracy']:.1%} "
+        f"({rw['held_out_pairs']['pairs']} pairs; gate 85%)."
+    )
+    lines.append(
+        f"Reward, held-out natural pairs: {rw['natural_pairs']['accuracy']:.1%} ({rw['natural_pairs']['pairs']} "
+        "pairs); by oracle margin: "
+        + ", ".join(f"{k} {v['accuracy']:.0%} (n={v['pairs']})" for k, v in rw["natural_pairs"]["by_margin"].items())
+        + "."
+    )
+    lines.append(
+        "Reward, per corruption kind: "
+        + ", ".join(f"{k} {v['accuracy']:.0%}" for k, v in rw["by_corruption_kind"].items())
+        + "."
+    )
     return "\n".join(f"- {line}" for line in lines) + "\n"
 
 
@@ -111,10 +135,14 @@ def main() -> None:
     lm, reward = load_dllm(), load_reward()
     results = {
         "command": "python bench/quality/gates.py",
-        "params": {"dllm": sum(p.numel() for p in lm.model.parameters()),
-                   "reward": sum(p.numel() for p in reward.model.parameters())},
-        "dllm": {"default_schedule": unguided(lm, reward, args.prompts, args.seeds),
-                 "other_steps": [unguided(lm, reward, args.prompts, args.seeds[:1], t) for t in args.other_steps]},
+        "params": {
+            "dllm": sum(p.numel() for p in lm.model.parameters()),
+            "reward": sum(p.numel() for p in reward.model.parameters()),
+        },
+        "dllm": {
+            "default_schedule": unguided(lm, reward, args.prompts, args.seeds),
+            "other_steps": [unguided(lm, reward, args.prompts, args.seeds[:1], t) for t in args.other_steps],
+        },
         "reward": reward_gates(reward, args.groups, args.pairs, args.per_kind),
     }
     args.out.mkdir(parents=True, exist_ok=True)

@@ -20,13 +20,20 @@ from entrgi.testbed import load_dllm, load_reward
 from entrgi.types import PromptItem
 
 TEXTS = ["tell me about the sea", "what do you think of music", "describe a happy dog", "the city at night"]
-CASES = [("bon", NoGuidance, {}, {}), ("entrgi", GradientGuidance, {"weight": "entropy"}, {}),
-         ("aps_maskgit", GradientGuidance, {"weight": "one"}, {"alg": "maskgit_plus"}),
-         ("expectation_margin", GradientGuidance, {"weight": "zero"}, {"alg": "topk_margin", "alg_temp": 0.3}),
-         ("entrgi_support_anchor", GradientGuidance, {"weight": "entropy", "normalization": "log_support"},
-          {"alg": "anchor"}),
-         ("bon_maskgit_topk", NoGuidance, {}, {"alg": "maskgit_plus", "top_k": 20}),
-         ("entrgi_origin", GradientGuidance, {"weight": "entropy", "inner_steps": 2}, {"alg": "origin"})]
+CASES = [
+    ("bon", NoGuidance, {}, {}),
+    ("entrgi", GradientGuidance, {"weight": "entropy"}, {}),
+    ("aps_maskgit", GradientGuidance, {"weight": "one"}, {"alg": "maskgit_plus"}),
+    ("expectation_margin", GradientGuidance, {"weight": "zero"}, {"alg": "topk_margin", "alg_temp": 0.3}),
+    (
+        "entrgi_support_anchor",
+        GradientGuidance,
+        {"weight": "entropy", "normalization": "log_support"},
+        {"alg": "anchor"},
+    ),
+    ("bon_maskgit_topk", NoGuidance, {}, {"alg": "maskgit_plus", "top_k": 20}),
+    ("entrgi_origin", GradientGuidance, {"weight": "entropy", "inner_steps": 2}, {"alg": "origin"}),
+]
 
 
 def use_legacy_entropy() -> None:
@@ -36,6 +43,7 @@ def use_legacy_entropy() -> None:
     def filtered(logits, temperature):
         logp = TokenSampler(temperature, 0.95).log_probs(logits)
         return (logp.exp() * logp.clamp_min(torch.finfo(torch.float32).min)).sum(-1)
+
     confidence.PRE_GUIDANCE["entropy"] = filtered
 
 
@@ -57,8 +65,10 @@ def compare(a_path: str, b_path: str) -> None:
         same = torch.equal(x["tokens"], y["tokens"]) and torch.equal(x["rewards"], y["rewards"])
         trace = max((x["trace"][k] - y["trace"][k]).abs().nan_to_num().max().item() for k in x["trace"])
         emap = (x["entropy_map"] - y["entropy_map"]).abs().nan_to_num().max().item()
-        print(f"{name}: tokens and rewards {'identical' if same else 'DIFFER'}, max trace diff {trace:.1e}, "
-              f"max entropy-map diff {emap:.1e}")
+        print(
+            f"{name}: tokens and rewards {'identical' if same else 'DIFFER'}, max trace diff {trace:.1e}, "
+            f"max entropy-map diff {emap:.1e}"
+        )
 
 
 def main() -> None:

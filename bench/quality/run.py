@@ -37,7 +37,10 @@ METHODS = ("bon", "expectation", "aps", "entrgi")
 
 def sweep_command(args: argparse.Namespace) -> list[str]:
     return [
-        sys.executable, "-m", "entrgi.run", "-m",
+        sys.executable,
+        "-m",
+        "entrgi.run",
+        "-m",
         f"guidance={','.join(args.methods)}",
         f"seed={','.join(map(str, args.seeds))}",
         f"data.limit={args.prompts}",
@@ -103,12 +106,14 @@ def main() -> None:
     }
     s = results["settings"]
     sched = s["schedule"]
-    header = (f"Testbed, K={s['samples_per_prompt']}, {s['prompts']} prompts x seeds {args.seeds}, "
-              f"T={sched['steps']}, {sched['max_new_tokens']} tokens, tau={sched['temperature']}, "
-              f"top_p={sched['top_p']}, alg={sched['alg']}; guided methods M="
-              f"{s['guidance'].get('entrgi', {}).get('inner_steps')}, eta={s['guidance'].get('entrgi', {}).get('lr')}. "
-              f"Mean ± SEM over seeds (each run a mean over its prompts); generation_wall_s per run. "
-              f"Whole sweep {wall_s / 60:.1f} min on {os.cpu_count()} CPU cores.")
+    header = (
+        f"Testbed, K={s['samples_per_prompt']}, {s['prompts']} prompts x seeds {args.seeds}, "
+        f"T={sched['steps']}, {sched['max_new_tokens']} tokens, tau={sched['temperature']}, "
+        f"top_p={sched['top_p']}, alg={sched['alg']}; guided methods M="
+        f"{s['guidance'].get('entrgi', {}).get('inner_steps')}, eta={s['guidance'].get('entrgi', {}).get('lr')}. "
+        f"Mean ± SEM over seeds (each run a mean over its prompts); generation_wall_s per run. "
+        f"Whole sweep {wall_s / 60:.1f} min on {os.cpu_count()} CPU cores."
+    )
     table = header + "\n\n" + markdown_table(rows) + "\n"
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "results.json").write_text(json.dumps(results, indent=2) + "\n")

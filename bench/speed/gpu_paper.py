@@ -56,16 +56,46 @@ from entrgi.models import DreamLM, SequenceClassifierReward  # noqa: E402
 from entrgi.schedule import DenoisingSchedule  # noqa: E402
 from entrgi.types import PromptItem  # noqa: E402
 
-DREAM = dict(hidden_size=3584, num_hidden_layers=28, num_attention_heads=28, num_key_value_heads=4,
-             intermediate_size=18944, vocab_size=152064)
-QWEN3_1_7B = dict(hidden_size=2048, num_hidden_layers=28, num_attention_heads=16, num_key_value_heads=8,
-                  intermediate_size=6144, vocab_size=151936, head_dim=128)
-TINY_DLLM = dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-                 intermediate_size=128, vocab_size=4096)
-TINY_REWARD = dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-                   intermediate_size=128, vocab_size=4000, head_dim=16)
-METHODS = {"bon": NoGuidance, "expectation": lambda: GradientGuidance(weight="zero"),
-           "aps": lambda: GradientGuidance(weight="one"), "entrgi": lambda: GradientGuidance(weight="entropy")}
+DREAM = dict(
+    hidden_size=3584,
+    num_hidden_layers=28,
+    num_attention_heads=28,
+    num_key_value_heads=4,
+    intermediate_size=18944,
+    vocab_size=152064,
+)
+QWEN3_1_7B = dict(
+    hidden_size=2048,
+    num_hidden_layers=28,
+    num_attention_heads=16,
+    num_key_value_heads=8,
+    intermediate_size=6144,
+    vocab_size=151936,
+    head_dim=128,
+)
+TINY_DLLM = dict(
+    hidden_size=64,
+    num_hidden_layers=2,
+    num_attention_heads=4,
+    num_key_value_heads=2,
+    intermediate_size=128,
+    vocab_size=4096,
+)
+TINY_REWARD = dict(
+    hidden_size=64,
+    num_hidden_layers=2,
+    num_attention_heads=4,
+    num_key_value_heads=2,
+    intermediate_size=128,
+    vocab_size=4000,
+    head_dim=16,
+)
+METHODS = {
+    "bon": NoGuidance,
+    "expectation": lambda: GradientGuidance(weight="zero"),
+    "aps": lambda: GradientGuidance(weight="one"),
+    "entrgi": lambda: GradientGuidance(weight="entropy"),
+}
 PEAK_BF16 = 989e12
 K, M = 4, 3
 
@@ -84,15 +114,27 @@ def build(device: torch.device, tiny: bool, dtype: torch.dtype):
     torch.set_default_dtype(dtype)  # parameters created in bf16, straight on the device
     try:
         with torch.device(device):
-            dllm = Qwen2ForCausalLM(Qwen2Config(**dshape, max_position_embeddings=4096, tie_word_embeddings=False,
-                                                attn_implementation="sdpa"))
-            reward = Qwen3ForSequenceClassification(Qwen3Config(**rshape, num_labels=1, max_position_embeddings=4096,
-                                                                pad_token_id=rtok.pad_token_id,
-                                                                attn_implementation="sdpa"))
+            dllm = Qwen2ForCausalLM(
+                Qwen2Config(
+                    **dshape, max_position_embeddings=4096, tie_word_embeddings=False, attn_implementation="sdpa"
+                )
+            )
+            reward = Qwen3ForSequenceClassification(
+                Qwen3Config(
+                    **rshape,
+                    num_labels=1,
+                    max_position_embeddings=4096,
+                    pad_token_id=rtok.pad_token_id,
+                    attn_implementation="sdpa",
+                )
+            )
     finally:
         torch.set_default_dtype(previous)
-    return (DreamLM(dllm.eval(), dtok, stop_tokens=["<|im_end|>"]), SequenceClassifierReward(reward.eval(), rtok),
-            dwords)
+    return (
+        DreamLM(dllm.eval(), dtok, stop_tokens=["<|im_end|>"]),
+        SequenceClassifierReward(reward.eval(), rtok),
+        dwords,
+    )
 
 
 def non_embedding_params(model: torch.nn.Module) -> int:
@@ -178,8 +220,9 @@ def main() -> None:
     lm, reward, vocab_words = build(device, args.tiny, dtype)
     rng = random.Random(1)
     body = args.prompt_tokens - 8  # the chat template adds about 8 tokens
-    prompts = [PromptItem(f"p{i}", " ".join(rng.choice(vocab_words[:50000]) for _ in range(body)))
-               for i in range(args.prompts)]
+    prompts = [
+        PromptItem(f"p{i}", " ".join(rng.choice(vocab_words[:50000]) for _ in range(body))) for i in range(args.prompts)
+    ]
     schedule = DenoisingSchedule(steps=args.steps, max_new_tokens=128, temperature=0.7, top_p=0.95)
     warm = DenoisingSchedule(steps=2, max_new_tokens=128, temperature=0.7, top_p=0.95)
     rows = {}
@@ -197,22 +240,39 @@ def main() -> None:
         peak = torch.cuda.max_memory_allocated(device) if device.type == "cuda" else None
         parts = model_times(lm, reward, prompts, schedule, device, guidance.requires_reward)
         f = flops(lm, reward, prompts, schedule, guidance.requires_reward)
-        rows[name] = {"s_per_prompt": round(wall / len(prompts), 3), "generate_s": round(wall, 3),
-                      "peak_gpu_memory_bytes": peak, "dllm_forward_s": round(parts["dllm_s"], 3),
-                      "reward_fwd_bwd_s": round(parts["reward_s"], 3),
-                      "vocab_math_sampling_commit_s": round(wall - parts["dllm_s"] - parts["reward_s"], 3),
-                      "tflop": round(f / 1e12, 1), "mfu": round(f / wall / PEAK_BF16, 3),
-                      "paper_table_gpu_hours": round(3 * 3 * 64 * wall / len(prompts) / 3600, 2)}
+        rows[name] = {
+            "s_per_prompt": round(wall / len(prompts), 3),
+            "generate_s": round(wall, 3),
+            "peak_gpu_memory_bytes": peak,
+            "dllm_forward_s": round(parts["dllm_s"], 3),
+            "reward_fwd_bwd_s": round(parts["reward_s"], 3),
+            "vocab_math_sampling_commit_s": round(wall - parts["dllm_s"] - parts["reward_s"], 3),
+            "tflop": round(f / 1e12, 1),
+            "mfu": round(f / wall / PEAK_BF16, 3),
+            "paper_table_gpu_hours": round(3 * 3 * 64 * wall / len(prompts) / 3600, 2),
+        }
         print(name, rows[name], flush=True)
-    result = {"command": shlex.join(["python", "bench/speed/gpu_paper.py", *sys.argv[1:]]),
-              "device": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor(),
-              "setting": {"K": K, "T": args.steps, "M": M, "new_tokens": 128, "prompt_tokens": args.prompt_tokens,
-                          "prompts_per_call": args.prompts, "dtype": str(dtype), "tiny": args.tiny,
-                          "dllm": "Qwen2ForCausalLM at Dream-7B shapes via DreamLM", "reward":
-                          "Qwen3ForSequenceClassification at Qwen3-1.7B shapes", "peak_flops": PEAK_BF16,
-                          "flops": "2 P n per forward (+ head 2 H V G N); reward backward = one forward; "
-                                   "soft matmul fwd+bwd 4 N G V D per inner step"},
-              "machine": {"torch": torch.__version__, "python": platform.python_version()}, "results": rows}
+    result = {
+        "command": shlex.join(["python", "bench/speed/gpu_paper.py", *sys.argv[1:]]),
+        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor(),
+        "setting": {
+            "K": K,
+            "T": args.steps,
+            "M": M,
+            "new_tokens": 128,
+            "prompt_tokens": args.prompt_tokens,
+            "prompts_per_call": args.prompts,
+            "dtype": str(dtype),
+            "tiny": args.tiny,
+            "dllm": "Qwen2ForCausalLM at Dream-7B shapes via DreamLM",
+            "reward": "Qwen3ForSequenceClassification at Qwen3-1.7B shapes",
+            "peak_flops": PEAK_BF16,
+            "flops": "2 P n per forward (+ head 2 H V G N); reward backward = one forward; "
+            "soft matmul fwd+bwd 4 N G V D per inner step",
+        },
+        "machine": {"torch": torch.__version__, "python": platform.python_version()},
+        "results": rows,
+    }
     if args.max_batch:
         fits = None
         for batch in (4, 8, 16, 32, 64):
@@ -220,7 +280,8 @@ def main() -> None:
                 batch_prompts = (prompts * batch)[:batch]
                 batch_prompts = [PromptItem(f"b{i}", p.prompt) for i, p in enumerate(batch_prompts)]
                 GuidedDenoiser(lm, reward, METHODS["entrgi"](), warm, samples_per_prompt=K, seed=1).generate(
-                    batch_prompts)
+                    batch_prompts
+                )
                 fits = batch
             except torch.OutOfMemoryError:
                 break
@@ -230,13 +291,17 @@ def main() -> None:
         result["max_prompts_per_gpu_entrgi"] = fits
         print("largest batch that fits (EntRGi, prompts per GPU):", fits)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
-    table = ["| method | s / prompt | peak GPU GiB | dLLM s | reward s | rest s | MFU | paper table GPU-h |",
-             "|---|---|---|---|---|---|---|---|"]
+    table = [
+        "| method | s / prompt | peak GPU GiB | dLLM s | reward s | rest s | MFU | paper table GPU-h |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for name, r in rows.items():
         peak = f"{r['peak_gpu_memory_bytes'] / 2**30:.1f}" if r["peak_gpu_memory_bytes"] else "-"
-        table.append(f"| {name} | {r['s_per_prompt']:.2f} | {peak} | {r['dllm_forward_s']:.1f} | "
-                     f"{r['reward_fwd_bwd_s']:.1f} | {r['vocab_math_sampling_commit_s']:.1f} | {r['mfu']:.2f} | "
-                     f"{r['paper_table_gpu_hours']:.2f} |")
+        table.append(
+            f"| {name} | {r['s_per_prompt']:.2f} | {peak} | {r['dllm_forward_s']:.1f} | "
+            f"{r['reward_fwd_bwd_s']:.1f} | {r['vocab_math_sampling_commit_s']:.1f} | {r['mfu']:.2f} | "
+            f"{r['paper_table_gpu_hours']:.2f} |"
+        )
     args.out.with_suffix(".md").write_text(f"`{result['command']}` on {result['device']}\n\n" + "\n".join(table) + "\n")
     print("\n".join(table))
 

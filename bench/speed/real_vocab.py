@@ -33,7 +33,8 @@ keyword (checked at run time; the JSON says which did).
     python bench/speed/real_vocab.py                                       # EntRGi -> bench/speed/real_vocab.json
     python bench/speed/real_vocab.py --method bon expectation aps entrgi   # each in its own child
     python bench/speed/real_vocab.py --max-chunk-bytes 268435456 --out /tmp/rv_chunk.json
-    python bench/speed/real_vocab.py --vocab 4096 --prompts 1 --k 2 --new-tokens 16 --steps 2 --out /tmp/rv.json  # smoke
+    # smoke:
+    python bench/speed/real_vocab.py --vocab 4096 --prompts 1 --k 2 --new-tokens 16 --steps 2 --out /tmp/rv.json
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 HIDDEN, LAYERS, M, LR = 64, 2, 3, 0.5
 WEIGHTS = {"expectation": "zero", "aps": "one", "entrgi": "entropy"}
-GIB = 2 ** 30
+GIB = 2**30
 
 
 def _speed_run():
@@ -116,12 +117,25 @@ def child(args: argparse.Namespace) -> None:
 
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
     params = sum(p.numel() * p.element_size() for model in (lm.model, reward.model) for p in model.parameters())
-    Path(args.child_out).write_text(json.dumps({
-        "vocab_size": lm.vocab_size, "param_bytes": params, "load_s": load_s, "generate_s": gen_s,
-        "rss_after_load_bytes": rss_load, "peak_rss_bytes": peak, "max_chunk_bytes_passed_to": chunk_to,
-        "denoiser_max_chunk_bytes": getattr(den, "max_chunk_bytes", None),
-        "machine": {"cpu_threads": torch.get_num_threads(), "torch": torch.__version__,
-                    "python": platform.python_version()}}))
+    Path(args.child_out).write_text(
+        json.dumps(
+            {
+                "vocab_size": lm.vocab_size,
+                "param_bytes": params,
+                "load_s": load_s,
+                "generate_s": gen_s,
+                "rss_after_load_bytes": rss_load,
+                "peak_rss_bytes": peak,
+                "max_chunk_bytes_passed_to": chunk_to,
+                "denoiser_max_chunk_bytes": getattr(den, "max_chunk_bytes", None),
+                "machine": {
+                    "cpu_threads": torch.get_num_threads(),
+                    "torch": torch.__version__,
+                    "python": platform.python_version(),
+                },
+            }
+        )
+    )
 
 
 def analytic_minimum(method: str, n: int, length: int, vocab: int, params: int, chunk: int) -> int:
@@ -130,15 +144,24 @@ def analytic_minimum(method: str, n: int, length: int, vocab: int, params: int, 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--method", nargs="+", choices=["bon", *WEIGHTS], default=["entrgi"],
-                    help="one or more; each runs in its own fresh child process")
+    ap.add_argument(
+        "--method",
+        nargs="+",
+        choices=["bon", *WEIGHTS],
+        default=["entrgi"],
+        help="one or more; each runs in its own fresh child process",
+    )
     ap.add_argument("--vocab", type=int, default=152053)
     ap.add_argument("--prompts", type=int, default=4)
     ap.add_argument("--k", type=int, default=4, help="trajectories per prompt")
     ap.add_argument("--new-tokens", type=int, default=128)
     ap.add_argument("--steps", type=int, default=4, help="denoising steps T")
-    ap.add_argument("--max-chunk-bytes", type=int, default=None,
-                    help="passed to GradientGuidance / GuidedDenoiser when their constructors accept it")
+    ap.add_argument(
+        "--max-chunk-bytes",
+        type=int,
+        default=None,
+        help="passed to GradientGuidance / GuidedDenoiser when their constructors accept it",
+    )
     ap.add_argument("--out", type=Path, default=HERE / "real_vocab.json")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--ckpt", help=argparse.SUPPRESS)
@@ -158,10 +181,27 @@ def main() -> None:
         print(f"checkpoints built in {time.perf_counter() - t0:.1f} s", flush=True)
         for method in args.method:
             out = root / f"{method}.json"
-            cmd = [sys.executable, str(Path(__file__).resolve()), "--child", "--ckpt", str(root),
-                   "--child-out", str(out), "--method", method, "--vocab", str(args.vocab),
-                   "--prompts", str(args.prompts), "--k", str(args.k), "--new-tokens", str(args.new_tokens),
-                   "--steps", str(args.steps)]
+            cmd = [
+                sys.executable,
+                str(Path(__file__).resolve()),
+                "--child",
+                "--ckpt",
+                str(root),
+                "--child-out",
+                str(out),
+                "--method",
+                method,
+                "--vocab",
+                str(args.vocab),
+                "--prompts",
+                str(args.prompts),
+                "--k",
+                str(args.k),
+                "--new-tokens",
+                str(args.new_tokens),
+                "--steps",
+                str(args.steps),
+            ]
             if args.max_chunk_bytes is not None:
                 cmd += ["--max-chunk-bytes", str(args.max_chunk_bytes)]
             rc = subprocess.run(cmd).returncode
@@ -181,34 +221,61 @@ def main() -> None:
                 "rss_after_load_bytes": c["rss_after_load_bytes"],
                 "peak_increase_bytes": c["peak_rss_bytes"] - c["rss_after_load_bytes"],
                 "analytic_min_bytes": minimum,
-                "analytic_terms": {"vocab_tensors": (1 if method == "bon" else 3),
-                                   "vocab_tensor_bytes": n * args.new_tokens * c["vocab_size"] * 4,
-                                   "param_bytes": c["param_bytes"], "chunk_bytes": chunk},
+                "analytic_terms": {
+                    "vocab_tensors": (1 if method == "bon" else 3),
+                    "vocab_tensor_bytes": n * args.new_tokens * c["vocab_size"] * 4,
+                    "param_bytes": c["param_bytes"],
+                    "chunk_bytes": chunk,
+                },
                 "x_min": round(c["peak_rss_bytes"] / minimum, 2),
                 "max_chunk_bytes_passed_to": c["max_chunk_bytes_passed_to"],
                 "denoiser_max_chunk_bytes": c["denoiser_max_chunk_bytes"],  # its effective budget, if it has one
             }
             rows[method] = row
-            print(f"{method}: generate {row['generate_s']:.2f} s ({row['s_per_step']:.2f} s/step), "
-                  f"peak RSS {row['peak_rss_bytes'] / GIB:.3f} GiB (+{row['peak_increase_bytes'] / GIB:.3f} GiB "
-                  f"over post-load {row['rss_after_load_bytes'] / GIB:.3f}), analytic min "
-                  f"{minimum / GIB:.3f} GiB = {row['analytic_terms']['vocab_tensors']} x N x L x V x 4 + params"
-                  f"{' + chunk' if chunk else ''} (N={n}, L={args.new_tokens}, V={c['vocab_size']}), "
-                  f"peak/min {row['x_min']:.2f}", flush=True)
+            print(
+                f"{method}: generate {row['generate_s']:.2f} s ({row['s_per_step']:.2f} s/step), "
+                f"peak RSS {row['peak_rss_bytes'] / GIB:.3f} GiB (+{row['peak_increase_bytes'] / GIB:.3f} GiB "
+                f"over post-load {row['rss_after_load_bytes'] / GIB:.3f}), analytic min "
+                f"{minimum / GIB:.3f} GiB = {row['analytic_terms']['vocab_tensors']} x N x L x V x 4 + params"
+                f"{' + chunk' if chunk else ''} (N={n}, L={args.new_tokens}, V={c['vocab_size']}), "
+                f"peak/min {row['x_min']:.2f}",
+                flush=True,
+            )
             if args.max_chunk_bytes is not None and not c["max_chunk_bytes_passed_to"]:
                 print(f"{method}: --max-chunk-bytes not accepted by GradientGuidance or GuidedDenoiser; ignored")
-    result = {"command": shlex.join(["python", "bench/speed/real_vocab.py", *sys.argv[1:]]), "setting": {
-        "vocab": args.vocab, "prompts": args.prompts, "K": args.k, "N": n, "new_tokens": args.new_tokens,
-        "T": args.steps, "M": M, "lr": LR, "temperature": 0.7, "top_p": 0.95, "hidden": HIDDEN, "layers": LAYERS,
-        "dtype": "float32", "device": "cpu", "max_chunk_bytes": args.max_chunk_bytes,
-        "measurement": ("one generate() on all prompts in one batch, no warm-up, in a fresh child process per "
-                        "method; peak = ru_maxrss x 1024 of the child at the end (whole process); increase = "
-                        "peak - VmRSS after loading the models and building the GuidedDenoiser"),
-        "analytic_min": ("c x N x L x V x 4 + P + C; c = 3 (phi, Adam m, Adam v at step 0) for guided methods, "
-                         "1 (the logits) for bon; P = parameter bytes of both models; C = max_chunk_bytes when "
-                         "given and accepted by a constructor, else 0"),
-        "x_min": "peak_rss_bytes / analytic_min_bytes"},
-        "machine": machine, "results": rows}
+    result = {
+        "command": shlex.join(["python", "bench/speed/real_vocab.py", *sys.argv[1:]]),
+        "setting": {
+            "vocab": args.vocab,
+            "prompts": args.prompts,
+            "K": args.k,
+            "N": n,
+            "new_tokens": args.new_tokens,
+            "T": args.steps,
+            "M": M,
+            "lr": LR,
+            "temperature": 0.7,
+            "top_p": 0.95,
+            "hidden": HIDDEN,
+            "layers": LAYERS,
+            "dtype": "float32",
+            "device": "cpu",
+            "max_chunk_bytes": args.max_chunk_bytes,
+            "measurement": (
+                "one generate() on all prompts in one batch, no warm-up, in a fresh child process per "
+                "method; peak = ru_maxrss x 1024 of the child at the end (whole process); increase = "
+                "peak - VmRSS after loading the models and building the GuidedDenoiser"
+            ),
+            "analytic_min": (
+                "c x N x L x V x 4 + P + C; c = 3 (phi, Adam m, Adam v at step 0) for guided methods, "
+                "1 (the logits) for bon; P = parameter bytes of both models; C = max_chunk_bytes when "
+                "given and accepted by a constructor, else 0"
+            ),
+            "x_min": "peak_rss_bytes / analytic_min_bytes",
+        },
+        "machine": machine,
+        "results": rows,
+    }
     args.out.write_text(json.dumps(result, indent=2) + "\n")
 
 

@@ -49,8 +49,8 @@ import shlex
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -64,16 +64,28 @@ from entrgi.schedule import DenoisingSchedule
 from entrgi.testbed.modeling_tiny_dllm import TinyDLMConfig, TinyDLMForMaskedDiffusion
 from entrgi.types import PromptItem
 
-CHATML = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
-          "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
+CHATML = (
+    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
 SPECIALS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|mask|>", "<unk>"]
-METHODS = {"bon": lambda: NoGuidance(), "expectation": lambda: GradientGuidance(weight="zero"),
-           "aps": lambda: GradientGuidance(weight="one"), "entrgi": lambda: GradientGuidance(weight="entropy"),
-           # the trace's optional extra reward forward per step (guidance.track_final_reward) turned off
-           "entrgi_no_final_reward": lambda: GradientGuidance(weight="entropy", track_final_reward=False)}
-LABELS = {"bon": "BoN", "expectation": "Expectation", "aps": "APS", "entrgi": "EntRGi",
-          "entrgi_no_final_reward": "EntRGi, track_final_reward=false",
-          "floor_bon": "floor (BoN)", "floor_guided": "floor (guided)"}
+METHODS = {
+    "bon": lambda: NoGuidance(),
+    "expectation": lambda: GradientGuidance(weight="zero"),
+    "aps": lambda: GradientGuidance(weight="one"),
+    "entrgi": lambda: GradientGuidance(weight="entropy"),
+    # the trace's optional extra reward forward per step (guidance.track_final_reward) turned off
+    "entrgi_no_final_reward": lambda: GradientGuidance(weight="entropy", track_final_reward=False),
+}
+LABELS = {
+    "bon": "BoN",
+    "expectation": "Expectation",
+    "aps": "APS",
+    "entrgi": "EntRGi",
+    "entrgi_no_final_reward": "EntRGi, track_final_reward=false",
+    "floor_bon": "floor (BoN)",
+    "floor_guided": "floor (guided)",
+}
 K, T, M, NEW_TOKENS, LR = 4, 32, 3, 32, 0.5
 
 
@@ -82,9 +94,15 @@ def tokenizer(words: list[str], mask: bool) -> PreTrainedTokenizerFast:
     tok = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
     tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
     tok.decoder = decoders.WordPiece(prefix="##", cleanup=False)
-    return PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|endoftext|>", pad_token="<|endoftext|>",
-                                   unk_token="<unk>", mask_token="<|mask|>" if mask else None,
-                                   additional_special_tokens=["<|im_start|>", "<|im_end|>"], chat_template=CHATML)
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        eos_token="<|endoftext|>",
+        pad_token="<|endoftext|>",
+        unk_token="<unk>",
+        mask_token="<|mask|>" if mask else None,
+        additional_special_tokens=["<|im_start|>", "<|im_end|>"],
+        chat_template=CHATML,
+    )
 
 
 def save_models(root: Path, vocab: int, hidden: int, layers: int, max_positions: int = 256) -> None:
@@ -95,20 +113,39 @@ def save_models(root: Path, vocab: int, hidden: int, layers: int, max_positions:
     random.Random(0).shuffle(shuffled)
     rtok = tokenizer(shuffled, mask=False)
     torch.manual_seed(0)
-    TinyDLMForMaskedDiffusion(TinyDLMConfig(vocab_size=len(dtok), hidden_size=hidden, num_hidden_layers=layers,
-                                            num_attention_heads=4, intermediate_size=4 * hidden,
-                                            max_position_embeddings=max_positions)).save_pretrained(root / "dllm")
+    TinyDLMForMaskedDiffusion(
+        TinyDLMConfig(
+            vocab_size=len(dtok),
+            hidden_size=hidden,
+            num_hidden_layers=layers,
+            num_attention_heads=4,
+            intermediate_size=4 * hidden,
+            max_position_embeddings=max_positions,
+        )
+    ).save_pretrained(root / "dllm")
     dtok.save_pretrained(root / "dllm")
-    Qwen3ForSequenceClassification(Qwen3Config(
-        vocab_size=len(rtok), hidden_size=hidden, intermediate_size=4 * hidden, num_hidden_layers=layers,
-        num_attention_heads=4, num_key_value_heads=2, head_dim=hidden // 4, num_labels=1,
-        pad_token_id=rtok.pad_token_id, tie_word_embeddings=False)).save_pretrained(root / "reward")
+    Qwen3ForSequenceClassification(
+        Qwen3Config(
+            vocab_size=len(rtok),
+            hidden_size=hidden,
+            intermediate_size=4 * hidden,
+            num_hidden_layers=layers,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            head_dim=hidden // 4,
+            num_labels=1,
+            pad_token_id=rtok.pad_token_id,
+            tie_word_embeddings=False,
+        )
+    ).save_pretrained(root / "reward")
     rtok.save_pretrained(root / "reward")
 
 
 def load_models(root: Path) -> tuple[BidirectionalLM, SequenceClassifierReward]:
-    return (BidirectionalLM.from_pretrained(str(root / "dllm"), dtype="float32", device="cpu", trust_remote_code=True),
-            SequenceClassifierReward.from_pretrained(str(root / "reward"), dtype="float32", device="cpu"))
+    return (
+        BidirectionalLM.from_pretrained(str(root / "dllm"), dtype="float32", device="cpu", trust_remote_code=True),
+        SequenceClassifierReward.from_pretrained(str(root / "reward"), dtype="float32", device="cpu"),
+    )
 
 
 def build(root: Path, vocab: int, hidden: int, layers: int) -> tuple[BidirectionalLM, SequenceClassifierReward]:
@@ -118,17 +155,27 @@ def build(root: Path, vocab: int, hidden: int, layers: int) -> tuple[Bidirection
 
 def make_prompts(n: int) -> list[PromptItem]:
     rng = random.Random(1)
-    return [PromptItem(f"p{i}", " ".join(f"w{rng.randrange(2000)}" for _ in range(rng.randint(8, 24))))
-            for i in range(n)]
+    return [
+        PromptItem(f"p{i}", " ".join(f"w{rng.randrange(2000)}" for _ in range(rng.randint(8, 24)))) for i in range(n)
+    ]
 
 
-def _adam_step(phi: torch.Tensor, m: torch.Tensor, v: torch.Tensor, grad: torch.Tensor, t: int, lr: float,
-               b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8) -> None:
+def _adam_step(
+    phi: torch.Tensor,
+    m: torch.Tensor,
+    v: torch.Tensor,
+    grad: torch.Tensor,
+    t: int,
+    lr: float,
+    b1: float = 0.9,
+    b2: float = 0.999,
+    eps: float = 1e-8,
+) -> None:
     """One Adam update (PyTorch's defaults, step t >= 1), elementwise and in place."""
     m.mul_(b1).add_(grad, alpha=1 - b1)
     v.mul_(b2).addcmul_(grad, grad, value=1 - b2)
-    denom = v.div(1 - b2 ** t).sqrt_().add_(eps)
-    phi.addcdiv_(m, denom, value=-lr / (1 - b1 ** t))
+    denom = v.div(1 - b2**t).sqrt_().add_(eps)
+    phi.addcdiv_(m, denom, value=-lr / (1 - b1**t))
 
 
 def head_at_positions(lm: BidirectionalLM) -> bool:
@@ -137,9 +184,16 @@ def head_at_positions(lm: BidirectionalLM) -> bool:
 
 
 @torch.no_grad()
-def floor_generate(lm: BidirectionalLM, reward: SequenceClassifierReward, bridge: torch.Tensor | None,
-                   items: Sequence[PromptItem], schedule: DenoisingSchedule, k: int, inner_steps: int,
-                   lr: float = LR) -> None:
+def floor_generate(
+    lm: BidirectionalLM,
+    reward: SequenceClassifierReward,
+    bridge: torch.Tensor | None,
+    items: Sequence[PromptItem],
+    schedule: DenoisingSchedule,
+    k: int,
+    inner_steps: int,
+    lr: float = LR,
+) -> None:
     """The floor of one ``generate(items)`` (module docstring); guided when ``bridge`` [V, D] is given."""
     messages = [it.messages() for it in items]
     length = schedule.max_new_tokens
@@ -154,14 +208,15 @@ def floor_generate(lm: BidirectionalLM, reward: SequenceClassifierReward, bridge
     for count in schedule.commit_plan(length):
         g = n_masked
         if head_at_positions(lm):  # the output head at G positions only: [N, G, V]
-            logits = lm.response_logits(canvas, attn, p,
-                                        positions=torch.arange(g, device=canvas.device).expand(canvas.shape[0], -1))
+            logits = lm.response_logits(
+                canvas, attn, p, positions=torch.arange(g, device=canvas.device).expand(canvas.shape[0], -1)
+            )
         else:
             logits = lm.response_logits(canvas, attn, p)[:, :g]  # [N, L, V] computed, G kept
         if bridge is not None:
             phi = logits.contiguous()  # [N, G, V], stands in for the gather of the masked positions
             m, v = torch.zeros_like(phi), torch.zeros_like(phi)
-            tail = F.embedding(canvas[:, p + g:], bridge)  # [N, L-G, D] committed positions
+            tail = F.embedding(canvas[:, p + g :], bridge)  # [N, L-G, D] committed positions
             for t in range(1, inner_steps + 1):
                 e = phi @ bridge  # [N, G, D]
                 embeds = torch.cat([e, tail], 1).requires_grad_(True)  # [N, L, D]
@@ -177,7 +232,7 @@ def timed(fn, prompts: list[PromptItem], batch: int) -> float:
     fn(prompts[:1])
     start = time.perf_counter()
     for i in range(0, len(prompts), batch):
-        fn(prompts[i:i + batch])
+        fn(prompts[i : i + batch])
     return (time.perf_counter() - start) / len(prompts)
 
 
@@ -186,8 +241,11 @@ def main() -> None:
     ap.add_argument("--prompts", type=int, default=8)
     ap.add_argument("--batch", type=int, default=4, help="prompts per generate() call")
     ap.add_argument("--vocab", type=int, default=16384)
-    ap.add_argument("--all-positions", action="store_true",
-                    help="GuidedDenoiser(masked_only=False): top-p / guidance / sampling on all L positions")
+    ap.add_argument(
+        "--all-positions",
+        action="store_true",
+        help="GuidedDenoiser(masked_only=False): top-p / guidance / sampling on all L positions",
+    )
     ap.add_argument("--out", type=Path, default=Path(__file__).with_name("results.json"))
     args = ap.parse_args()
     hidden, layers = 256, 4
@@ -196,16 +254,29 @@ def main() -> None:
         lm, reward = build(Path(tmp), args.vocab, hidden=hidden, layers=layers)
         prompts = make_prompts(args.prompts)
         schedule = DenoisingSchedule(steps=T, max_new_tokens=NEW_TOKENS, temperature=0.7, top_p=0.95)
-        bridge = build_vocab_bridge(lm.tokenizer, reward.tokenizer, reward.embedding_matrix, lm.vocab_size,
-                                    min_coverage=reward.min_vocab_coverage).matrix
+        bridge = build_vocab_bridge(
+            lm.tokenizer,
+            reward.tokenizer,
+            reward.embedding_matrix,
+            lm.vocab_size,
+            min_coverage=reward.min_vocab_coverage,
+        ).matrix
         for name, bridge_or_none in [("floor_bon", None), ("floor_guided", bridge)]:
-            rows[name] = {"s_per_prompt": round(timed(
-                lambda items: floor_generate(lm, reward, bridge_or_none, items, schedule, K, M), prompts,
-                args.batch), 3)}
+            rows[name] = {
+                "s_per_prompt": round(
+                    timed(
+                        lambda items, b=bridge_or_none: floor_generate(lm, reward, b, items, schedule, K, M),
+                        prompts,
+                        args.batch,
+                    ),
+                    3,
+                )
+            }
             print(name, rows[name], flush=True)
         for name, make in METHODS.items():
-            den = GuidedDenoiser(lm, reward, make(), schedule, samples_per_prompt=K, seed=1,
-                                 masked_only=not args.all_positions)
+            den = GuidedDenoiser(
+                lm, reward, make(), schedule, samples_per_prompt=K, seed=1, masked_only=not args.all_positions
+            )
             rows[name] = {"s_per_prompt": round(timed(den.generate, prompts, args.batch), 3)}
             print(name, rows[name], flush=True)
     for name in METHODS:
@@ -214,20 +285,40 @@ def main() -> None:
         rows[name]["x_floor"] = round(rows[name]["s_per_prompt"] / floor, 2)
     for name in ("floor_bon", "floor_guided"):
         rows[name]["x_bon"] = round(rows[name]["s_per_prompt"] / rows["bon"]["s_per_prompt"], 2)
-    result = {"command": shlex.join(["python", "bench/speed/run.py", *sys.argv[1:]]), "setting": {
-        "K": K, "T": T, "M": M, "lr": LR, "new_tokens": NEW_TOKENS, "vocab": args.vocab, "hidden": hidden,
-        "layers": layers, "prompts": args.prompts, "prompts_per_batch": args.batch, "dtype": "float32",
-        "masked_only": not args.all_positions, "timing": "s_per_prompt over all prompts after one warm-up call",
-        "floor_bon": "lm.encode + T x lm.response_logits on the canvas [B*K, P+L]; nothing else",
-        "floor_guided": ("floor_bon + reward.context(messages).repeat(K) once, and per step s with "
-                         "G = L - sum(commit_plan(L)[:s]): phi = logits[:, :G] contiguous, m = v = zeros "
-                         "[N, G, V], then M x (phi @ E [V, D]; reward.score_embeds forward + autograd.grad "
-                         "w.r.t. the [N, L, D] embeddings with the prefix KV cache; grad_e @ E.T; one "
-                         "in-place Adam update of phi); no top-p, entropy, sampling or hard embeddings"),
-        "floor_head_positions": "G (response_logits(positions=...))" if head_at_positions(lm) else "L",
-        "x_floor": "bon / floor_bon; expectation, aps, entrgi / floor_guided"},
-        "machine": {"cpu_threads": torch.get_num_threads(), "torch": torch.__version__,
-                    "python": platform.python_version()}, "results": rows}
+    result = {
+        "command": shlex.join(["python", "bench/speed/run.py", *sys.argv[1:]]),
+        "setting": {
+            "K": K,
+            "T": T,
+            "M": M,
+            "lr": LR,
+            "new_tokens": NEW_TOKENS,
+            "vocab": args.vocab,
+            "hidden": hidden,
+            "layers": layers,
+            "prompts": args.prompts,
+            "prompts_per_batch": args.batch,
+            "dtype": "float32",
+            "masked_only": not args.all_positions,
+            "timing": "s_per_prompt over all prompts after one warm-up call",
+            "floor_bon": "lm.encode + T x lm.response_logits on the canvas [B*K, P+L]; nothing else",
+            "floor_guided": (
+                "floor_bon + reward.context(messages).repeat(K) once, and per step s with "
+                "G = L - sum(commit_plan(L)[:s]): phi = logits[:, :G] contiguous, m = v = zeros "
+                "[N, G, V], then M x (phi @ E [V, D]; reward.score_embeds forward + autograd.grad "
+                "w.r.t. the [N, L, D] embeddings with the prefix KV cache; grad_e @ E.T; one "
+                "in-place Adam update of phi); no top-p, entropy, sampling or hard embeddings"
+            ),
+            "floor_head_positions": "G (response_logits(positions=...))" if head_at_positions(lm) else "L",
+            "x_floor": "bon / floor_bon; expectation, aps, entrgi / floor_guided",
+        },
+        "machine": {
+            "cpu_threads": torch.get_num_threads(),
+            "torch": torch.__version__,
+            "python": platform.python_version(),
+        },
+        "results": rows,
+    }
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print("\n| method | s per prompt | x BoN | x floor |\n|---|---|---|---|")
     for name, row in rows.items():

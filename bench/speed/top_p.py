@@ -32,8 +32,8 @@ def main() -> None:
     for vocab, rows in [(16384, 512), (152053, 27)]:
         for scale, kind in [(1.0, "flat"), (4.0, "peaked")]:
             p = torch.softmax(torch.randn(rows, vocab) * scale / 0.7, -1)
-            times = [ms(lambda m=m: top_p_keep(p, 0.95, method=m)) for m in ("auto", "bucket", "threshold")]
-            sort = ms(lambda: torch.sort(p, -1, descending=True))
+            times = [ms(lambda m=m, p=p: top_p_keep(p, 0.95, method=m)) for m in ("auto", "bucket", "threshold")]
+            sort = ms(lambda p=p: torch.sort(p, -1, descending=True))
             nucleus = top_p_keep(p, 0.95).sum(-1).float().mean().item()
             print(f"| {vocab} | {rows} | {kind} | " + " | ".join(map(str, times)) + f" | {sort} | {nucleus:.0f} |")
 

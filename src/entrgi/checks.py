@@ -7,7 +7,8 @@ override fails before anything loads. Booleans are never numbers here (``True`` 
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 
 def _suffix(hint: str) -> str:
@@ -47,11 +48,15 @@ def require_integer(value: Any, key: str, hint: str = "") -> None:
         raise ValueError(f"{key} must be an integer, got {value!r}{_suffix(hint)}")
 
 
-def require_range(value: Any, key: str, low: float, high: float, low_open: bool = False,
-                  high_open: bool = False, hint: str = "") -> None:
+def require_range(
+    value: Any, key: str, low: float, high: float, low_open: bool = False, high_open: bool = False, hint: str = ""
+) -> None:
     """A finite number in the interval ``low``..``high`` (open at the ends flagged open)."""
-    ok = is_number(value) and (value > low if low_open else value >= low) and \
-        (value < high if high_open else value <= high)
+    ok = (
+        is_number(value)
+        and (value > low if low_open else value >= low)
+        and (value < high if high_open else value <= high)
+    )
     if not ok:
         interval = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
         raise ValueError(f"{key} must be a number in {interval}, got {value!r}{_suffix(hint)}")

@@ -37,7 +37,7 @@ def _fmt(value, digits: int = 4) -> str:
 def shorten(text: str, limit: int) -> str:
     """One line (whitespace collapsed), cut to ``limit`` characters with an ellipsis."""
     flat = " ".join(str(text).split())
-    return flat if len(flat) <= limit else flat[:limit - 3].rstrip() + "..."
+    return flat if len(flat) <= limit else flat[: limit - 3].rstrip() + "..."
 
 
 def _samples_per_prompt(metrics: dict, records: list[dict]) -> int | None:
@@ -49,9 +49,14 @@ def _samples_per_prompt(metrics: dict, records: list[dict]) -> int | None:
 def _judge_lines(metrics: dict) -> list[str]:
     if not metrics.get("judge") and _number(metrics.get("judge_score_mean")) is None:
         return []
-    extra = [f"{key[len('judge_'):-len('_mean')]} {_fmt(value)}" for key, value in sorted(metrics.items())
-             if key.startswith("judge_") and key.endswith("_mean") and key != "judge_score_mean"
-             and _number(value) is not None]
+    extra = [
+        f"{key[len('judge_') : -len('_mean')]} {_fmt(value)}"
+        for key, value in sorted(metrics.items())
+        if key.startswith("judge_")
+        and key.endswith("_mean")
+        and key != "judge_score_mean"
+        and _number(value) is not None
+    ]
     line = f"  Judge    {metrics.get('judge') or 'judge'}: score {_fmt(metrics.get('judge_score_mean'))}"
     return [line + (f"  ({', '.join(extra)})" if extra else "")]
 
@@ -70,9 +75,15 @@ def _compute_lines(metrics: dict) -> list[str]:
         parts.append(f"total {metrics['total_wall_s']:.1f} s")
     if _number(metrics.get("gpu_s")) is not None:
         parts.append(f"GPU {metrics['gpu_s']:.1f} s")
-    passes = [f"{label} {int(compute[key])}" for key, label in
-              (("dllm_forwards", "dLLM fwd"), ("reward_forwards", "reward fwd"), ("reward_backwards", "reward bwd"))
-              if _number(compute.get(key)) is not None]
+    passes = [
+        f"{label} {int(compute[key])}"
+        for key, label in (
+            ("dllm_forwards", "dLLM fwd"),
+            ("reward_forwards", "reward fwd"),
+            ("reward_backwards", "reward bwd"),
+        )
+        if _number(compute.get(key)) is not None
+    ]
     lines = [f"  Compute  {', '.join(parts)}"] if parts else []
     return lines + ([f"           {', '.join(passes)}"] if passes else [])
 
@@ -96,10 +107,12 @@ def summary_text(metrics: dict, records: list[dict], output_dir: str | Path) -> 
     head = f"entrgi: {metrics.get('method', '?')}, {n} prompts x K={k}"
     if metrics.get("seed") is not None:
         head += f", seed {metrics['seed']}"
-    lines = [head,
-             f"  Top@1    {_fmt(metrics.get('top1_reward_mean'))}   "
-             f"(best of K={k} by the guidance reward, mean over prompts)",
-             f"  Avg@N    {_fmt(metrics.get('avgN_reward_mean'))}   (mean over all K={k} responses)"]
+    lines = [
+        head,
+        f"  Top@1    {_fmt(metrics.get('top1_reward_mean'))}   "
+        f"(best of K={k} by the guidance reward, mean over prompts)",
+        f"  Avg@N    {_fmt(metrics.get('avgN_reward_mean'))}   (mean over all K={k} responses)",
+    ]
     lines += _judge_lines(metrics) + _compute_lines(metrics)
     skipped = {key: v for key, v in (metrics.get("skipped") or {}).items() if v}
     if skipped:
@@ -107,10 +120,13 @@ def summary_text(metrics: dict, records: list[dict], output_dir: str | Path) -> 
     if records:
         lines += ["", "Best responses:", *_best_lines(records)]
     out = Path(output_dir)
-    lines += ["", f"Outputs in {out}",
-              f"  {out / 'generations.jsonl'}   (one record per prompt: responses, rewards, trace)",
-              f"  {out / 'metrics.json'}",
-              f"Next: python -m entrgi.report {out}"]
+    lines += [
+        "",
+        f"Outputs in {out}",
+        f"  {out / 'generations.jsonl'}   (one record per prompt: responses, rewards, trace)",
+        f"  {out / 'metrics.json'}",
+        f"Next: python -m entrgi.report {out}",
+    ]
     return "\n".join(lines)
 
 

@@ -17,25 +17,36 @@ Adam's m and v; every other vocabulary-sized temporary is one chunk of rows
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import torch
 
 from entrgi import rng
 from entrgi.checks import require_positive
 from entrgi.guidance.guidance import Guidance, masked_stats, normalized_entropy
-from entrgi.positions import StepPositions, default_max_chunk_bytes
 from entrgi.guidance.objective import RewardObjective
 from entrgi.models.base import DiffusionLM
 from entrgi.models.reward import SequenceClassifierReward
 from entrgi.models.vocab import VocabBridge, build_vocab_bridge
+from entrgi.positions import StepPositions, default_max_chunk_bytes
 from entrgi.schedule.schedule import DenoisingSchedule
 from entrgi.types import PromptItem
 
 _NEVER = -1e9  # finite, so entropies stay finite (0 * log 0 = 0)
-TRACE_KEYS = ("entropy_mean", "entropy_min", "entropy_max", "w_mean", "w_min", "w_max",
-              "reward_soft_before", "reward_soft_after", "committed", "guided", "faults")
+TRACE_KEYS = (
+    "entropy_mean",
+    "entropy_min",
+    "entropy_max",
+    "w_mean",
+    "w_min",
+    "w_max",
+    "reward_soft_before",
+    "reward_soft_after",
+    "committed",
+    "guided",
+    "faults",
+)
 
 
 @dataclass
@@ -48,7 +59,9 @@ class GenerationOutput:
     tokens: torch.Tensor  # [B, K, L]
     trace: dict[str, torch.Tensor]  # each [B, K, T]
     entropy_map: torch.Tensor  # [B, T, L] normalized entropy per position (nan once committed), trajectory 0
-    commit_step: torch.Tensor | None = None  # [B, L] the step each position of trajectory 0 was committed at (-1: never)
+    commit_step: torch.Tensor | None = (
+        None  # [B, L] the step each position of trajectory 0 was committed at (-1: never)
+    )
     token_pieces: list[list[str]] | None = None  # [B][L] trajectory 0's final tokens, each decoded alone
     wall_s: float = 0.0
     counters: dict[str, int] = field(default_factory=dict)
@@ -57,13 +70,23 @@ class GenerationOutput:
 class GuidedDenoiser:
     """Runs reward-guided (or unguided) denoising for batches of prompts."""
 
-    def __init__(self, lm: DiffusionLM, reward: SequenceClassifierReward, guidance: Guidance,
-                 schedule: DenoisingSchedule, samples_per_prompt: int = 4, seed: int = 0,
-                 bridge: VocabBridge | None = None, masked_only: bool = True,
-                 max_chunk_bytes: int | None = None):
+    def __init__(
+        self,
+        lm: DiffusionLM,
+        reward: SequenceClassifierReward,
+        guidance: Guidance,
+        schedule: DenoisingSchedule,
+        samples_per_prompt: int = 4,
+        seed: int = 0,
+        bridge: VocabBridge | None = None,
+        masked_only: bool = True,
+        max_chunk_bytes: int | None = None,
+    ):
         require_positive(samples_per_prompt, "samples_per_prompt (K)")
         if max_chunk_bytes is not None:
-            require_positive(max_chunk_bytes, "max_chunk_bytes", hint="bytes per [rows, V] chunk, or null for the default")
+            require_positive(
+                max_chunk_bytes, "max_chunk_bytes", hint="bytes per [rows, V] chunk, or null for the default"
+            )
         self.max_chunk_bytes = max_chunk_bytes  # None: by device (entrgi.positions.DEFAULT_MAX_CHUNK_BYTES)
         self.lm, self.reward, self.guidance, self.schedule = lm, reward, guidance, schedule
         self.k = samples_per_prompt
@@ -71,8 +94,13 @@ class GuidedDenoiser:
         self.bridge = bridge
         self.masked_only = masked_only  # vocabulary-sized work on masked positions only (same result, faster)
         if self.bridge is None and guidance.requires_reward:
-            self.bridge = build_vocab_bridge(lm.tokenizer, reward.tokenizer, reward.embedding_matrix,
-                                             lm.vocab_size, min_coverage=getattr(reward, "min_vocab_coverage", 0.5))
+            self.bridge = build_vocab_bridge(
+                lm.tokenizer,
+                reward.tokenizer,
+                reward.embedding_matrix,
+                lm.vocab_size,
+                min_coverage=getattr(reward, "min_vocab_coverage", 0.5),
+            )
 
     @torch.no_grad()
     def generate(self, items: Sequence[PromptItem]) -> GenerationOutput:
@@ -118,13 +146,17 @@ class GuidedDenoiser:
             else:
                 at = StepPositions.masked(step, keys, masked, n_masked, plan[step], chunk_bytes)
                 n_masked -= plan[step]
-            logits = lm.response_logits(torch.cat([canvas[:, :p], resp], 1), attn, p,
-                                       None if at.identity else at.positions)  # [N, G, V]
+            logits = lm.response_logits(
+                torch.cat([canvas[:, :p], resp], 1), attn, p, None if at.identity else at.positions
+            )  # [N, G, V]
             logits[..., lm.mask_token_id] = _NEVER  # a committed mask token would never be unmasked
             h, pre = self._logit_stats(logits, at)  # [N, G]
-            trace["entropy_mean"][step], trace["entropy_min"][step], trace["entropy_max"][step] = masked_stats(h, at.active)
-            entropy_map[step] = at.scatter(torch.full(masked.shape, float("nan"), device=dev),
-                                           h.masked_fill(~at.active, float("nan")))[::k]
+            trace["entropy_mean"][step], trace["entropy_min"][step], trace["entropy_max"][step] = masked_stats(
+                h, at.active
+            )
+            entropy_map[step] = at.scatter(
+                torch.full(masked.shape, float("nan"), device=dev), h.masked_fill(~at.active, float("nan"))
+            )[::k]
 
             if self.guidance.guides(step, steps):
                 phi, stats = self.guidance.optimize(logits, resp, objective, sched.sampler, at, entropy=h)
@@ -140,7 +172,11 @@ class GuidedDenoiser:
             trace["guided"][step] = 0.0 if stats is None or stats.guided is None else stats.guided.to(dev)
             trace["faults"][step] = 0.0 if stats is None or stats.faults is None else stats.faults.to(dev)
             if stats is not None:
-                trace["w_mean"][step], trace["w_min"][step], trace["w_max"][step] = stats.w_mean, stats.w_min, stats.w_max
+                trace["w_mean"][step], trace["w_min"][step], trace["w_max"][step] = (
+                    stats.w_mean,
+                    stats.w_min,
+                    stats.w_max,
+                )
                 trace["reward_soft_before"][step] = stats.reward_before.to(dev)
                 trace["reward_soft_after"][step] = stats.reward_after.to(dev)
 
@@ -152,7 +188,7 @@ class GuidedDenoiser:
         host_trace = {key: v.T.reshape(b, k, steps).cpu() for key, v in trace.items()}
         return GenerationOutput(
             items=items,
-            responses=[responses[i * k:(i + 1) * k] for i in range(b)],
+            responses=[responses[i * k : (i + 1) * k] for i in range(b)],
             rewards=rewards.view(b, k),
             tokens=resp.view(b, k, length).cpu(),
             trace=host_trace,
@@ -160,10 +196,14 @@ class GuidedDenoiser:
             commit_step=commit_step[::k].cpu(),
             token_pieces=[[lm.tokenizer.decode([t]) for t in row] for row in first.tolist()],
             wall_s=time.perf_counter() - start,
-            counters={"dllm_calls": steps, "dllm_tokens": steps * canvas.numel(), "guided_steps": guided_steps,
-                      "faults": int(host_trace["faults"].sum()),  # inner steps skipped for a non-finite reward
-                      "reward_calls": self.reward.calls - reward_calls0,
-                      **{f"reward_{key}": value for key, value in usage.items()}},
+            counters={
+                "dllm_calls": steps,
+                "dllm_tokens": steps * canvas.numel(),
+                "guided_steps": guided_steps,
+                "faults": int(host_trace["faults"].sum()),  # inner steps skipped for a non-finite reward
+                "reward_calls": self.reward.calls - reward_calls0,
+                **{f"reward_{key}": value for key, value in usage.items()},
+            },
         )
 
     @torch.no_grad()

@@ -41,8 +41,10 @@ def _parse(argv: list[str] | None) -> tuple[Path, list[str]]:
     args = parser.parse_args(argv)
     bad = [o for o in args.overrides if not _JUDGE_OVERRIDE.match(o)]
     if bad:
-        raise SystemExit(f"entrgi.judge takes only judge overrides (judge=NAME, judge.KEY=VALUE); not {bad}. "
-                         "Re-judging never changes how a run generated; rerun entrgi.run for other settings.")
+        raise SystemExit(
+            f"entrgi.judge takes only judge overrides (judge=NAME, judge.KEY=VALUE); not {bad}. "
+            "Re-judging never changes how a run generated; rerun entrgi.run for other settings."
+        )
     if not any(re.match(r"^judge=", o) for o in args.overrides):
         raise SystemExit(f"name the judge: {_CHOOSE}")
     return args.folder, args.overrides
@@ -65,8 +67,10 @@ def find_runs(folder: Path) -> list[Path]:
         raise SystemExit(f"{folder} is not a folder; pass a run folder (paths.output_dir) or a sweep folder")
     runs = sorted(p.parent for p in folder.rglob(GENERATIONS))
     if not runs:
-        raise SystemExit(f"no {GENERATIONS} under {folder}: pass a finished run's folder (paths.output_dir) "
-                         "or a sweep folder holding such runs")
+        raise SystemExit(
+            f"no {GENERATIONS} under {folder}: pass a finished run's folder (paths.output_dir) "
+            "or a sweep folder holding such runs"
+        )
     return runs
 
 
@@ -84,8 +88,9 @@ def _read_records(path: Path) -> list[dict]:
         try:
             records.append(json.loads(line))
         except json.JSONDecodeError as e:
-            raise SystemExit(f"{path} line {n} is not JSON ({e}); was the run killed while writing? "
-                             "Finish it with resume=true first") from None
+            raise SystemExit(
+                f"{path} line {n} is not JSON ({e}); was the run killed while writing? Finish it with resume=true first"
+            ) from None
         for key in ("prompt", "responses", "best_index"):
             if key not in records[-1]:
                 raise SystemExit(f"{path} line {n} has no {key!r} field; is it an entrgi generations file?")
@@ -98,7 +103,7 @@ def judge_run(run_dir: Path, judge) -> tuple[int, dict]:
     path = run_dir / GENERATIONS
     records = _read_records(path)
     for start in range(0, len(records), PROMPTS_PER_CALL):
-        judge_records(records[start:start + PROMPTS_PER_CALL], judge)
+        judge_records(records[start : start + PROMPTS_PER_CALL], judge)
     _write_atomic(path, "".join(json.dumps(r) + "\n" for r in records))
     summary = judge_summary(records)
     metrics_path = run_dir / METRICS

@@ -14,7 +14,7 @@ from __future__ import annotations
 import gc
 import logging
 import re
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 
@@ -29,7 +29,8 @@ _TRIED = re.compile(r"[Tt]ried to allocate ([0-9.]+ ?[KMGT]?i?B)")
 def is_out_of_memory(error: BaseException) -> bool:
     """CUDA's ``OutOfMemoryError``, or a RuntimeError whose message says "out of memory"."""
     return isinstance(error, torch.cuda.OutOfMemoryError) or (
-        isinstance(error, RuntimeError) and "out of memory" in str(error).lower())
+        isinstance(error, RuntimeError) and "out of memory" in str(error).lower()
+    )
 
 
 def memory_needed(error: BaseException) -> str:
@@ -83,12 +84,20 @@ def concat_outputs(outputs: Sequence[GenerationOutput]) -> GenerationOutput:
 
 def empty_output(counters: dict[str, int] | None = None) -> GenerationOutput:
     """An output with no prompts (every prompt of the batch was skipped); writes no record."""
-    return GenerationOutput(items=[], responses=[], rewards=torch.empty(0, 0), tokens=torch.empty(0, 0, 0),
-                            trace={}, entropy_map=torch.empty(0, 0, 0), counters=dict(counters or {}))
+    return GenerationOutput(
+        items=[],
+        responses=[],
+        rewards=torch.empty(0, 0),
+        tokens=torch.empty(0, 0, 0),
+        trace={},
+        entropy_map=torch.empty(0, 0, 0),
+        counters=dict(counters or {}),
+    )
 
 
-def generate_with_split(generate: Callable[[list[PromptItem]], GenerationOutput], items: Sequence[PromptItem]
-                        ) -> tuple[GenerationOutput | None, list[str]]:
+def generate_with_split(
+    generate: Callable[[list[PromptItem]], GenerationOutput], items: Sequence[PromptItem]
+) -> tuple[GenerationOutput | None, list[str]]:
     """``generate(items)``; on out-of-memory, free cached memory and retry each half (recursively).
 
     Returns the merged output of the prompts that fit (None if none did) and the sample_ids of the
@@ -104,13 +113,24 @@ def generate_with_split(generate: Callable[[list[PromptItem]], GenerationOutput]
     # outside the except block: the traceback (and the tensors its frames hold) is released
     free_cached_memory()
     if len(items) == 1:
-        log.warning("out of memory: sample %r does not fit even alone (memory needed: %s); skipped. "
-                    "Lower schedule.max_new_tokens / samples_per_prompt / max_chunk_bytes, or use a larger device "
-                    "and resume=true to retry it", items[0].sample_id, needed)
+        log.warning(
+            "out of memory: sample %r does not fit even alone (memory needed: %s); skipped. "
+            "Lower schedule.max_new_tokens / samples_per_prompt / max_chunk_bytes, or use a larger device "
+            "and resume=true to retry it",
+            items[0].sample_id,
+            needed,
+        )
         return None, [items[0].sample_id]
     half = len(items) // 2
-    log.warning("out of memory on a batch of %d prompts (%s ... %s; memory needed: %s): retrying as %d + %d",
-                len(items), items[0].sample_id, items[-1].sample_id, needed, half, len(items) - half)
+    log.warning(
+        "out of memory on a batch of %d prompts (%s ... %s; memory needed: %s): retrying as %d + %d",
+        len(items),
+        items[0].sample_id,
+        items[-1].sample_id,
+        needed,
+        half,
+        len(items) - half,
+    )
     outputs, skipped = [], []
     for part in (items[:half], items[half:]):
         out, lost = generate_with_split(generate, part)

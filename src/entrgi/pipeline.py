@@ -22,8 +22,14 @@ from torch.utils.data import DataLoader
 
 from entrgi.callbacks.progress import PromptProgressBar
 from entrgi.callbacks.wandb_stream import batch_logger
-from entrgi.callbacks.writer import (GENERATIONS, SHARDS, JsonlPredictionWriter, done_sample_ids, merge_records,
-                                     read_jsonl)
+from entrgi.callbacks.writer import (
+    GENERATIONS,
+    SHARDS,
+    JsonlPredictionWriter,
+    done_sample_ids,
+    merge_records,
+    read_jsonl,
+)
 from entrgi.checks import require_positive
 from entrgi.console import print_summary
 from entrgi.data.dataset import PromptDataset, collate_prompts, filter_done
@@ -49,7 +55,9 @@ def check_config(cfg: DictConfig) -> None:
     require_positive(cfg.get("samples_per_prompt"), "samples_per_prompt (K)")
     require_positive(cfg.data.get("batch_size"), "data.batch_size")
     if cfg.get("max_chunk_bytes") is not None:
-        require_positive(cfg.max_chunk_bytes, "max_chunk_bytes", hint="bytes per [rows, V] chunk, or null for the default")
+        require_positive(
+            cfg.max_chunk_bytes, "max_chunk_bytes", hint="bytes per [rows, V] chunk, or null for the default"
+        )
     if "path" in cfg.data and OmegaConf.is_missing(cfg.data, "path"):
         raise ValueError("data.path is required for data=jsonl: pass data.path=/path/to/prompts.jsonl")
     _guard_multirun_ddp(cfg)
@@ -130,11 +138,13 @@ def drop_too_long(items: list[PromptItem], lm, max_new_tokens: int, on_invalid: 
     if getattr(lm, "max_length", None) is None or not hasattr(lm, "prompt_ids"):
         return items, 0
     lengths = [len(x) for x in lm.prompt_ids([it.messages() for it in items])] if items else []
-    keep = [it for it, n in zip(items, lengths) if n + max_new_tokens <= lm.max_length]
+    keep = [it for it, n in zip(items, lengths, strict=True) if n + max_new_tokens <= lm.max_length]
     if len(keep) < len(items) and on_invalid == "error":
-        bad = next(it.sample_id for it, n in zip(items, lengths) if n + max_new_tokens > lm.max_length)
-        raise ValueError(f"sample {bad!r} does not fit the dLLM context ({lm.max_length} tokens) with "
-                         f"schedule.max_new_tokens={max_new_tokens}; set data.on_invalid=skip to skip such prompts")
+        bad = next(it.sample_id for it, n in zip(items, lengths, strict=True) if n + max_new_tokens > lm.max_length)
+        raise ValueError(
+            f"sample {bad!r} does not fit the dLLM context ({lm.max_length} tokens) with "
+            f"schedule.max_new_tokens={max_new_tokens}; set data.on_invalid=skip to skip such prompts"
+        )
     return keep, len(items) - len(keep)
 
 
@@ -153,11 +163,19 @@ def build_logger(cfg: DictConfig):
 
 def _nothing_to_run(cfg: DictConfig, output_dir: Path, skipped: dict[str, int], method: str) -> dict[str, Any]:
     """No prompt survived loading: say so, write metrics.json (rank 0) and load no model."""
-    log.warning("nothing to run: the data gave no valid prompt (skipped: %s); see data.path / data.on_invalid",
-                skipped or "none")
-    metrics = {"num_prompts": 0, "top1_reward_mean": None, "avgN_reward_mean": None, "method": method,
-               "seed": cfg.seed, "run": run_identity(OmegaConf.to_container(cfg, resolve=True), method),
-               "skipped": skipped}
+    log.warning(
+        "nothing to run: the data gave no valid prompt (skipped: %s); see data.path / data.on_invalid",
+        skipped or "none",
+    )
+    metrics = {
+        "num_prompts": 0,
+        "top1_reward_mean": None,
+        "avgN_reward_mean": None,
+        "method": method,
+        "seed": cfg.seed,
+        "run": run_identity(OmegaConf.to_container(cfg, resolve=True), method),
+        "skipped": skipped,
+    }
     if rank_zero_only.rank == 0:
         (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
     return metrics
@@ -188,39 +206,53 @@ def run(cfg: DictConfig) -> dict[str, Any]:
             for shard in (output_dir / SHARDS).glob("rank*"):
                 shard.unlink()
         (output_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
-        (output_dir / "run_info.json").write_text(json.dumps(
-            git_commit() | {"torch": torch.__version__, "method": guidance.name}, indent=2))
+        (output_dir / "run_info.json").write_text(
+            json.dumps(git_commit() | {"torch": torch.__version__, "method": guidance.name}, indent=2)
+        )
     done = done_sample_ids(output_dir) if cfg.resume else set()
 
     devices = model_devices(cfg)  # validated in check_config, before any weights load
-    log.info("loading the dLLM onto %s and the reward model onto %s", devices.get("model", "its configured device"),
-             devices.get("reward", "its configured device"))
+    log.info(
+        "loading the dLLM onto %s and the reward model onto %s",
+        devices.get("model", "its configured device"),
+        devices.get("reward", "its configured device"),
+    )
     lm = instantiate(cfg.model, **_device_kwarg(devices, "model"))
     reward = instantiate(cfg.reward, **_device_kwarg(devices, "reward"))
     items, too_long = drop_too_long(items, lm, schedule.max_new_tokens, cfg.data.get("on_invalid", "skip"))
     if too_long:
         skipped["too_long"] = too_long
     todo = filter_done(items, done)
-    log.info("%d prompts (%d already done, %d skipped) x K=%d with %s", len(todo), len(items) - len(todo),
-             sum(skipped.values()), cfg.samples_per_prompt, guidance.name)
+    log.info(
+        "%d prompts (%d already done, %d skipped) x K=%d with %s",
+        len(todo),
+        len(items) - len(todo),
+        sum(skipped.values()),
+        cfg.samples_per_prompt,
+        guidance.name,
+    )
 
-    denoiser = GuidedDenoiser(lm, reward, guidance, schedule, cfg.samples_per_prompt, cfg.seed,
-                              max_chunk_bytes=cfg.get("max_chunk_bytes"))
+    denoiser = GuidedDenoiser(
+        lm, reward, guidance, schedule, cfg.samples_per_prompt, cfg.seed, max_chunk_bytes=cfg.get("max_chunk_bytes")
+    )
     config = OmegaConf.to_container(cfg, resolve=True)
     module = GuidedDenoisingModule(denoiser, config=config)
     identity = run_identity(config, guidance.name)
     judge = build_judge(cfg, devices)
     logger = build_logger(cfg)
     stream = partial(batch_logger, prompts_total=len(todo)) if logger is not None else None
-    writer = JsonlPredictionWriter(output_dir, guidance.name, cfg.seed, order, cfg.save_entropy_maps, judge, identity,
-                                   stream)
-    trainer = instantiate(cfg.trainer, logger=logger if logger is not None else False,
-                          callbacks=[writer, PromptProgressBar(len(todo))])
+    writer = JsonlPredictionWriter(
+        output_dir, guidance.name, cfg.seed, order, cfg.save_entropy_maps, judge, identity, stream
+    )
+    trainer = instantiate(
+        cfg.trainer, logger=logger if logger is not None else False, callbacks=[writer, PromptProgressBar(len(todo))]
+    )
     summary = None
     try:
         if todo:
-            loader = DataLoader(PromptDataset(todo), batch_size=cfg.data.batch_size, shuffle=False,
-                                collate_fn=collate_prompts)
+            loader = DataLoader(
+                PromptDataset(todo), batch_size=cfg.data.batch_size, shuffle=False, collate_fn=collate_prompts
+            )
             trainer.predict(module, loader, return_predictions=False)
         elif trainer.is_global_zero:  # all done: merge what an interrupted run left in its shards
             merge_records(output_dir, order)
@@ -239,7 +271,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
             "generation_wall_s": stats.get("generation_wall_s", 0.0),
             "total_wall_s": time.perf_counter() - start,
             "tokens_per_s": stats["generated_tokens"] / stats["generation_wall_s"]
-            if stats.get("generation_wall_s") else None,
+            if stats.get("generation_wall_s")
+            else None,
             "device_s": stats.get("device_s"),
             "gpu_s": stats.get("device_s") if stats.get("device_type") == "cuda" else None,
             "compute": compute_summary(stats, matmul_params(lm.model), _reward_params(reward), len(todo)),

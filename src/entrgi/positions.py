@@ -48,8 +48,15 @@ class StepPositions:
     max_chunk_bytes: int = DEFAULT_MAX_CHUNK_BYTES["cpu"]
 
     @classmethod
-    def masked(cls, index: int, keys: torch.Tensor, masked: torch.Tensor, n_masked: int, count: int,
-               max_chunk_bytes: int = DEFAULT_MAX_CHUNK_BYTES["cpu"]) -> "StepPositions":
+    def masked(
+        cls,
+        index: int,
+        keys: torch.Tensor,
+        masked: torch.Tensor,
+        n_masked: int,
+        count: int,
+        max_chunk_bytes: int = DEFAULT_MAX_CHUNK_BYTES["cpu"],
+    ) -> StepPositions:
         """The ``n_masked`` masked positions of each row of ``masked`` [N, L] (every row has that many)."""
         # masked positions first, in increasing order (a stable sort)
         positions = torch.argsort((~masked).to(torch.uint8), dim=-1, stable=True)[:, :n_masked]
@@ -57,8 +64,9 @@ class StepPositions:
         return cls(index, keys, masked.shape[1], positions, active, count, False, max_chunk_bytes)
 
     @classmethod
-    def every(cls, index: int, keys: torch.Tensor, masked: torch.Tensor,
-              max_chunk_bytes: int = DEFAULT_MAX_CHUNK_BYTES["cpu"]) -> "StepPositions":
+    def every(
+        cls, index: int, keys: torch.Tensor, masked: torch.Tensor, max_chunk_bytes: int = DEFAULT_MAX_CHUNK_BYTES["cpu"]
+    ) -> StepPositions:
         """Every response position; ``masked`` [N, L] marks the active ones."""
         n, length = masked.shape
         positions = torch.arange(length, device=masked.device).expand(n, -1)

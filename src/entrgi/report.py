@@ -34,8 +34,8 @@ class Report:
     root: Path
     runs: list[Run]
     groups: list[Group]
-    axes: list[str]          # config keys the groups differ in (besides the method)
-    columns: list[str]       # metric columns of the tables
+    axes: list[str]  # config keys the groups differ in (besides the method)
+    columns: list[str]  # metric columns of the tables
     rows: list[dict]
     notes: list[str]
 
@@ -44,14 +44,24 @@ class Report:
         return sorted({r.seed for r in self.runs}, key=str)
 
     def grouped_by(self) -> str:
-        axes = ", ".join(["method", *self.axes]) if len({g.method for g in self.groups}) > 1 or not self.axes \
+        axes = (
+            ", ".join(["method", *self.axes])
+            if len({g.method for g in self.groups}) > 1 or not self.axes
             else ", ".join(self.axes)
+        )
         return f"Grouped by: {axes}; averaged over seeds {', '.join(map(str, self.seeds))}"
 
     def markdown(self, images: list[str] | tuple = ()) -> str:
-        parts = [f"# Report: {self.root}", "", f"{len(self.runs)} runs in {len(self.groups)} groups. "
-                 f"{self.grouped_by()} (mean ± SEM over seeds; each run a mean over its prompts).", "",
-                 "## Methods", "", method_table(self.rows, self.axes, self.columns)]
+        parts = [
+            f"# Report: {self.root}",
+            "",
+            f"{len(self.runs)} runs in {len(self.groups)} groups. "
+            f"{self.grouped_by()} (mean ± SEM over seeds; each run a mean over its prompts).",
+            "",
+            "## Methods",
+            "",
+            method_table(self.rows, self.axes, self.columns),
+        ]
         wins = win_rate_table(self.rows)
         if wins:
             parts += ["", "## Win-rate against BoN (Top@1, paired by seed and prompt)", "", wins]
@@ -90,28 +100,39 @@ class Report:
 
         return plot_w_hist(self.groups)
 
-    def prompt_key(self, sample_id: str | None = None, groups: list[Group] | None = None,
-                   field: str | None = None) -> tuple | None:
+    def prompt_key(
+        self, sample_id: str | None = None, groups: list[Group] | None = None, field: str | None = None
+    ) -> tuple | None:
         """The (seed, sample_id) shared by most of ``groups`` (with ``field`` in their record), first by seed."""
         groups = self.groups if groups is None else groups
-        found = [{(repr(r.seed), rec["sample_id"]) for r in g.runs for rec in r.records
-                  if field is None or rec.get(field)} for g in groups]
-        order = [(repr(r.seed), rec["sample_id"]) for r in sorted(self.runs, key=lambda r: str(r.seed))
-                 for rec in r.records if sample_id is None or str(rec["sample_id"]) == str(sample_id)]
+        found = [
+            {(repr(r.seed), rec["sample_id"]) for r in g.runs for rec in r.records if field is None or rec.get(field)}
+            for g in groups
+        ]
+        order = [
+            (repr(r.seed), rec["sample_id"])
+            for r in sorted(self.runs, key=lambda r: str(r.seed))
+            for rec in r.records
+            if sample_id is None or str(rec["sample_id"]) == str(sample_id)
+        ]
         best = max(order, key=lambda k: sum(k in f for f in found), default=None)  # max keeps the first of ties
         return best if best is not None and any(best in f for f in found) else None
 
     def record(self, group: Group, key: tuple) -> dict | None:
-        return next((rec for r in group.runs if repr(r.seed) == key[0] for rec in r.records
-                     if rec["sample_id"] == key[1]), None)
+        return next(
+            (rec for r in group.runs if repr(r.seed) == key[0] for rec in r.records if rec["sample_id"] == key[1]), None
+        )
 
     def plot_heatmap(self, sample_id: str | None = None):
         """Entropy maps of one prompt (default: the first shared one), one panel per group that saved them."""
         key = self.prompt_key(sample_id, field="entropy_map")
         if key is None:
             return None
-        panels = [(f"{g.plot_label} (seed {key[0]})", rec) for g in self.groups
-                  if (rec := self.record(g, key)) is not None and rec.get("entropy_map")]
+        panels = [
+            (f"{g.plot_label} (seed {key[0]})", rec)
+            for g in self.groups
+            if (rec := self.record(g, key)) is not None and rec.get("entropy_map")
+        ]
         from entrgi.eval.plots import plot_heatmaps
 
         return plot_heatmaps(panels)
@@ -132,7 +153,8 @@ class Report:
             return None
         from entrgi.eval.animation import write_denoising_gif
 
-        return write_denoising_gif([(f"{g.plot_label} (seed {key[0]})", rec) for g, rec in zip(pair, recs)], path)
+        panels = [(f"{g.plot_label} (seed {key[0]})", rec) for g, rec in zip(pair, recs, strict=True)]
+        return write_denoising_gif(panels, path)
 
     def write(self, folder: Path | str | None = None, plots: bool = True, sample_id: str | None = None) -> dict:
         """Write report.md, report.csv and (with ``plots``) plots/ into ``folder`` (default: the report's root)."""
@@ -153,8 +175,12 @@ class Report:
     def _write_plots(self, out: Path, sample_id: str | None) -> dict:
         out.mkdir(parents=True, exist_ok=True)
         written = {}
-        figures = {"frontier": self.plot_frontier(), "soft_reward": self.plot_soft_reward(),
-                   "entropy_w": self.plot_entropy_w(), "w_hist": self.plot_w_hist()}
+        figures = {
+            "frontier": self.plot_frontier(),
+            "soft_reward": self.plot_soft_reward(),
+            "entropy_w": self.plot_entropy_w(),
+            "w_hist": self.plot_w_hist(),
+        }
         key = self.prompt_key(sample_id, field="entropy_map")
         if key is not None:
             figures[f"heatmap_{key[1]}"] = self.plot_heatmap(key[1])
@@ -167,8 +193,10 @@ class Report:
         if gif is not None:
             written["denoising"] = gif
         else:
-            self._note("No denoising.gif: it needs a BoN group and a guided group on the same other axes, "
-                              "with `order` in their generations.jsonl.")
+            self._note(
+                "No denoising.gif: it needs a BoN group and a guided group on the same other axes, "
+                "with `order` in their generations.jsonl."
+            )
         return written
 
 
@@ -192,11 +220,17 @@ def log_to_wandb(rep: Report, written: dict) -> str | None:
 
 
 def main(argv: list[str] | None = None) -> str:
-    parser = argparse.ArgumentParser(prog="python -m entrgi.report", description=__doc__.split("\n\n")[1],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m entrgi.report",
+        description=__doc__.split("\n\n")[1],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("folder", type=Path, help="a run folder (outputs/...) or a sweep folder (multirun/...)")
-    parser.add_argument("--prompt", metavar="SAMPLE_ID", help="the prompt of the heatmap and the GIF "
-                        "(default: the first one the runs share)")
+    parser.add_argument(
+        "--prompt",
+        metavar="SAMPLE_ID",
+        help="the prompt of the heatmap and the GIF (default: the first one the runs share)",
+    )
     parser.add_argument("--no-plots", action="store_true", help="tables only (report.md, report.csv)")
     parser.add_argument("--plot", action="store_true", help=argparse.SUPPRESS)  # old flag: plots are the default
     parser.add_argument("--no-wandb", action="store_true", help="do not log the report to W&B")

@@ -29,8 +29,10 @@ CONFIG = "config.yaml"
 _GROUPS = ("model", "reward", "guidance", "schedule", "data")
 _TOP_LEVEL = ("seed", "samples_per_prompt", "save_entropy_maps")
 _MAY_DIFFER = ("data.limit", "data.batch_size")
-RULE = ("resume=true requires the saved run's model.*, reward.*, guidance.*, schedule.*, data.* "
-        "(except data.limit and data.batch_size), seed, samples_per_prompt and save_entropy_maps")
+RULE = (
+    "resume=true requires the saved run's model.*, reward.*, guidance.*, schedule.*, data.* "
+    "(except data.limit and data.batch_size), seed, samples_per_prompt and save_entropy_maps"
+)
 
 
 def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
@@ -47,16 +49,22 @@ def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
 def generation_keys(config: dict[str, Any]) -> dict[str, Any]:
     """The flattened keys of a resolved config that change generations (the module docstring's rule)."""
     flat = flatten(config)
-    return {key: value for key, value in flat.items()
-            if (key in _TOP_LEVEL or key.split(".", 1)[0] in _GROUPS) and key not in _MAY_DIFFER}
+    return {
+        key: value
+        for key, value in flat.items()
+        if (key in _TOP_LEVEL or key.split(".", 1)[0] in _GROUPS) and key not in _MAY_DIFFER
+    }
 
 
 def config_differences(saved: dict[str, Any], current: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
     """``{key: (saved value, current value)}`` for the generation keys that differ (missing: ``<absent>``)."""
     old, new = generation_keys(saved), generation_keys(current)
     absent = "<absent>"
-    return {key: (old.get(key, absent), new.get(key, absent)) for key in sorted(old.keys() | new.keys())
-            if old.get(key, absent) != new.get(key, absent)}
+    return {
+        key: (old.get(key, absent), new.get(key, absent))
+        for key in sorted(old.keys() | new.keys())
+        if old.get(key, absent) != new.get(key, absent)
+    }
 
 
 def has_results(output_dir: Path) -> bool:
@@ -82,7 +90,8 @@ def check_resume_config(output_dir: Path, cfg: DictConfig) -> None:
             f"resume=true refused: {output_dir} holds results of a run with different settings "
             f"({', '.join(diff)}):\n{lines}\n{RULE} to match, since they change generations "
             f"(data.limit, data.batch_size, judge, logger, paths, trainer and max_chunk_bytes may differ). "
-            f"Pass the saved values (see {path}), or write to a new paths.output_dir.")
+            f"Pass the saved values (see {path}), or write to a new paths.output_dir."
+        )
 
 
 def prepare_resume(output_dir: Path, cfg: DictConfig) -> None:

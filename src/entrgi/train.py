@@ -39,7 +39,11 @@ def _validate(trainer: L.Trainer, module: L.LightningModule, data: L.LightningDa
 
 def check_config(cfg: DictConfig) -> None:
     """Reject bad values before any data is generated or model built, naming the key."""
-    for key, kind in (("max_steps", int), ("batch_size", int), ("lr", float)):  # max_steps=-1: Lightning trains 1000 epochs
+    for key, kind in (
+        ("max_steps", int),
+        ("batch_size", int),
+        ("lr", float),
+    ):  # max_steps=-1: Lightning trains 1000 epochs
         require_positive(cfg.get(key), key, kind, f"e.g. `python -m entrgi.train train={cfg.name} {key}=...`")
     if not isinstance(cfg.seed, int) or isinstance(cfg.seed, bool):
         raise ValueError(f"seed must be an integer, got {cfg.seed!r}")
@@ -61,8 +65,14 @@ def train(cfg: DictConfig) -> TrainingResult:
     output_dir = Path(cfg.output_dir) if cfg.output_dir is not None else ASSETS / cfg.name
     module.save_pretrained(output_dir)
     result = TrainingResult(str(output_dir), trainer.global_step, round(wall_s, 1), before, after)
-    summary = {"recipe": cfg.name, "seed": cfg.seed, **asdict(result), "torch_threads": torch.get_num_threads(),
-               "torch_version": torch.__version__, "config": OmegaConf.to_container(cfg, resolve=True)}
+    summary = {
+        "recipe": cfg.name,
+        "seed": cfg.seed,
+        **asdict(result),
+        "torch_threads": torch.get_num_threads(),
+        "torch_version": torch.__version__,
+        "config": OmegaConf.to_container(cfg, resolve=True),
+    }
     summary.pop("output_dir")  # the file sits in it; an absolute path would tie it to one machine
     (output_dir / "training.json").write_text(json.dumps(summary, indent=2) + "\n")
     return result
@@ -71,12 +81,16 @@ def train(cfg: DictConfig) -> TrainingResult:
 @hydra.main(version_base="1.3", config_path="pkg://entrgi.conf", config_name="train")
 def main(cfg: DictConfig) -> None:
     if cfg.output_dir is None:
-        print(f"output_dir=null: the trained model replaces the shipped one in {ASSETS / cfg.name} "
-              "(in a git checkout, `git diff --stat` shows whether it changed; pass output_dir=... to keep it)",
-              flush=True)
+        print(
+            f"output_dir=null: the trained model replaces the shipped one in {ASSETS / cfg.name} "
+            "(in a git checkout, `git diff --stat` shows whether it changed; pass output_dir=... to keep it)",
+            flush=True,
+        )
     result = train(cfg)
-    print(f"trained {cfg.name} for {result.steps} steps in {result.wall_s:.0f} s -> {result.output_dir}\n"
-          f"validation before: {result.before}\nvalidation after:  {result.after}")
+    print(
+        f"trained {cfg.name} for {result.steps} steps in {result.wall_s:.0f} s -> {result.output_dir}\n"
+        f"validation before: {result.before}\nvalidation after:  {result.after}"
+    )
 
 
 if __name__ == "__main__":

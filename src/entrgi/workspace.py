@@ -24,18 +24,23 @@ from entrgi.callbacks import wandb_stream as stream
 
 PROGRESS, DENOISING, PROMPTS, GENERATIONS, REPORT = "Progress", "Denoising", "Prompts", "Generations", "Report"
 # (title, y keys) per line plot, with the section's x-axis
-PROGRESS_PLOTS = [("Top@1 / Avg@N per batch", [stream.TOP1, stream.AVGN]),
-                  ("Judge score per batch", [stream.JUDGE_SCORE]),
-                  ("Prompts done", [stream.PROMPTS_DONE]),
-                  ("Fraction done", [stream.FRACTION]),
-                  ("Prompts per second", [stream.PROMPTS_PER_S]),
-                  ("Tokens per second", [stream.TOKENS_PER_S])]
-DENOISING_PLOTS = [("Normalized entropy of masked positions", [wl.CURVES["entropy_mean"]]),
-                   ("Relaxation weight w", [wl.CURVES["w_mean"]]),
-                   ("Soft reward before / after guidance",
-                    [wl.CURVES["reward_soft_before"], wl.CURVES["reward_soft_after"]])]
-PROMPTS_PLOTS = [("Top@1 / Avg@N per prompt", [wl.PROMPT_TOP1, wl.PROMPT_AVGN]),
-                 ("Judge score per prompt", [wl.PROMPT_JUDGE_SCORE])]
+PROGRESS_PLOTS = [
+    ("Top@1 / Avg@N per batch", [stream.TOP1, stream.AVGN]),
+    ("Judge score per batch", [stream.JUDGE_SCORE]),
+    ("Prompts done", [stream.PROMPTS_DONE]),
+    ("Fraction done", [stream.FRACTION]),
+    ("Prompts per second", [stream.PROMPTS_PER_S]),
+    ("Tokens per second", [stream.TOKENS_PER_S]),
+]
+DENOISING_PLOTS = [
+    ("Normalized entropy of masked positions", [wl.CURVES["entropy_mean"]]),
+    ("Relaxation weight w", [wl.CURVES["w_mean"]]),
+    ("Soft reward before / after guidance", [wl.CURVES["reward_soft_before"], wl.CURVES["reward_soft_after"]]),
+]
+PROMPTS_PLOTS = [
+    ("Top@1 / Avg@N per prompt", [wl.PROMPT_TOP1, wl.PROMPT_AVGN]),
+    ("Judge score per prompt", [wl.PROMPT_JUDGE_SCORE]),
+]
 X_AXES = {PROGRESS: stream.BATCH_STEP, DENOISING: wl.DENOISE_STEP, PROMPTS: wl.PROMPT_INDEX}
 
 
@@ -61,23 +66,36 @@ def build_workspace(entity: str, project: str, name: str = "entrgi") -> Any:
         _line_section(ws, wr, PROGRESS, PROGRESS_PLOTS),
         _line_section(ws, wr, DENOISING, DENOISING_PLOTS),
         _line_section(ws, wr, PROMPTS, PROMPTS_PLOTS),
-        ws.Section(name=GENERATIONS, is_open=True,
-                   panels=[wr.WeavePanelSummaryTable(table_name=wl.GENERATIONS_TABLE, layout=wr.Layout(w=24, h=12))]),
-        ws.Section(name=REPORT, is_open=True,
-                   panels=[wr.WeavePanelSummaryTable(table_name=wl.REPORT_TABLE, layout=wr.Layout(w=24, h=8)),
-                           *[wr.MediaBrowser(title=key[len(wl.REPORT_PREFIX):], media_keys=[key])
-                             for key in wl.REPORT_PLOTS]]),
+        ws.Section(
+            name=GENERATIONS,
+            is_open=True,
+            panels=[wr.WeavePanelSummaryTable(table_name=wl.GENERATIONS_TABLE, layout=wr.Layout(w=24, h=12))],
+        ),
+        ws.Section(
+            name=REPORT,
+            is_open=True,
+            panels=[
+                wr.WeavePanelSummaryTable(table_name=wl.REPORT_TABLE, layout=wr.Layout(w=24, h=8)),
+                *[wr.MediaBrowser(title=key[len(wl.REPORT_PREFIX) :], media_keys=[key]) for key in wl.REPORT_PLOTS],
+            ],
+        ),
     ]
-    return ws.Workspace(entity=entity, project=project, name=name, sections=sections,
-                        runset_settings=ws.RunsetSettings(groupby=[ws.Metric("Group")]))
+    return ws.Workspace(
+        entity=entity,
+        project=project,
+        name=name,
+        sections=sections,
+        runset_settings=ws.RunsetSettings(groupby=[ws.Metric("Group")]),
+    )
 
 
 def main(argv: list[str] | None = None) -> str:
     parser = argparse.ArgumentParser(
         prog="python -m entrgi.workspace",
         description="Save a W&B workspace for entrgi runs (Progress, Denoising, Prompts, Generations, Report; "
-                    "runs grouped by experiment). Needs online W&B (`wandb login`) and "
-                    "`pip install 'entrgi[workspace]'`.")
+        "runs grouped by experiment). Needs online W&B (`wandb login`) and "
+        "`pip install 'entrgi[workspace]'`.",
+    )
     parser.add_argument("--entity", required=True, help="W&B entity (user or team) that owns the project")
     parser.add_argument("--project", required=True, help="W&B project, e.g. entrgi (logger.project)")
     parser.add_argument("--name", default="entrgi", help="name of the saved view (default: entrgi)")
@@ -87,8 +105,10 @@ def main(argv: list[str] | None = None) -> str:
     try:
         workspace = build_workspace(args.entity, args.project, args.name).save()
     except wandb.errors.Error as err:
-        raise SystemExit(f"could not save the workspace to {args.entity}/{args.project}: {err}\n"
-                         "Log in with `wandb login` (or set WANDB_API_KEY), and check --entity and --project.") from err
+        raise SystemExit(
+            f"could not save the workspace to {args.entity}/{args.project}: {err}\n"
+            "Log in with `wandb login` (or set WANDB_API_KEY), and check --entity and --project."
+        ) from err
     print(workspace.url)
     return workspace.url
 

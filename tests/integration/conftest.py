@@ -12,13 +12,20 @@ REPO = Path(__file__).resolve().parents[2]
 def run_cli(args: list[str], cwd: Path, timeout: int = 600, check: bool = True, env_extra: dict | None = None):
     """Run ``python -m entrgi.run`` as a user would, in ``cwd``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LOCAL_RANK", "RANK", "WORLD_SIZE", "MASTER_"))}
-    env |= {"WANDB_MODE": "offline", "WANDB_SILENT": "true", "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
-            "TOKENIZERS_PARALLELISM": "false"} | (env_extra or {})
-    proc = subprocess.run([sys.executable, "-m", "entrgi.run", *args], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=timeout)
+    env |= {
+        "WANDB_MODE": "offline",
+        "WANDB_SILENT": "true",
+        "HF_HUB_OFFLINE": "1",
+        "HF_DATASETS_OFFLINE": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+    } | (env_extra or {})
+    proc = subprocess.run(
+        [sys.executable, "-m", "entrgi.run", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
+    )
     if check and proc.returncode != 0:
-        raise AssertionError(f"entrgi.run {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n"
-                             f"{proc.stderr[-6000:]}")
+        raise AssertionError(
+            f"entrgi.run {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}"
+        )
     return proc
 
 

@@ -26,8 +26,17 @@ def make_sweep(root: Path) -> None:
     runs = [(method, seed) for method in ("bon", "entrgi") for seed in (1, 2)]
     for i, (method, seed) in enumerate(runs):
         with initialize_config_module("entrgi.conf", version_base="1.3"):
-            cfg = compose("run", overrides=["+experiment=smoke", "logger=none", f"guidance={method}", f"seed={seed}",
-                                            "save_entropy_maps=true", f"paths.output_dir={root / str(i)}"])
+            cfg = compose(
+                "run",
+                overrides=[
+                    "+experiment=smoke",
+                    "logger=none",
+                    f"guidance={method}",
+                    f"seed={seed}",
+                    "save_entropy_maps=true",
+                    f"paths.output_dir={root / str(i)}",
+                ],
+            )
         pipeline.run(cfg)
 
 

@@ -33,8 +33,11 @@ CASES = {
     "control_chars": ([{"id": "b", "prompt": "food \x00\x07\x1b[31m ."}], None, None),
     "unicode": ([{"id": "b", "prompt": "食べ物 🍜 über café ."}], None, None),
     "duplicate_ids": ([{"id": "g1", "prompt": "music ."}], "error", r"data\.id_field='id' is not unique"),
-    "broken_json_line": ('{"id": "b", "prompt": "unterminated\n', {"broken_json_line": 1},
-                         r"prompts\.jsonl', line 3: not valid JSON"),
+    "broken_json_line": (
+        '{"id": "b", "prompt": "unterminated\n',
+        {"broken_json_line": 1},
+        r"prompts\.jsonl', line 3: not valid JSON",
+    ),
     "empty_file": ("", {"empty_file": 1}, r"prompts\.jsonl' is empty"),
     "parquet_wrong_type": ("parquet", {"non_string_prompt": 3}, r"prompts\.parquet', row 0 .*non_string_prompt"),
 }
@@ -57,9 +60,21 @@ def write_data(folder: Path, kind: str) -> Path:
 
 def config(path: Path, on_invalid: str, out: Path):
     with initialize_config_module("entrgi.conf", version_base="1.3"):
-        return compose("run", ["data=jsonl", f"data.path={path}", "data.id_field=id", f"data.on_invalid={on_invalid}",
-                               "schedule.steps=2", "schedule.max_new_tokens=4", "samples_per_prompt=1",
-                               "logger=none", "save_entropy_maps=false", f"paths.output_dir={out}"])
+        return compose(
+            "run",
+            [
+                "data=jsonl",
+                f"data.path={path}",
+                "data.id_field=id",
+                f"data.on_invalid={on_invalid}",
+                "schedule.steps=2",
+                "schedule.max_new_tokens=4",
+                "samples_per_prompt=1",
+                "logger=none",
+                "save_entropy_maps=false",
+                f"paths.output_dir={out}",
+            ],
+        )
 
 
 def test_thirteen_kinds():
@@ -83,8 +98,11 @@ def test_bad_input(tmp_path, kind, on_invalid, monkeypatch):
         assert not (out / "generations.jsonl").exists()
         return
     metrics = pipeline.run(cfg)
-    records = [json.loads(line) for line in (out / "generations.jsonl").read_text().splitlines()] \
-        if (out / "generations.jsonl").exists() else []
+    records = (
+        [json.loads(line) for line in (out / "generations.jsonl").read_text().splitlines()]
+        if (out / "generations.jsonl").exists()
+        else []
+    )
     ids = [r["sample_id"] for r in records]
     assert len(ids) == len(set(ids)) == metrics["num_prompts"]  # nothing duplicated
     if skipped is None:  # a legitimate prompt: all three run
@@ -97,9 +115,11 @@ def test_bad_input(tmp_path, kind, on_invalid, monkeypatch):
 
 def _no_model_loads(instantiate):
     """Fail the test if a model group is instantiated: bad input must be refused before that."""
+
     def guarded(node, *args, **kwargs):
         target = str(node.get("_target_", "")) if hasattr(node, "get") else ""
         if "load_dllm" in target or "load_reward" in target:
             raise AssertionError(f"a model loaded before the bad input was refused: {target}")
         return instantiate(node, *args, **kwargs)
+
     return guarded

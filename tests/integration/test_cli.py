@@ -4,7 +4,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from conftest import read_run, run_cli  # noqa: F401  (integration/conftest.py)
 from wandb_reader import summarize_run
 
@@ -42,8 +41,16 @@ def check_records(records, metrics, k, n, method):
     assert (compute["reward_backwards"] > 0) == (method != "bon") and metrics["gpu_s"] is None
     assert metrics["top1_reward_mean"] == pytest.approx(sum(r["top1_reward"] for r in records) / n, abs=1e-5)
     assert metrics["top1_reward_mean"] >= metrics["avgN_reward_mean"]
-    for key in ("generation_wall_s", "total_wall_s", "tokens_per_s", "peak_memory_bytes", "peak_gpu_memory_bytes",
-                "dllm_calls", "reward_calls", "skipped"):
+    for key in (
+        "generation_wall_s",
+        "total_wall_s",
+        "tokens_per_s",
+        "peak_memory_bytes",
+        "peak_gpu_memory_bytes",
+        "dllm_calls",
+        "reward_calls",
+        "skipped",
+    ):
         assert key in metrics
     assert metrics["peak_memory_bytes"] > 0 and metrics["peak_gpu_memory_bytes"] is None  # CPU runs
 
@@ -72,9 +79,19 @@ def test_smoke_experiment_aps_seed2_and_wandb_offline_run(tmp_path):
     (run_file,) = folder.glob("wandb/offline-run-*/run-*.wandb")
     run = summarize_run(run_file)
     assert run["group"] == "smoke"
-    assert {"denoise/step", "denoise/entropy_mean", "denoise/entropy_min", "denoise/entropy_max", "denoise/w_mean",
-            "denoise/reward_soft_before", "denoise/reward_soft_after", "denoise/tokens_committed",
-            "prompt/index", "prompt/top1_reward", "prompt/avgN_reward"} <= run["history"]
+    assert {
+        "denoise/step",
+        "denoise/entropy_mean",
+        "denoise/entropy_min",
+        "denoise/entropy_max",
+        "denoise/w_mean",
+        "denoise/reward_soft_before",
+        "denoise/reward_soft_after",
+        "denoise/tokens_committed",
+        "prompt/index",
+        "prompt/top1_reward",
+        "prompt/avgN_reward",
+    } <= run["history"]
     assert any(k.startswith("generations/") for k in run["history"])
     assert {"top1_reward_mean", "avgN_reward_mean", "generation_wall_s", "num_prompts"} <= run["summary"]
     assert {"guidance", "schedule", "seed", "git_commit"} <= run["config"]
@@ -95,8 +112,17 @@ def test_multirun_sweep_two_methods_two_seeds(tmp_path):
 
 
 def test_ablation_entropy_sweep_shrunk(tmp_path):
-    run_cli(["+experiment=ablation_entropy", "data.limit=1", "schedule.steps=2", "schedule.max_new_tokens=8",
-             "samples_per_prompt=2", "logger=none"], cwd=tmp_path)
+    run_cli(
+        [
+            "+experiment=ablation_entropy",
+            "data.limit=1",
+            "schedule.steps=2",
+            "schedule.max_new_tokens=8",
+            "samples_per_prompt=2",
+            "logger=none",
+        ],
+        cwd=tmp_path,
+    )
     dirs = sorted(p.parent for p in (tmp_path / "multirun").rglob("metrics.json"))
     assert len(dirs) == 18
     combos = {(read_run(d)[1]["method"], read_run(d)[1]["seed"]) for d in dirs}
@@ -105,17 +131,26 @@ def test_ablation_entropy_sweep_shrunk(tmp_path):
     assert {s for _, s in combos} == {1, 2, 3} and len(combos) == 18
 
 
-@pytest.mark.parametrize("override, key", [("samples_per_prompt=0", "samples_per_prompt"),
-                                           ("schedule.top_p=2", "schedule.top_p"),
-                                           ("guidance.inner_steps=0", "guidance.inner_steps"),
-                                           ("guidance.weight=entropi", "guidance.weight"),
-                                           ("data.limit=-1", "data.limit"),
-                                           ("max_chunk_bytes=0", "max_chunk_bytes"),
-                                           ("max_chunk_bytes=true", "max_chunk_bytes")])
+@pytest.mark.parametrize(
+    "override, key",
+    [
+        ("samples_per_prompt=0", "samples_per_prompt"),
+        ("schedule.top_p=2", "schedule.top_p"),
+        ("guidance.inner_steps=0", "guidance.inner_steps"),
+        ("guidance.weight=entropi", "guidance.weight"),
+        ("data.limit=-1", "data.limit"),
+        ("max_chunk_bytes=0", "max_chunk_bytes"),
+        ("max_chunk_bytes=true", "max_chunk_bytes"),
+    ],
+)
 def test_bad_values_fail_before_models_load(tmp_path, override, key):
     # the model path does not exist: reaching the model loader would fail there instead
-    proc = run_cli([override, "model.path=/nonexistent/model", "logger=none"], cwd=tmp_path, check=False,
-                   env_extra={"HYDRA_FULL_ERROR": "1"})
+    proc = run_cli(
+        [override, "model.path=/nonexistent/model", "logger=none"],
+        cwd=tmp_path,
+        check=False,
+        env_extra={"HYDRA_FULL_ERROR": "1"},
+    )
     assert proc.returncode != 0
     assert key in proc.stderr, proc.stderr[-2000:]
     assert "load_dllm" not in proc.stderr and "no testbed dllm checkpoint" not in proc.stderr
@@ -136,8 +171,12 @@ def test_resume_skips_done_samples(tmp_path):
 def test_unreadable_jsonl_fails_before_models_load(tmp_path, text, kind):
     data = tmp_path / "prompts.jsonl"
     data.write_text(text)
-    proc = run_cli(["data=jsonl", f"data.path={data}", "data.on_invalid=error", "model.path=/nonexistent/model",
-                    "logger=none"], cwd=tmp_path, check=False, env_extra={"HYDRA_FULL_ERROR": "1"})
+    proc = run_cli(
+        ["data=jsonl", f"data.path={data}", "data.on_invalid=error", "model.path=/nonexistent/model", "logger=none"],
+        cwd=tmp_path,
+        check=False,
+        env_extra={"HYDRA_FULL_ERROR": "1"},
+    )
     assert proc.returncode != 0
     assert "prompts.jsonl" in proc.stderr and kind in proc.stderr and "StopIteration" not in proc.stderr
     assert "load_dllm" not in proc.stderr and "no testbed dllm checkpoint" not in proc.stderr
@@ -147,8 +186,10 @@ def test_nothing_left_to_run_says_so_and_exits_cleanly(tmp_path):
     data = tmp_path / "prompts.jsonl"
     data.write_text('{"prompt": ""}\n{"prompt": null}\n')
     out = tmp_path / "run"
-    proc = run_cli(["data=jsonl", f"data.path={data}", "model.path=/nonexistent/model", "logger=none",
-                    f"paths.output_dir={out}"], cwd=tmp_path)
+    proc = run_cli(
+        ["data=jsonl", f"data.path={data}", "model.path=/nonexistent/model", "logger=none", f"paths.output_dir={out}"],
+        cwd=tmp_path,
+    )
     assert "nothing to run" in proc.stderr + proc.stdout
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["num_prompts"] == 0 and metrics["skipped"] == {"empty_prompt": 1, "missing_prompt": 1}

@@ -27,12 +27,22 @@ def smoke(tmp_path_factory):
     root = tmp_path_factory.mktemp("console")
     out = root / "out"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LOCAL_RANK", "RANK", "WORLD_SIZE", "MASTER_"))}
-    env |= {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
-            "WANDB_MODE": "offline"}  # the default logger, not silenced: what a user sees
+    env |= {
+        "HF_HUB_OFFLINE": "1",
+        "HF_DATASETS_OFFLINE": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+        "WANDB_MODE": "offline",
+    }  # the default logger, not silenced: what a user sees
     env.pop("WANDB_SILENT", None)
-    proc = subprocess.run([sys.executable, "-m", "entrgi.run", "+experiment=smoke",
-                           f"paths.output_dir={out}"], cwd=root, env=env, stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, text=True, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, "-m", "entrgi.run", "+experiment=smoke", f"paths.output_dir={out}"],
+        cwd=root,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stdout[-6000:]
     return proc.stdout, out
 
@@ -64,7 +74,7 @@ def test_no_third_party_tips(smoke):
 def test_summary_after_the_progress_bar(smoke):
     """Needs ``entrgi.console.print_summary`` called at the end of ``pipeline.run``."""
     output, out = smoke
-    tail = output[output.rfind("prompts:"):]  # after the last progress-bar refresh
+    tail = output[output.rfind("prompts:") :]  # after the last progress-bar refresh
     lines = tail.splitlines()
     assert any(ln.startswith("  Top@1 ") for ln in lines), tail
     assert any(ln.startswith("  Avg@N ") and "K=2" in ln for ln in lines), tail

@@ -1,32 +1,42 @@
 """Two CPU processes with Lightning DDP: every prompt once, results equal to one process."""
 
 import pytest
-
 from conftest import read_run, run_cli
 
-ARGS = ["schedule.steps=4", "schedule.max_new_tokens=12", "samples_per_prompt=2", "data.limit=5",
-        "data.batch_size=2", "logger=none", "save_entropy_maps=false"]
+ARGS = [
+    "schedule.steps=4",
+    "schedule.max_new_tokens=12",
+    "samples_per_prompt=2",
+    "data.limit=5",
+    "data.batch_size=2",
+    "logger=none",
+    "save_entropy_maps=false",
+]
 
 
 @pytest.mark.slow
 def test_ddp_two_cpu_processes_match_one_process(tmp_path):
     one, two = tmp_path / "one", tmp_path / "two"
     run_cli([*ARGS, f"paths.output_dir={one}"], cwd=tmp_path)
-    run_cli([*ARGS, "trainer=ddp", "trainer.devices=2", "trainer.accelerator=cpu", f"paths.output_dir={two}"],
-            cwd=tmp_path)
+    run_cli(
+        [*ARGS, "trainer=ddp", "trainer.devices=2", "trainer.accelerator=cpu", f"paths.output_dir={two}"], cwd=tmp_path
+    )
     r1, m1 = read_run(one)
     r2, m2 = read_run(two)
     ids = [r["sample_id"] for r in r2]
     assert len(ids) == len(set(ids)) == 5
     assert m2["world_size"] == 2
-    for a, b in zip(r1, r2):  # same tokens; rewards up to float rounding of a different text batch
+    for a, b in zip(r1, r2, strict=True):  # same tokens; rewards up to float rounding of a different text batch
         assert (a["sample_id"], a["responses"], a["best_index"]) == (b["sample_id"], b["responses"], b["best_index"])
         assert a["rewards"] == pytest.approx(b["rewards"], abs=1e-4)
     assert not list((two / "shards").glob("*"))  # merged and cleaned up
 
 
 def test_multirun_with_ddp_is_refused(tmp_path):
-    proc = run_cli(["-m", "seed=1,2", "trainer=ddp", "trainer.devices=2", "trainer.accelerator=cpu", *ARGS],
-                   cwd=tmp_path, check=False)
+    proc = run_cli(
+        ["-m", "seed=1,2", "trainer=ddp", "trainer.devices=2", "trainer.accelerator=cpu", *ARGS],
+        cwd=tmp_path,
+        check=False,
+    )
     assert proc.returncode != 0
     assert "launcher=slurm" in proc.stderr

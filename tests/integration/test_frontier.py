@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import run_cli  # noqa: F401  (integration/conftest.py)
 from hydra import compose, initialize_config_module
 
-from conftest import run_cli  # noqa: F401  (integration/conftest.py)
 from entrgi import report
 
 EXPERIMENT = Path(__file__).resolve().parents[2] / "conf" / "experiment" / "compute_frontier.yaml"
@@ -18,12 +18,18 @@ def cells() -> list[str]:
 
 
 def test_every_cell_composes_to_its_method_and_k():
-    expected = {"bon_k4": ("NoGuidance", 4), "bon_k8": ("NoGuidance", 8), "bon_k16": ("NoGuidance", 16),
-                "bon_k32": ("NoGuidance", 32), "entrgi_k4": ("GradientGuidance", 4)}
+    expected = {
+        "bon_k4": ("NoGuidance", 4),
+        "bon_k8": ("NoGuidance", 8),
+        "bon_k16": ("NoGuidance", 16),
+        "bon_k32": ("NoGuidance", 32),
+        "entrgi_k4": ("GradientGuidance", 4),
+    }
     with initialize_config_module("entrgi.conf", version_base="1.3"):
         for cell in cells():
-            cfg = compose("run", ["+experiment=compute_frontier", f"frontier={cell}", "logger=none",
-                                  "paths.output_dir=/tmp/x"])
+            cfg = compose(
+                "run", ["+experiment=compute_frontier", f"frontier={cell}", "logger=none", "paths.output_dir=/tmp/x"]
+            )
             assert cfg.samples_per_prompt == int(cell.rsplit("_k", 1)[1])
             if cell in expected:
                 assert cfg.guidance._target_.endswith(expected[cell][0]) and cfg.samples_per_prompt == expected[cell][1]
@@ -39,9 +45,20 @@ def test_every_cell_composes_to_its_method_and_k():
 @pytest.mark.slow
 def test_shrunk_frontier_sweep_reports_a_frontier(tmp_path):
     sweep = tmp_path / "sweep"
-    run_cli(["+experiment=compute_frontier", "frontier=bon_k4,bon_k8,entrgi_k4,entrgi_every2_k4", "seed=1",
-             "data.limit=2", "data.batch_size=2", "schedule.steps=4", "schedule.max_new_tokens=8", "logger=none",
-             f"hydra.sweep.dir={sweep}"], cwd=tmp_path)
+    run_cli(
+        [
+            "+experiment=compute_frontier",
+            "frontier=bon_k4,bon_k8,entrgi_k4,entrgi_every2_k4",
+            "seed=1",
+            "data.limit=2",
+            "data.batch_size=2",
+            "schedule.steps=4",
+            "schedule.max_new_tokens=8",
+            "logger=none",
+            f"hydra.sweep.dir={sweep}",
+        ],
+        cwd=tmp_path,
+    )
     assert len(list(sweep.rglob("metrics.json"))) == 4
     table = report.main([str(sweep), "--no-wandb"])
     assert (sweep / "plots" / "frontier.png").stat().st_size > 10_000

@@ -7,9 +7,9 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 import tiny_models
 from conftest import read_run, run_cli  # integration/conftest.py
+
 from entrgi.judge import main
 from entrgi.judges.apply import record_messages
 from entrgi.models.reward import SequenceClassifierReward
@@ -47,8 +47,19 @@ def test_rejudge_a_sweep_with_a_reward_model(finished_run, tiny, tmp_path, capsy
     sweep, run = sweep_copy(finished_run, tmp_path)
     old_records, old_metrics = read_run(run)
     assert old_metrics["judge"] == "oracle" and "judge_oracle_total_mean" in old_metrics
-    assert main([str(sweep), "judge=reward_model", f"judge.path={tiny['reward']}", "judge.device=cpu",
-                 "judge.dtype=float32", "judge.batch_size=3"]) == 0
+    assert (
+        main(
+            [
+                str(sweep),
+                "judge=reward_model",
+                f"judge.path={tiny['reward']}",
+                "judge.device=cpu",
+                "judge.dtype=float32",
+                "judge.batch_size=3",
+            ]
+        )
+        == 0
+    )
     records, metrics = read_run(run)
     assert f"{run}: 4 prompts judged by reward_model" in capsys.readouterr().out
 
@@ -88,8 +99,17 @@ def test_rejudge_with_the_oracle_reproduces_the_runs_own_judging(finished_run, t
 @pytest.mark.slow
 def test_rejudge_with_lmunit_on_a_tiny_causal_lm(finished_run, tiny, tmp_path):
     _, run = sweep_copy(finished_run, tmp_path)
-    main([str(run), "judge=lmunit", f"judge.path={tiny['lm']}", "judge.device=cpu", "judge.dtype=float32",
-          "judge.backend=transformers", "judge.unit_tests=[Is it good ?,Does it run ?]"])
+    main(
+        [
+            str(run),
+            "judge=lmunit",
+            f"judge.path={tiny['lm']}",
+            "judge.device=cpu",
+            "judge.dtype=float32",
+            "judge.backend=transformers",
+            "judge.unit_tests=[Is it good ?,Does it run ?]",
+        ]
+    )
     records, metrics = read_run(run)
     for rec in records:
         assert all(sorted(f) == ["score", "test_1", "test_2"] for f in rec["judge_all"])
@@ -103,11 +123,13 @@ def test_rejudge_with_lmunit_on_a_tiny_causal_lm(finished_run, tiny, tmp_path):
 def test_cli_errors_name_what_to_do(finished_run, tmp_path):
     _, run = sweep_copy(finished_run, tmp_path)
     before = (run / "generations.jsonl").read_text()
-    cases = [([str(run), "judge=oracle", "seed=3"], r"only judge overrides .*\['seed=3'\]"),
-             ([str(run), "judge.path=x"], "name the judge: judge=oracle"),
-             ([str(run), "judge=none"], "judge=none: nothing to score"),
-             ([str(tmp_path / "empty"), "judge=oracle"], "is not a folder"),
-             ([str(tmp_path / "sweep" / "0" / "shards"), "judge=oracle"], "no generations.jsonl under .*shards")]
+    cases = [
+        ([str(run), "judge=oracle", "seed=3"], r"only judge overrides .*\['seed=3'\]"),
+        ([str(run), "judge.path=x"], "name the judge: judge=oracle"),
+        ([str(run), "judge=none"], "judge=none: nothing to score"),
+        ([str(tmp_path / "empty"), "judge=oracle"], "is not a folder"),
+        ([str(tmp_path / "sweep" / "0" / "shards"), "judge=oracle"], "no generations.jsonl under .*shards"),
+    ]
     for argv, message in cases:
         with pytest.raises(SystemExit, match=message):
             main(argv)

@@ -10,16 +10,22 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import read_run, run_cli
 from hydra import compose, initialize_config_module
 from omegaconf import OmegaConf
 
-from conftest import read_run, run_cli
 from entrgi import pipeline
 from entrgi.callbacks.writer import done_sample_ids, jsonl_lines, merge_records, read_jsonl, repair_jsonl
 from entrgi.resume import check_resume_config, config_differences
 
-ARGS = ["schedule.steps=4", "schedule.max_new_tokens=8", "samples_per_prompt=2", "data.limit=8", "data.batch_size=2",
-        "logger=none"]
+ARGS = [
+    "schedule.steps=4",
+    "schedule.max_new_tokens=8",
+    "samples_per_prompt=2",
+    "data.limit=8",
+    "data.batch_size=2",
+    "logger=none",
+]
 DDP = ["trainer=ddp", "trainer.devices=2", "trainer.accelerator=cpu"]
 
 
@@ -32,8 +38,14 @@ def start_and_kill(args: list[str], out: Path, cwd: Path, timeout: float = 120) 
     Returns the complete shard lines present at the kill."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LOCAL_RANK", "RANK", "WORLD_SIZE", "MASTER_"))}
     env |= {"WANDB_MODE": "offline", "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
-    proc = subprocess.Popen([sys.executable, "-m", "entrgi.run", *args, f"paths.output_dir={out}"], cwd=cwd, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "entrgi.run", *args, f"paths.output_dir={out}"],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     deadline = time.monotonic() + timeout
     try:
         while not any(b"\n" in p.read_bytes() for p in (out / "shards").glob("rank*.jsonl")):
@@ -56,7 +68,7 @@ def tear(shard: Path, record: dict) -> None:
 
 def assert_same_generations(records: list[dict], expected: list[dict], reward_tol: float) -> None:
     assert [r["sample_id"] for r in records] == [r["sample_id"] for r in expected]  # once each, dataset order
-    for got, want in zip(records, expected):
+    for got, want in zip(records, expected, strict=True):
         assert got["responses"] == want["responses"] and got["best_index"] == want["best_index"]
         assert got["rewards"] == pytest.approx(want["rewards"], abs=reward_tol)
         for key, values in want["trace"].items():
@@ -113,8 +125,12 @@ def test_resume_with_changed_settings_is_refused_before_models_load(tmp_path):
     (out / "shards").mkdir()
     (out / "shards" / "rank0.jsonl").write_text('{"sample_id": "testbed-0"}\n')  # the folder holds a result
 
-    proc = run_cli([*nowhere, "guidance.lr=0.25", "seed=3", "resume=true"], cwd=tmp_path, check=False,
-                   env_extra={"HYDRA_FULL_ERROR": "1"})
+    proc = run_cli(
+        [*nowhere, "guidance.lr=0.25", "seed=3", "resume=true"],
+        cwd=tmp_path,
+        check=False,
+        env_extra={"HYDRA_FULL_ERROR": "1"},
+    )
     assert proc.returncode != 0
     assert "resume=true refused" in proc.stderr and "guidance.lr: saved 0.5, now 0.25" in proc.stderr
     assert "seed: saved 1, now 3" in proc.stderr and "data.seed" in proc.stderr
@@ -122,8 +138,17 @@ def test_resume_with_changed_settings_is_refused_before_models_load(tmp_path):
     assert (out / "config.yaml").read_text() == saved  # the refused run changed nothing
 
     # settings that do not change generations may differ
-    allowed = ["guidance.lr=0.5", "data.limit=40", "data.batch_size=3", "max_chunk_bytes=65536", "judge=none",
-               "trainer=ddp", "trainer.devices=2", "resume=true", "paths.output_dir=elsewhere"]
+    allowed = [
+        "guidance.lr=0.5",
+        "data.limit=40",
+        "data.batch_size=3",
+        "max_chunk_bytes=65536",
+        "judge=none",
+        "trainer=ddp",
+        "trainer.devices=2",
+        "resume=true",
+        "paths.output_dir=elsewhere",
+    ]
     check_resume_config(out, compose_run([*nowhere, *allowed]))
     with pytest.raises(ValueError, match="schedule.temperature"):
         check_resume_config(out, compose_run([*nowhere, "guidance.lr=0.5", "schedule.temperature=0.3"]))
@@ -146,31 +171,73 @@ def test_torn_lines_are_not_done_not_merged_and_cut_before_appending(tmp_path):
         f.write('{"sample_id": "e"}\n')  # the next append starts on a fresh line
     merge_records(tmp_path, {"a": 0, "b": 1, "c": 2, "d": 3, "e": 4})
     assert (tmp_path / "generations.jsonl").read_text() == (
-        '{"sample_id": "a", "x": 1}\n' + kept + '{"sample_id": "d"}\n{"sample_id": "e"}\n')
+        '{"sample_id": "a", "x": 1}\n' + kept + '{"sample_id": "d"}\n{"sample_id": "e"}\n'
+    )
     assert not list(shards.glob("*.jsonl"))
 
 
 def test_which_keys_must_match():
-    base = {"seed": 1, "samples_per_prompt": 4, "save_entropy_maps": True, "resume": False, "max_chunk_bytes": None,
-            "model": {"path": "m", "dtype": "float32"}, "guidance": {"lr": 0.5}, "schedule": {"steps": 4},
-            "reward": {"path": "r"}, "data": {"limit": 8, "batch_size": 2, "seed": 1},
-            "judge": {"_target_": "a"}, "trainer": {"devices": 1}, "logger": {}, "paths": {"output_dir": "x"}}
-    same = OmegaConf.to_container(OmegaConf.merge(base, {
-        "resume": True, "max_chunk_bytes": 1024, "data": {"limit": 80, "batch_size": 1}, "judge": {"_target_": "b"},
-        "trainer": {"devices": 2}, "logger": {"_target_": "w"}, "paths": {"output_dir": "y"}}))
+    base = {
+        "seed": 1,
+        "samples_per_prompt": 4,
+        "save_entropy_maps": True,
+        "resume": False,
+        "max_chunk_bytes": None,
+        "model": {"path": "m", "dtype": "float32"},
+        "guidance": {"lr": 0.5},
+        "schedule": {"steps": 4},
+        "reward": {"path": "r"},
+        "data": {"limit": 8, "batch_size": 2, "seed": 1},
+        "judge": {"_target_": "a"},
+        "trainer": {"devices": 1},
+        "logger": {},
+        "paths": {"output_dir": "x"},
+    }
+    same = OmegaConf.to_container(
+        OmegaConf.merge(
+            base,
+            {
+                "resume": True,
+                "max_chunk_bytes": 1024,
+                "data": {"limit": 80, "batch_size": 1},
+                "judge": {"_target_": "b"},
+                "trainer": {"devices": 2},
+                "logger": {"_target_": "w"},
+                "paths": {"output_dir": "y"},
+            },
+        )
+    )
     assert config_differences(base, same) == {}
-    other = OmegaConf.to_container(OmegaConf.merge(base, {
-        "model": {"dtype": "bfloat16"}, "schedule": {"steps": 8}, "samples_per_prompt": 2, "data": {"split": "test"}}))
+    other = OmegaConf.to_container(
+        OmegaConf.merge(
+            base,
+            {
+                "model": {"dtype": "bfloat16"},
+                "schedule": {"steps": 8},
+                "samples_per_prompt": 2,
+                "data": {"split": "test"},
+            },
+        )
+    )
     assert config_differences(base, other) == {
-        "data.split": ("<absent>", "test"), "model.dtype": ("float32", "bfloat16"),
-        "samples_per_prompt": (4, 2), "schedule.steps": (4, 8)}
+        "data.split": ("<absent>", "test"),
+        "model.dtype": ("float32", "bfloat16"),
+        "samples_per_prompt": (4, 2),
+        "schedule.steps": (4, 8),
+    }
 
 
 def test_killed_after_the_last_batch_before_the_merge(tmp_path):
     """Every record is in the shards but none merged: resume loads, generates nothing and merges."""
     out = tmp_path / "run"
-    overrides = ["schedule.steps=4", "schedule.max_new_tokens=8", "samples_per_prompt=2", "data.limit=3",
-                 "logger=none", f"paths.output_dir={out}"]
+    overrides = [
+        "schedule.steps=4",
+        "schedule.max_new_tokens=8",
+        "samples_per_prompt=2",
+        "data.limit=3",
+        "logger=none",
+        f"paths.output_dir={out}",
+    ]
     pipeline.run(compose_run(overrides))
     merged = (out / "generations.jsonl").read_text()
     lines = merged.splitlines(keepends=True)

@@ -1,7 +1,5 @@
 """No API key or token from the environment is written to configs, logs, run_info.json or W&B files."""
 
-from pathlib import Path
-
 from conftest import run_cli  # noqa: F401  (integration/conftest.py)
 
 SECRETS = {

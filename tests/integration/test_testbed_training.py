@@ -14,10 +14,25 @@ from entrgi.testbed import load_dllm, load_reward
 from entrgi.train import train
 
 TINY = {
-    "dllm": ["module.hidden_size=32", "module.num_hidden_layers=1", "module.intermediate_size=64",
-             "data.num_pairs=640", "data.val_pairs=64", "batch_size=32", "lr=3e-3"],
-    "reward": ["module.hidden_size=32", "module.num_hidden_layers=1", "module.head_dim=8",
-               "module.intermediate_size=64", "data.num_groups=160", "data.val_pairs=64", "batch_size=8", "lr=3e-3"],
+    "dllm": [
+        "module.hidden_size=32",
+        "module.num_hidden_layers=1",
+        "module.intermediate_size=64",
+        "data.num_pairs=640",
+        "data.val_pairs=64",
+        "batch_size=32",
+        "lr=3e-3",
+    ],
+    "reward": [
+        "module.hidden_size=32",
+        "module.num_hidden_layers=1",
+        "module.head_dim=8",
+        "module.intermediate_size=64",
+        "data.num_groups=160",
+        "data.val_pairs=64",
+        "batch_size=8",
+        "lr=3e-3",
+    ],
 }
 
 
@@ -36,8 +51,9 @@ def test_recipe_config_is_complete(recipe):
 
 @pytest.mark.parametrize("recipe, loader", [("dllm", load_dllm), ("reward", load_reward)])
 def test_twenty_steps_lower_the_validation_loss_and_save_a_loadable_model(recipe, loader, tmp_path):
-    cfg = compose_train(recipe, [*TINY[recipe], "max_steps=20", f"output_dir={tmp_path}",
-                                 "trainer.enable_progress_bar=false"])
+    cfg = compose_train(
+        recipe, [*TINY[recipe], "max_steps=20", f"output_dir={tmp_path}", "trainer.enable_progress_bar=false"]
+    )
     result = train(cfg)
     assert result.steps == 20
     assert result.after["val/loss"] < result.before["val/loss"]
@@ -55,16 +71,27 @@ def test_same_seed_same_weights(tmp_path):
     weights = []
     for run in ("a", "b"):
         out = tmp_path / run
-        train(compose_train("dllm", [*TINY["dllm"], "max_steps=5", f"output_dir={out}",
-                                     "trainer.enable_progress_bar=false"]))
+        train(
+            compose_train(
+                "dllm", [*TINY["dllm"], "max_steps=5", f"output_dir={out}", "trainer.enable_progress_bar=false"]
+            )
+        )
         weights.append(load_file(out / "model.safetensors"))
     assert weights[0].keys() == weights[1].keys()
     assert all((weights[0][k] == weights[1][k]).all() for k in weights[0])
 
 
-@pytest.mark.parametrize("override, key", [("max_steps=-1", "max_steps"), ("max_steps=0", "max_steps"),
-                                           ("batch_size=0", "batch_size"), ("lr=abc", "lr"), ("lr=-1e-3", "lr"),
-                                           ("seed=1.5", "seed")])
+@pytest.mark.parametrize(
+    "override, key",
+    [
+        ("max_steps=-1", "max_steps"),
+        ("max_steps=0", "max_steps"),
+        ("batch_size=0", "batch_size"),
+        ("lr=abc", "lr"),
+        ("lr=-1e-3", "lr"),
+        ("seed=1.5", "seed"),
+    ],
+)
 def test_bad_values_fail_before_training_naming_the_key(override, key, tmp_path):
     cfg = compose_train("reward", [override, f"output_dir={tmp_path}"])
     with pytest.raises(ValueError, match=rf"^{key} must be"):
@@ -75,8 +102,16 @@ def test_bad_values_fail_before_training_naming_the_key(override, key, tmp_path)
 @pytest.mark.slow
 def test_command_line_trains_and_writes_the_checkpoint(tmp_path):
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
-    args = [sys.executable, "-m", "entrgi.train", "train=reward", *TINY["reward"], "max_steps=3",
-            f"output_dir={tmp_path / 'rm'}", "trainer.enable_progress_bar=false"]
+    args = [
+        sys.executable,
+        "-m",
+        "entrgi.train",
+        "train=reward",
+        *TINY["reward"],
+        "max_steps=3",
+        f"output_dir={tmp_path / 'rm'}",
+        "trainer.enable_progress_bar=false",
+    ]
     proc = subprocess.run(args, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "trained reward for 3 steps" in proc.stdout

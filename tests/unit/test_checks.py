@@ -32,22 +32,27 @@ class _LM:  # what GuidedDenoiser reads before it validates
     pass
 
 
-@pytest.mark.parametrize("build, key", [
-    (lambda: DenoisingSchedule(steps=True, max_new_tokens=8), "schedule.steps"),
-    (lambda: DenoisingSchedule(steps=4, max_new_tokens=True), "schedule.max_new_tokens"),
-    (lambda: DenoisingSchedule(steps=4, max_new_tokens=8, eps=True), "schedule.eps"),
-    (lambda: DenoisingSchedule(steps=4, max_new_tokens=8, alg_temp=-1), "schedule.alg_temp"),
-    (lambda: TokenSampler(top_k=True), "schedule.top_k"),
-    (lambda: TokenSampler(top_p=True), "schedule.top_p"),
-    (lambda: TokenSampler(temperature=True), "schedule.temperature"),
-    (lambda: TokenSampler(temperature=float("inf")), "schedule.temperature"),
-    (lambda: GradientGuidance(inner_steps=True), "guidance.inner_steps"),
-    (lambda: GradientGuidance(lr=True), "guidance.lr"),
-    (lambda: GradientGuidance(until=True), "guidance.until"),
-    (lambda: GradientGuidance(normalization="log2"), "guidance.normalization"),
-    (lambda: GuidedDenoiser(_LM(), None, NoGuidance(), DenoisingSchedule(4, 8), samples_per_prompt=True),
-     "samples_per_prompt"),
-])
+@pytest.mark.parametrize(
+    "build, key",
+    [
+        (lambda: DenoisingSchedule(steps=True, max_new_tokens=8), "schedule.steps"),
+        (lambda: DenoisingSchedule(steps=4, max_new_tokens=True), "schedule.max_new_tokens"),
+        (lambda: DenoisingSchedule(steps=4, max_new_tokens=8, eps=True), "schedule.eps"),
+        (lambda: DenoisingSchedule(steps=4, max_new_tokens=8, alg_temp=-1), "schedule.alg_temp"),
+        (lambda: TokenSampler(top_k=True), "schedule.top_k"),
+        (lambda: TokenSampler(top_p=True), "schedule.top_p"),
+        (lambda: TokenSampler(temperature=True), "schedule.temperature"),
+        (lambda: TokenSampler(temperature=float("inf")), "schedule.temperature"),
+        (lambda: GradientGuidance(inner_steps=True), "guidance.inner_steps"),
+        (lambda: GradientGuidance(lr=True), "guidance.lr"),
+        (lambda: GradientGuidance(until=True), "guidance.until"),
+        (lambda: GradientGuidance(normalization="log2"), "guidance.normalization"),
+        (
+            lambda: GuidedDenoiser(_LM(), None, NoGuidance(), DenoisingSchedule(4, 8), samples_per_prompt=True),
+            "samples_per_prompt",
+        ),
+    ],
+)
 def test_constructors_refuse_bad_values_naming_the_key(build, key):
     with pytest.raises(ValueError, match=key.replace(".", r"\.")):
         build()

@@ -13,14 +13,14 @@ from entrgi.types import PromptItem
 PROMPTS = [PromptItem("a", "the cat"), PromptItem("b", "a big dog eat food today"), PromptItem("c", "rain")]
 
 
-
-
 def _count_tokens(module: torch.nn.Module, seen: list[int]):
     """A forward hook recording the token positions of every call (ids or embeddings)."""
+
     def hook(mod, args, kwargs, out):
         x = kwargs.get("input_ids", kwargs.get("inputs_embeds"))
         x = args[0] if x is None else x
         seen.append(x.shape[0] * x.shape[1])
+
     return module.register_forward_hook(hook, with_kwargs=True)
 
 
@@ -60,8 +60,15 @@ def test_matmul_params_drop_an_untied_input_embedding(lm, reward):
 
 
 def test_flops_follow_the_stated_formula():
-    counters = {"dllm_calls": 10, "dllm_tokens": 1000, "reward_forwards": 7, "reward_forward_tokens": 300,
-                "reward_backwards": 3, "reward_backward_tokens": 120, "guided_steps": 3}
+    counters = {
+        "dllm_calls": 10,
+        "dllm_tokens": 1000,
+        "reward_forwards": 7,
+        "reward_forward_tokens": 300,
+        "reward_backwards": 3,
+        "reward_backward_tokens": 120,
+        "guided_steps": 3,
+    }
     out = compute_summary(counters, dllm_params=50, reward_params=20, num_prompts=4)
     assert out["dllm_forwards"] == 10 and out["reward_backwards"] == 3
     assert out["dllm_flops"] == 2 * 50 * 1000

@@ -6,21 +6,46 @@ from entrgi.console import print_summary, shorten, si, summary_text
 
 
 def metrics(**extra):
-    base = {"num_prompts": 4, "top1_reward_mean": 0.8125, "avgN_reward_mean": 0.25, "method": "entrgi", "seed": 2,
-            "samples_per_prompt": 4, "generation_wall_s": 10.0, "total_wall_s": 12.5, "gpu_s": None,
-            "compute": {"dllm_forwards": 48, "reward_forwards": 96, "reward_backwards": 90, "flops": 2.5e12,
-                        "flops_per_prompt": 6.25e11, "formula": "2*P*tokens"},
-            "skipped": {"too_long": 0}}
+    base = {
+        "num_prompts": 4,
+        "top1_reward_mean": 0.8125,
+        "avgN_reward_mean": 0.25,
+        "method": "entrgi",
+        "seed": 2,
+        "samples_per_prompt": 4,
+        "generation_wall_s": 10.0,
+        "total_wall_s": 12.5,
+        "gpu_s": None,
+        "compute": {
+            "dllm_forwards": 48,
+            "reward_forwards": 96,
+            "reward_backwards": 90,
+            "flops": 2.5e12,
+            "flops_per_prompt": 6.25e11,
+            "formula": "2*P*tokens",
+        },
+        "skipped": {"too_long": 0},
+    }
     return base | extra
 
 
 def record(sid, best, reward, prompt="What is 2+2?"):
-    return {"sample_id": sid, "prompt": prompt, "responses": ["worse", best, "other", "x"],
-            "rewards": [0, reward, 0, 0], "best_index": 1, "top1_reward": reward, "avgN_reward": reward / 4}
+    return {
+        "sample_id": sid,
+        "prompt": prompt,
+        "responses": ["worse", best, "other", "x"],
+        "rewards": [0, reward, 0, 0],
+        "best_index": 1,
+        "top1_reward": reward,
+        "avgN_reward": reward / 4,
+    }
 
 
-RECORDS = [record("q1", "Four.", 1.5), record("q2", "The answer is " + "very " * 100 + "long.", 0.125,
-                                              prompt="Explain\n  addition  in detail"), record("q3", "hidden", 9.0)]
+RECORDS = [
+    record("q1", "Four.", 1.5),
+    record("q2", "The answer is " + "very " * 100 + "long.", 0.125, prompt="Explain\n  addition  in detail"),
+    record("q3", "hidden", 9.0),
+]
 
 
 def test_rewards_with_k_and_identity():
@@ -69,8 +94,10 @@ def test_skipped_missing_values_and_no_records():
     assert "Compute" not in text
 
 
-@pytest.mark.parametrize("value, out", [(2.5e12, "2.5 TFLOP"), (999.0, "999 FLOP"), (1.5e18, "1.5 EFLOP"),
-                                        (123456.0, "123 kFLOP"), (0.0, "0 FLOP")])
+@pytest.mark.parametrize(
+    "value, out",
+    [(2.5e12, "2.5 TFLOP"), (999.0, "999 FLOP"), (1.5e18, "1.5 EFLOP"), (123456.0, "123 kFLOP"), (0.0, "0 FLOP")],
+)
 def test_si(value, out):
     assert si(value, "FLOP") == out
 
@@ -88,6 +115,7 @@ def test_print_summary_prints_on_rank_zero(capsys):
 
 # Console hygiene (entrgi.logs): one line per message, no product tips, no wandb "anonymous" warning.
 
+
 @pytest.fixture
 def saved_logging():
     """Restore the loggers quiet_third_party_logs changes."""
@@ -96,8 +124,10 @@ def saved_logging():
     from entrgi.logs import LIGHTNING_LOGGERS, RANK_ZERO_LOGGERS
 
     names = (*LIGHTNING_LOGGERS, *RANK_ZERO_LOGGERS, "")
-    saved = {n: (list(logging.getLogger(n).handlers), list(logging.getLogger(n).filters),
-                 logging.getLogger(n).propagate) for n in names}
+    saved = {
+        n: (list(logging.getLogger(n).handlers), list(logging.getLogger(n).filters), logging.getLogger(n).propagate)
+        for n in names
+    }
     yield
     for n, (handlers, filters, propagate) in saved.items():
         lg = logging.getLogger(n)
@@ -140,8 +170,15 @@ def test_wandb_logger_drops_the_anonymous_argument(tmp_path):
 def test_a_prompt_without_a_finite_reward_is_said_not_crashed_on():
     from entrgi.callbacks.wandb_logging import prompt_rows
 
-    rec = {"sample_id": "s", "prompt": "p", "responses": ["a", "b"], "rewards": [None, None], "best_index": None,
-           "top1_reward": None, "avgN_reward": None}
+    rec = {
+        "sample_id": "s",
+        "prompt": "p",
+        "responses": ["a", "b"],
+        "rewards": [None, None],
+        "best_index": None,
+        "top1_reward": None,
+        "avgN_reward": None,
+    }
     text = summary_text({"num_prompts": 1, "top1_reward_mean": None, "avgN_reward_mean": None}, [rec], "/tmp/o")
     assert "[s] no finite reward among its 2 responses" in text
     assert prompt_rows([rec]) == [{"prompt/index": 0}]

@@ -132,17 +132,13 @@ def test_shuffle_select_matches_datasets_order(rm_bench: Path, seed: int) -> Non
     expected = paper_subset(rm_bench, "train", seed, 5)
     assert [it.prompt for it in loaded.items] == list(expected["prompt"])
     # ids are the row index in the unshuffled split ("rm prompt 7" is row 7)
-    assert [it.sample_id for it in loaded.items] == [
-        f"RM-Bench-{p.split()[-1]}" for p in expected["prompt"]
-    ]
+    assert [it.sample_id for it in loaded.items] == [f"RM-Bench-{p.split()[-1]}" for p in expected["prompt"]]
     assert loaded.skipped == {}
 
 
 def test_seeds_pick_different_prompts_with_stable_ids(rm_bench: Path) -> None:
     by_seed = {
-        seed: HubPromptSource(
-            str(rm_bench), split="train", id_field="id", limit=8, shuffle_seed=seed
-        ).load()
+        seed: HubPromptSource(str(rm_bench), split="train", id_field="id", limit=8, shuffle_seed=seed).load()
         for seed in (1, 2, 3)
     }
     id_sets = [frozenset(it.sample_id for it in lp.items) for lp in by_seed.values()]
@@ -206,18 +202,14 @@ def test_subset_filter_then_shuffle_like_filtered_dataset(reward_bench_2: Path) 
 
 
 def test_single_subset_and_row_ids_ignore_filter(reward_bench_2: Path) -> None:
-    loaded = HubPromptSource(
-        str(reward_bench_2), split="test", subset_field="subset", subset="Math"
-    ).load()
+    loaded = HubPromptSource(str(reward_bench_2), split="test", subset_field="subset", subset="Math").load()
 
     # Math is every 4th row from row 1; ids keep the unfiltered row index
     assert [it.sample_id for it in loaded.items] == [f"reward-bench-2-{i}" for i in (1, 5, 9, 13)]
 
 
 def test_unknown_subset_lists_available(reward_bench_2: Path) -> None:
-    source = HubPromptSource(
-        str(reward_bench_2), split="test", subset_field="subset", subset=["Chat"]
-    )
+    source = HubPromptSource(str(reward_bench_2), split="test", subset_field="subset", subset=["Chat"])
     with pytest.raises(ValueError, match=r"data\.subset=\['Chat'\].*Factuality.*Math"):
         source.load()
 
@@ -255,14 +247,11 @@ def test_parquet_file_with_ids_shuffled(tmp_path: Path) -> None:
         tmp_path / "prompts.parquet",
         {"uid": [f"u{i}" for i in range(10)], "text": [f"t{i}" for i in range(10)]},
     )
-    loaded = LocalPromptSource(
-        str(path), prompt_field="text", id_field="uid", limit=4, shuffle_seed=7
-    ).load()
+    loaded = LocalPromptSource(str(path), prompt_field="text", id_field="uid", limit=4, shuffle_seed=7).load()
 
     expected = datasets.Dataset.from_parquet(str(path)).shuffle(seed=7).select(range(4))
-    assert [(it.sample_id, it.prompt) for it in loaded.items] == list(
-        zip(expected["uid"], expected["text"])
-    )
+    want = list(zip(expected["uid"], expected["text"], strict=True))
+    assert [(it.sample_id, it.prompt) for it in loaded.items] == want
 
 
 def test_json_list_file(tmp_path: Path) -> None:

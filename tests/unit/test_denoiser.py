@@ -1,8 +1,7 @@
 import pytest
 import torch
-
-import tiny_models
 from fakes import TokenCountReward
+
 from entrgi.denoiser import TRACE_KEYS, GuidedDenoiser
 from entrgi.guidance import GradientGuidance, NoGuidance
 from entrgi.guidance.objective import before_first_stop
@@ -10,10 +9,12 @@ from entrgi.positions import StepPositions
 from entrgi.schedule import DenoisingSchedule
 from entrgi.types import PromptItem
 
-PROMPTS = [PromptItem(f"p{i}", text) for i, text in enumerate(
-    ["the cat", "a big dog eat food today and night", "music", "rain or sun", "the bird song", "red tree"])]
-
-
+PROMPTS = [
+    PromptItem(f"p{i}", text)
+    for i, text in enumerate(
+        ["the cat", "a big dog eat food today and night", "music", "rain or sun", "the bird song", "red tree"]
+    )
+]
 
 
 def make(lm, reward, guidance, steps=4, length=8, k=2, seed=0, **sched):
@@ -60,12 +61,15 @@ def test_batch_invariance_alone_vs_left_padded_batch(lm, reward):
     assert not torch.equal(other_seed.tokens, together.tokens)
 
 
-@pytest.mark.parametrize("guidance, sched", [
-    (GradientGuidance(weight="entropy", inner_steps=2, lr=0.5), {}),
-    (GradientGuidance(weight="one", inner_steps=2, lr=0.5), {"alg": "maskgit_plus", "alg_temp": 0.5}),
-    (NoGuidance(), {"alg": "topk_margin"}),
-    (GradientGuidance(weight="zero", inner_steps=1, lr=0.5), {"alg": "anchor", "eos_deprioritize": False}),
-])
+@pytest.mark.parametrize(
+    "guidance, sched",
+    [
+        (GradientGuidance(weight="entropy", inner_steps=2, lr=0.5), {}),
+        (GradientGuidance(weight="one", inner_steps=2, lr=0.5), {"alg": "maskgit_plus", "alg_temp": 0.5}),
+        (NoGuidance(), {"alg": "topk_margin"}),
+        (GradientGuidance(weight="zero", inner_steps=1, lr=0.5), {"alg": "anchor", "eos_deprioritize": False}),
+    ],
+)
 def test_masked_only_work_gives_the_same_generations(lm, reward, guidance, sched):
     """Vocabulary-sized work on the gathered masked positions only == on every position."""
     outs = []
@@ -110,6 +114,7 @@ def test_bad_chunk_budget_is_refused(lm, reward):
 
 def test_commit_plan_is_the_device_formula_step_by_step():
     from entrgi.schedule.timesteps import commit_counts
+
     for steps in [1, 2, 3, 7, 32, 48, 128]:
         for length in [1, 5, 13, 48, 128, 500]:
             schedule = DenoisingSchedule(steps=steps, max_new_tokens=length)
@@ -129,8 +134,9 @@ def test_commit_plan_commits_every_position_by_the_last_step():
 
 def test_output_shapes_trace_and_counters(lm, reward):
     steps, length, k = 5, 8, 3
-    out = make(lm, reward, GradientGuidance(weight="entropy", inner_steps=2), steps=steps, length=length,
-               k=k).generate(PROMPTS[:2])
+    out = make(lm, reward, GradientGuidance(weight="entropy", inner_steps=2), steps=steps, length=length, k=k).generate(
+        PROMPTS[:2]
+    )
     assert out.tokens.shape == (2, k, length) and out.rewards.shape == (2, k)
     assert not (out.tokens == lm.mask_token_id).any()
     assert set(out.trace) == set(TRACE_KEYS)
@@ -173,6 +179,7 @@ def test_no_host_sync_inside_the_denoising_loop(lm, reward, monkeypatch):
             if "/entrgi/" in sys._getframe(1).f_code.co_filename:
                 counts[name] = counts.get(name, 0) + 1
             return original(self, *a, **kw)
+
         return wrapper
 
     def run(steps):

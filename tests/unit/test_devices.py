@@ -102,8 +102,12 @@ def test_bad_device_fails_before_any_file_is_read(no_cuda):
     def loaded(*args, **kwargs):
         raise AssertionError("from_pretrained read files before checking the device")
 
-    for mod, name in ((hf_mod, "AutoModel"), (hf_mod, "AutoTokenizer"), (reward_mod, "AutoTokenizer"),
-                      (reward_mod, "AutoModelForSequenceClassification")):
+    for mod, name in (
+        (hf_mod, "AutoModel"),
+        (hf_mod, "AutoTokenizer"),
+        (reward_mod, "AutoTokenizer"),
+        (reward_mod, "AutoModelForSequenceClassification"),
+    ):
         no_cuda.setattr(getattr(mod, name), "from_pretrained", loaded)
     with pytest.raises(ValueError, match=r"model\.device='gpu0'"):
         DreamLM.from_pretrained("org/absent", device="gpu0")
@@ -116,9 +120,17 @@ def test_bad_device_fails_before_any_file_is_read(no_cuda):
 
 
 def test_tiny_checkpoints_load_onto_the_resolved_device_through_the_configs(no_cuda, tiny_dir):
-    cfg = compose_run(["model=dream_7b", f"model.path={tiny_dir['dllm']}", "model.dtype=float32",
-                       "reward=skywork_v2_qwen3_0_6b", f"reward.path={tiny_dir['reward']}", "reward.dtype=float32",
-                       "trainer=cpu"])
+    cfg = compose_run(
+        [
+            "model=dream_7b",
+            f"model.path={tiny_dir['dllm']}",
+            "model.dtype=float32",
+            "reward=skywork_v2_qwen3_0_6b",
+            f"reward.path={tiny_dir['reward']}",
+            "reward.dtype=float32",
+            "trainer=cpu",
+        ]
+    )
     assert cfg.model.device == cfg.reward.device == "auto"
     devices = pipeline.model_devices(cfg)
     lm = instantiate(cfg.model, **pipeline._device_kwarg(devices, "model"))
@@ -162,8 +174,14 @@ def test_gpu_peak_is_reset_at_predict_start_and_maxed_over_ranks(tmp_path, monke
     w = writer_mod.JsonlPredictionWriter(tmp_path, "bon", 0, {})
     w.on_predict_start(_Trainer(), _Module("cuda:1"))
     assert calls == [("reset", torch.device("cuda", 1))]
-    other = {"generation_wall_s": 1.0, "generated_tokens": 0, "dllm_calls": 0, "reward_calls": 0,
-             "peak_memory_bytes": 1, "peak_gpu_memory_bytes": 9 << 30}
+    other = {
+        "generation_wall_s": 1.0,
+        "generated_tokens": 0,
+        "dllm_calls": 0,
+        "reward_calls": 0,
+        "peak_memory_bytes": 1,
+        "peak_gpu_memory_bytes": 9 << 30,
+    }
     (tmp_path / "shards" / "rank1.stats.json").write_text(json.dumps(other))
     w.on_predict_end(_Trainer(), _Module("cuda:1"))
     assert w.merged_stats["peak_gpu_memory_bytes"] == 9 << 30

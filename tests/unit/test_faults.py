@@ -5,8 +5,9 @@ import math
 
 import pytest
 import torch
-
 from fakes import TokenCountReward
+from test_guidance import _setup
+
 from entrgi import rng
 from entrgi.denoiser import GuidedDenoiser
 from entrgi.eval.records import summarize, to_records
@@ -16,7 +17,6 @@ from entrgi.judges.apply import judge_records, judge_summary
 from entrgi.positions import StepPositions
 from entrgi.schedule import DenoisingSchedule, TokenSampler
 from entrgi.types import PromptItem
-from test_guidance import _setup
 
 PROMPTS = [PromptItem("a", "the cat"), PromptItem("b", "a big dog eat food today"), PromptItem("c", "rain")]
 
@@ -104,16 +104,14 @@ def test_adam_skip_keeps_param_m_and_v_rows_and_leaves_the_rest_bit_identical():
         if step == 1:
             before = [x[1].clone() for x in (ours.param, ours.m, ours.v)]
             ours.update(slice(0, 4), torch.where(keep[:, None], grad, 0.0), keep)
-            assert all(torch.equal(a, b[1]) for a, b in zip(before, (ours.param, ours.m, ours.v)))
+            assert all(torch.equal(a, b[1]) for a, b in zip(before, (ours.param, ours.m, ours.v), strict=True))
         else:
             ours.update(slice(0, 2), grad[:2], torch.ones(2, dtype=torch.bool))  # all kept: the scalar path's bits
             ours.update(slice(2, 4), grad[2:])
         plain.update(slice(0, 4), grad)
-    for a, b in zip((ours.param, ours.m, ours.v), (plain.param, plain.m, plain.v)):
+    for a, b in zip((ours.param, ours.m, ours.v), (plain.param, plain.m, plain.v), strict=True):
         assert torch.equal(a[keep], b[keep])
         assert torch.isfinite(a).all()
-
-
 
 
 def generate(lm, reward, guidance, steps=4, k=2):
@@ -162,8 +160,10 @@ class FieldJudge:
 
 def test_nonfinite_text_scores_are_null_and_left_out_of_the_means(lm):
     k = 3  # prompt a: rows 0..2, b: 3..5, c: 6..8
-    reward = NanTextReward(lm.tokenizer, {1: float("nan"), 3: float("inf"), 5: float("-inf"),
-                                          6: float("nan"), 7: float("nan"), 8: float("nan")})
+    reward = NanTextReward(
+        lm.tokenizer,
+        {1: float("nan"), 3: float("inf"), 5: float("-inf"), 6: float("nan"), 7: float("nan"), 8: float("nan")},
+    )
     out = generate(lm, reward, NoGuidance(), k=k)
     assert out.counters["faults"] == 0
     records = to_records(out, "bon", 5)

@@ -1,11 +1,11 @@
 import pytest
+import tiny_models
 import torch
 
-import tiny_models
+from entrgi import rng
 from entrgi.guidance import GradientGuidance, NoGuidance, RewardObjective, normalized_entropy, parse_weight
 from entrgi.guidance.weights import ConstantWeight, PowerWeight, ThresholdWeight
 from entrgi.models import SequenceClassifierReward, build_vocab_bridge
-from entrgi import rng
 from entrgi.positions import StepPositions
 from entrgi.schedule import TokenSampler
 
@@ -129,20 +129,23 @@ def test_weight_policies():
             parse_weight(bad)
 
 
-@pytest.mark.parametrize("kwargs, key", [
-    ({"inner_steps": 0}, "guidance.inner_steps"),
-    ({"inner_steps": -1}, "guidance.inner_steps"),
-    ({"lr": 0.0}, "guidance.lr"),
-    ({"lr": -0.5}, "guidance.lr"),
-    ({"weight": "softmax"}, "guidance.weight"),
-    ({"normalization": "log2"}, "guidance.normalization"),
-    ({"every": 0}, "guidance.every"),
-    ({"every": True}, "guidance.every"),
-    ({"until": 0.0}, "guidance.until"),
-    ({"until": 1.5}, "guidance.until"),
-    ({"min_entropy": -0.1}, "guidance.min_entropy"),
-    ({"min_entropy": 2}, "guidance.min_entropy"),
-])
+@pytest.mark.parametrize(
+    "kwargs, key",
+    [
+        ({"inner_steps": 0}, "guidance.inner_steps"),
+        ({"inner_steps": -1}, "guidance.inner_steps"),
+        ({"lr": 0.0}, "guidance.lr"),
+        ({"lr": -0.5}, "guidance.lr"),
+        ({"weight": "softmax"}, "guidance.weight"),
+        ({"normalization": "log2"}, "guidance.normalization"),
+        ({"every": 0}, "guidance.every"),
+        ({"every": True}, "guidance.every"),
+        ({"until": 0.0}, "guidance.until"),
+        ({"until": 1.5}, "guidance.until"),
+        ({"min_entropy": -0.1}, "guidance.min_entropy"),
+        ({"min_entropy": 2}, "guidance.min_entropy"),
+    ],
+)
 def test_bad_guidance_values_name_the_key(kwargs, key):
     with pytest.raises(ValueError, match=key.replace(".", r"\.")):
         GradientGuidance(**kwargs)
@@ -157,6 +160,7 @@ def test_expectation_gradient_matches_finite_differences(tiny_dir, monkeypatch):
     """d reward / d phi of the Expectation relaxation through a real Qwen3 reward, float64."""
     # Qwen3's RMSNorm upcasts to float32 only; keep float64 so differences are not rounding noise.
     from transformers.models.qwen3 import modeling_qwen3
+
     monkeypatch.setattr(modeling_qwen3.Qwen3RMSNorm, "forward", _rmsnorm_in_input_dtype)
     reward = SequenceClassifierReward.from_pretrained(str(tiny_dir["reward"]), dtype="float64", device="cpu")
     dtok = tiny_models.dllm_tokenizer()
@@ -197,8 +201,7 @@ def test_optimizer_raises_soft_reward_and_reports_stats():
     keys = rng.trajectory_keys(0, torch.arange(3), 1)
     # Expectation's soft reward is deterministic, so a few small Adam steps must raise it
     at = StepPositions.every(0, keys, masked)
-    _, stats = GradientGuidance(weight="zero", inner_steps=5, lr=0.1).optimize(
-        logits.float(), tokens, obj, sampler, at)
+    _, stats = GradientGuidance(weight="zero", inner_steps=5, lr=0.1).optimize(logits.float(), tokens, obj, sampler, at)
     assert (stats.reward_after > stats.reward_before + 0.1).all()
     guide = GradientGuidance(weight="entropy", inner_steps=5, lr=0.3)
     phi, stats = guide.optimize(logits.float(), tokens, obj, sampler, at)
@@ -213,6 +216,7 @@ def test_optimizer_raises_soft_reward_and_reports_stats():
 
 def test_sync_free_adam_matches_torch_adam():
     from entrgi.guidance.guidance import _Adam
+
     g = torch.Generator().manual_seed(0)
     a = torch.randn(3, 4, generator=g, requires_grad=True)
     b = a.detach().clone().requires_grad_(True)

@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+from test_guidance import _setup
 
 from entrgi import rng
 from entrgi.denoiser import GuidedDenoiser
@@ -11,11 +12,8 @@ from entrgi.positions import StepPositions
 from entrgi.schedule import DenoisingSchedule
 from entrgi.schedule.sampling import TokenSampler
 from entrgi.types import PromptItem
-from test_guidance import _setup
 
 PROMPTS = [PromptItem("a", "the cat"), PromptItem("b", "a big dog eat food today"), PromptItem("c", "rain")]
-
-
 
 
 def generate(lm, reward, guidance, steps=6):
@@ -23,13 +21,16 @@ def generate(lm, reward, guidance, steps=6):
     return GuidedDenoiser(lm, reward, guidance, schedule, samples_per_prompt=2, seed=5).generate(PROMPTS)
 
 
-@pytest.mark.parametrize("kwargs, guided", [
-    ({"every": 2}, [0, 2, 4]),
-    ({"every": 4}, [0, 4]),
-    ({"until": 0.5}, [0, 1, 2]),
-    ({"until": 0.4}, [0, 1, 2]),  # step < 0.4 * 6 = 2.4
-    ({"every": 2, "until": 0.5}, [0, 2]),
-])
+@pytest.mark.parametrize(
+    "kwargs, guided",
+    [
+        ({"every": 2}, [0, 2, 4]),
+        ({"every": 4}, [0, 4]),
+        ({"until": 0.5}, [0, 1, 2]),
+        ({"until": 0.4}, [0, 1, 2]),  # step < 0.4 * 6 = 2.4
+        ({"every": 2, "until": 0.5}, [0, 2]),
+    ],
+)
 def test_every_and_until_choose_the_guided_steps(lm, reward, kwargs, guided):
     out = generate(lm, reward, GradientGuidance(inner_steps=1, **kwargs))
     steps = out.trace["guided"].shape[-1]

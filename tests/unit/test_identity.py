@@ -15,10 +15,28 @@ def identity(overrides):
 
 def test_testbed_default():
     run = identity([])
-    assert run == {"method": "m", "weight": "entropy", "inner_steps": 3, "lr": 0.5, "normalization": "log_vocab",
-                   "every": 1, "until": 1.0, "min_entropy": 0.0, "samples_per_prompt": 4, "steps": 48,
-                   "temperature": 0.7, "top_p": 0.95, "top_k": None, "alg": "entropy", "max_new_tokens": 48,
-                   "dataset": "testbed", "dllm": "testbed", "reward": "testbed", "judge": "oracle", "seed": 1}
+    assert run == {
+        "method": "m",
+        "weight": "entropy",
+        "inner_steps": 3,
+        "lr": 0.5,
+        "normalization": "log_vocab",
+        "every": 1,
+        "until": 1.0,
+        "min_entropy": 0.0,
+        "samples_per_prompt": 4,
+        "steps": 48,
+        "temperature": 0.7,
+        "top_p": 0.95,
+        "top_k": None,
+        "alg": "entropy",
+        "max_new_tokens": 48,
+        "dataset": "testbed",
+        "dllm": "testbed",
+        "reward": "testbed",
+        "judge": "oracle",
+        "seed": 1,
+    }
 
 
 def test_paper_config_names_models_data_and_judge():

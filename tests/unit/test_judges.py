@@ -9,34 +9,47 @@ import sys
 from types import SimpleNamespace
 
 import pytest
+import tiny_models
 import torch
 from hydra import compose, initialize_config_module
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-import tiny_models
-from entrgi.judges import (Judge, LMUnitJudge, OracleJudge, RewardModelJudge, judge_records, judge_summary,
-                           record_messages)
+from entrgi.judges import (
+    Judge,
+    LMUnitJudge,
+    OracleJudge,
+    RewardModelJudge,
+    judge_records,
+    judge_summary,
+    record_messages,
+)
 from entrgi.judges.lmunit import DEFAULT_UNIT_TESTS, LMUNIT_TEMPLATE, VLLMScorer, expected_score
 from entrgi.models.reward import SequenceClassifierReward
 from entrgi.testbed import oracle
 from entrgi.testbed.language import default_grammar
 
-CHATS = [[{"role": "user", "content": "tell me about the cat ."}],
-         [{"role": "system", "content": "be kind"}, {"role": "user", "content": "sing a song"}]]
+CHATS = [
+    [{"role": "user", "content": "tell me about the cat ."}],
+    [{"role": "system", "content": "be kind"}, {"role": "user", "content": "sing a song"}],
+]
 RESPONSES = [["the cat is happy .", "bad rain", "a big red dog and a small bird play today ."], ["good song"]]
 
 
 @pytest.fixture(scope="module")
 def ckpt(tmp_path_factory):
     root = tmp_path_factory.mktemp("judges")
-    return {"lm": tiny_models.save_causal_lm(root / "lm"), "reward": tiny_models.save_reward(root / "reward", seed=1),
-            "reward0": tiny_models.save_reward(root / "reward0", seed=0)}
+    return {
+        "lm": tiny_models.save_causal_lm(root / "lm"),
+        "reward": tiny_models.save_reward(root / "reward", seed=1),
+        "reward0": tiny_models.save_reward(root / "reward0", seed=0),
+    }
 
 
 @pytest.fixture(scope="module")
 def lmunit(ckpt):
-    return LMUnitJudge.from_pretrained(str(ckpt["lm"]), dtype="float32", device="cpu", batch_size=4,
-                                       backend="transformers")
+    return LMUnitJudge.from_pretrained(
+        str(ckpt["lm"]), dtype="float32", device="cpu", batch_size=4, backend="transformers"
+    )
 
 
 # ----------------------------------------------------------------- oracle
@@ -48,10 +61,16 @@ def test_oracle_judge_matches_the_oracle_on_the_last_user_turn():
     chat = [{"role": "system", "content": "ignored"}, {"role": "user", "content": prompt.text}]
     [fields] = OracleJudge().score([chat], [responses])
     assert len(fields) == 3
-    for f, r in zip(fields, responses):
+    for f, r in zip(fields, responses, strict=True):
         truth = oracle.score(prompt, r)
-        assert f == {"score": truth.total, "oracle_total": truth.total, "grammatical": truth.grammatical,
-                     "on_topic": truth.on_topic, "sentiment": truth.sentiment, "repetition": truth.repetition}
+        assert f == {
+            "score": truth.total,
+            "oracle_total": truth.total,
+            "grammatical": truth.grammatical,
+            "on_topic": truth.on_topic,
+            "sentiment": truth.sentiment,
+            "repetition": truth.repetition,
+        }
     assert fields[0]["score"] > 0  # a sampled response is grammatical: a non-trivial comparison
     with pytest.raises(ValueError, match="not a testbed prompt"):
         OracleJudge().score([[{"role": "user", "content": "what is 2+2?"}]], [["4"]])
@@ -62,7 +81,7 @@ def test_reward_model_judge_equals_score_text(ckpt):
     judge = RewardModelJudge.from_pretrained(str(ckpt["reward"]), dtype="float32", device="cpu", batch_size=2)
     reward = SequenceClassifierReward.from_pretrained(str(ckpt["reward"]), dtype="float32", device="cpu")
     out = judge.score(CHATS, RESPONSES)
-    flat_chats = [c for c, rs in zip(CHATS, RESPONSES) for _ in rs]
+    flat_chats = [c for c, rs in zip(CHATS, RESPONSES, strict=True) for _ in rs]
     truth = reward.score_text(flat_chats, [r for rs in RESPONSES for r in rs]).tolist()
     got = [f["score"] for fs in out for f in fs]
     assert [len(fs) for fs in out] == [3, 1] and all(set(f) == {"score"} for fs in out for f in fs)
@@ -96,8 +115,9 @@ def test_lmunit_equals_a_hand_computation_from_the_logits(ckpt, lmunit):
     digits = tok.convert_tokens_to_ids(["1", "2", "3", "4", "5"])
     for i, test in enumerate(DEFAULT_UNIT_TESTS):
         content = f"Query: {query}\n\nResponse: {response}\n\nUnit Test: {test}"
-        text = tok.apply_chat_template([{"role": "user", "content": content}], tokenize=False,
-                                       add_generation_prompt=True)
+        text = tok.apply_chat_template(
+            [{"role": "user", "content": content}], tokenize=False, add_generation_prompt=True
+        )
         ids = tok(text, add_special_tokens=False, return_tensors="pt").input_ids
         with torch.no_grad():
             p = torch.softmax(model(ids).logits[0, -1].double(), -1)[digits]
@@ -111,9 +131,9 @@ def test_lmunit_equals_a_hand_computation_from_the_logits(ckpt, lmunit):
 def test_lmunit_batched_equals_one_by_one(ckpt, lmunit):
     batched = lmunit.score(CHATS, RESPONSES)  # 20 inputs of different lengths: left padding in chunks of 4
     single = LMUnitJudge.from_pretrained(str(ckpt["lm"]), dtype="float32", device="cpu", batch_size=1)
-    one_by_one = [[single.score([c], [[r]])[0][0] for r in rs] for c, rs in zip(CHATS, RESPONSES)]
+    one_by_one = [[single.score([c], [[r]])[0][0] for r in rs] for c, rs in zip(CHATS, RESPONSES, strict=True)]
     keys = ["score"] + [f"test_{i}" for i in range(1, 6)]
-    for fb, fs in zip(sum(batched, []), sum(one_by_one, [])):
+    for fb, fs in zip(sum(batched, []), sum(one_by_one, []), strict=True):
         assert sorted(fb) == sorted(keys)
         assert [fb[k] for k in keys] == pytest.approx([fs[k] for k in keys], abs=1e-5)
         assert all(1.0 <= fb[k] <= 5.0 for k in keys)
@@ -146,8 +166,14 @@ def test_lmunit_vllm_backend_needs_vllm(ckpt):
 
 def test_vllm_scorer_reads_the_score_tokens_logprobs(monkeypatch):
     """The vLLM path's arithmetic with a stand-in ``vllm`` module (real vLLM is not run in the tests)."""
-    top = [{7: SimpleNamespace(logprob=math.log(0.5)), 11: SimpleNamespace(logprob=math.log(0.25)),
-            99: SimpleNamespace(logprob=math.log(0.25))}, {99: SimpleNamespace(logprob=0.0)}]
+    top = [
+        {
+            7: SimpleNamespace(logprob=math.log(0.5)),
+            11: SimpleNamespace(logprob=math.log(0.25)),
+            99: SimpleNamespace(logprob=math.log(0.25)),
+        },
+        {99: SimpleNamespace(logprob=0.0)},
+    ]
     calls = {}
 
     class LLM:
@@ -177,15 +203,33 @@ class LengthJudge(Judge):
     name = "length"
 
     def score(self, messages, responses):
-        return [[{"score": float(len(r.split())), "system": m[0]["role"] == "system"} for r in rs]
-                for m, rs in zip(messages, responses)]
+        return [
+            [{"score": float(len(r.split())), "system": m[0]["role"] == "system"} for r in rs]
+            for m, rs in zip(messages, responses, strict=True)
+        ]
 
 
 def _records() -> list[dict]:
-    return [{"sample_id": "a", "prompt": "p1", "responses": ["one two", "one", "one two three"],
-             "rewards": [0.5, 0.1, 0.9], "best_index": 2, "top1_reward": 0.9, "trace": {"x": [1.0]}},
-            {"sample_id": "b", "prompt": "p2", "system": "s", "responses": ["x y", "z"], "rewards": [2.0, 1.0],
-             "best_index": 0, "top1_reward": 2.0}]
+    return [
+        {
+            "sample_id": "a",
+            "prompt": "p1",
+            "responses": ["one two", "one", "one two three"],
+            "rewards": [0.5, 0.1, 0.9],
+            "best_index": 2,
+            "top1_reward": 0.9,
+            "trace": {"x": [1.0]},
+        },
+        {
+            "sample_id": "b",
+            "prompt": "p2",
+            "system": "s",
+            "responses": ["x y", "z"],
+            "rewards": [2.0, 1.0],
+            "best_index": 0,
+            "top1_reward": 2.0,
+        },
+    ]
 
 
 def test_judge_records_sets_judge_fields_and_nothing_else():
@@ -194,10 +238,11 @@ def test_judge_records_sets_judge_fields_and_nothing_else():
     assert judge_records(records, LengthJudge()) is records
     assert [r["judge_all"] for r in records] == [
         [{"score": 2.0, "system": False}, {"score": 1.0, "system": False}, {"score": 3.0, "system": False}],
-        [{"score": 2.0, "system": True}, {"score": 1.0, "system": True}]]
+        [{"score": 2.0, "system": True}, {"score": 1.0, "system": True}],
+    ]
     assert [r["judge"]["score"] for r in records] == [3.0, 2.0]  # the Top@1 (best_index) response
     assert {r["judge_name"] for r in records} == {"length"}
-    for rec, old in zip(records, before):
+    for rec, old in zip(records, before, strict=True):
         assert {k: v for k, v in rec.items() if k not in ("judge", "judge_all", "judge_name")} == old
     assert record_messages(records[1]) == [{"role": "system", "content": "s"}, {"role": "user", "content": "p2"}]
     assert record_messages(records[0]) == [{"role": "user", "content": "p1"}]
@@ -215,14 +260,26 @@ def test_judge_records_rejects_a_judge_returning_the_wrong_count():
 def test_judge_summary_means_over_top1_and_all_responses():
     nan = float("nan")
     records = [
-        {"judge_name": "j", "judge": {"score": 2.0, "ok": True, "note": "x"},
-         "judge_all": [{"score": 2.0}, {"score": 4.0}]},
+        {
+            "judge_name": "j",
+            "judge": {"score": 2.0, "ok": True, "note": "x"},
+            "judge_all": [{"score": 2.0}, {"score": 4.0}],
+        },
         {"judge_name": "j", "judge": {"score": None, "ok": False}, "judge_all": [{"score": None}, {"score": 1.0}]},
-        {"judge_name": "j", "judge": {"score": 5.0, "ok": True, "bad": nan},
-         "judge_all": [{"score": 5.0}, {"score": nan}]},
+        {
+            "judge_name": "j",
+            "judge": {"score": 5.0, "ok": True, "bad": nan},
+            "judge_all": [{"score": 5.0}, {"score": nan}],
+        },
         {"sample_id": "not judged"},
     ]
     out = judge_summary(records)
-    assert out == pytest.approx({"judge": "j", "judge_score_mean": (2.0 + 5.0) / 2, "judge_ok_mean": 2 / 3,
-                                 "judge_score_avgN_mean": (3.0 + 1.0 + 5.0) / 3})
+    assert out == pytest.approx(
+        {
+            "judge": "j",
+            "judge_score_mean": (2.0 + 5.0) / 2,
+            "judge_ok_mean": 2 / 3,
+            "judge_score_avgN_mean": (3.0 + 1.0 + 5.0) / 3,
+        }
+    )
     assert judge_summary([{"sample_id": "x"}]) == {}

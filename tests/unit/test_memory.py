@@ -13,7 +13,6 @@ import sys
 import textwrap
 
 import pytest
-
 import tiny_models
 
 VOCAB, K, PROMPTS, LENGTH = 32768, 4, 4, 64
@@ -58,13 +57,19 @@ def big_vocab_models(tmp_path_factory):
 
 @pytest.mark.parametrize("method, full_size", [("entrgi", 3), ("bon", 1)])
 def test_peak_memory_stays_at_the_floor(big_vocab_models, method, full_size):
-    out = subprocess.run([sys.executable, "-c", CHILD, str(big_vocab_models), method, str(K), str(PROMPTS),
-                          str(LENGTH), str(CHUNK)], capture_output=True, text=True, timeout=600)
+    out = subprocess.run(
+        [sys.executable, "-c", CHILD, str(big_vocab_models), method, str(K), str(PROMPTS), str(LENGTH), str(CHUNK)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     m = json.loads(out.stdout.strip().splitlines()[-1])
     tensor = K * PROMPTS * LENGTH * VOCAB * 4  # one [N, G, V] fp32 tensor at step 0 (134 MB)
     bound = full_size * tensor + 12 * CHUNK + SLACK
     grown = m["peak"] - m["base"]
     assert m["peak"] > m["base"] + full_size * tensor * 0.9, "the run's own peak was not measured"
-    assert grown <= bound, f"{method}: peak grew by {grown / 2**20:.0f} MiB > bound {bound / 2**20:.0f} MiB " \
-                           f"({full_size} x {tensor / 2**20:.0f} MiB + chunks + slack)"
+    assert grown <= bound, (
+        f"{method}: peak grew by {grown / 2**20:.0f} MiB > bound {bound / 2**20:.0f} MiB "
+        f"({full_size} x {tensor / 2**20:.0f} MiB + chunks + slack)"
+    )

@@ -1,8 +1,8 @@
 import pytest
+import tiny_models
 import torch
 from transformers import AutoModel
 
-import tiny_models
 from entrgi.models import BidirectionalLM, DreamLM, LLaDALM, SequenceClassifierReward, build_vocab_bridge
 from entrgi.models.vocab import EXACT, FALLBACK, NONE
 
@@ -18,11 +18,12 @@ def test_remote_code_checkpoint_loads_through_automodel(tiny_dir):
 
 def test_dream_adapter_shifts_and_llada_does_not(tiny_dir):
     dream = DreamLM.from_pretrained(str(tiny_dir["dllm"]), dtype="float32", device="cpu")
-    llada = LLaDALM.from_pretrained(str(tiny_dir["dllm"]), dtype="float32", device="cpu",
-                                    mask_token_id=dream.mask_token_id)
+    llada = LLaDALM.from_pretrained(
+        str(tiny_dir["dllm"]), dtype="float32", device="cpu", mask_token_id=dream.mask_token_id
+    )
     enc = dream.encode(MSGS, max_new_tokens=6)
     assert enc.tokens.shape[1] == enc.prompt_len + 6
-    assert (enc.tokens[:, enc.prompt_len:] == dream.mask_token_id).all()
+    assert (enc.tokens[:, enc.prompt_len :] == dream.mask_token_id).all()
     assert not enc.attention_mask[1, 0] and enc.attention_mask[0].all()  # second prompt is left-padded
     p = enc.prompt_len
     # Row 0 has no padding, so the raw forward with no mask is the reference for both adapters.
@@ -30,7 +31,7 @@ def test_dream_adapter_shifts_and_llada_does_not(tiny_dir):
     d = dream.response_logits(enc.tokens, enc.attention_mask, p)
     ll = llada.response_logits(enc.tokens, enc.attention_mask, p)
     assert d.shape == ll.shape == (2, 6, dream.vocab_size)
-    torch.testing.assert_close(d[0], raw[0, p - 1:-1], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(d[0], raw[0, p - 1 : -1], atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(ll[0], raw[0, p:], atol=1e-5, rtol=1e-5)
     assert not torch.allclose(d[0], ll[0])
 
@@ -39,8 +40,9 @@ def test_dream_adapter_shifts_and_llada_does_not(tiny_dir):
 def test_logits_at_positions_equal_the_full_logits_gathered(tiny_dir, cls):
     """The head applied at the wanted response positions only (Dream, testbed) or the full logits
     gathered (LLaDA): the same numbers as gathering from every position."""
-    lm = cls.from_pretrained(str(tiny_dir["dllm"]), dtype="float32", device="cpu", mask_token_id=4,
-                             trust_remote_code=True)
+    lm = cls.from_pretrained(
+        str(tiny_dir["dllm"]), dtype="float32", device="cpu", mask_token_id=4, trust_remote_code=True
+    )
     enc = lm.encode(MSGS, max_new_tokens=6)
     full = lm.response_logits(enc.tokens, enc.attention_mask, enc.prompt_len)
     positions = torch.tensor([[0, 3, 5], [1, 2, 4]])
@@ -107,7 +109,7 @@ def test_reward_text_score_batched_and_no_double_bos(tiny_dir):
     calls = reward.calls
     batched = reward.score_text(msgs, responses)
     assert reward.calls == calls + 1  # one forward for the whole batch
-    single = torch.cat([reward.score_text([m], [r]) for m, r in zip(msgs, responses)])
+    single = torch.cat([reward.score_text([m], [r]) for m, r in zip(msgs, responses, strict=True)])
     torch.testing.assert_close(batched, single, atol=1e-5, rtol=1e-5)
     assert batched.std() > 0
     ctx = reward.context(MSGS)
@@ -144,7 +146,8 @@ def test_bos_written_by_the_template_is_not_doubled(tiny_dir):
     tok = tiny_models.reward_tokenizer()
     bos = "<|im_start|>"  # stands in for <|begin_of_text|>; any special token will do
     tok.backend_tokenizer.post_processor = TemplateProcessing(
-        single=f"{bos} $A", special_tokens=[(bos, tok.convert_tokens_to_ids(bos))])
+        single=f"{bos} $A", special_tokens=[(bos, tok.convert_tokens_to_ids(bos))]
+    )
     tok.bos_token = bos
     tok.chat_template = "<|im_start|>" + tiny_models.CHATML
     assert tok("cat")["input_ids"][0] == tok.bos_token_id  # would double if added on top of the template
@@ -189,6 +192,10 @@ def test_remote_code_runs_only_where_the_model_family_needs_it(tiny_dir):
     assert DreamLM.remote_code and LLaDALM.remote_code and not BidirectionalLM.remote_code
     with pytest.raises(ValueError, match="trust_remote_code"):
         BidirectionalLM.from_pretrained(str(tiny_dir["dllm"]), dtype="float32", device="cpu")
-    assert BidirectionalLM.from_pretrained(str(tiny_dir["dllm"]), dtype="float32", device="cpu",
-                                           trust_remote_code=True).vocab_size > 0
+    assert (
+        BidirectionalLM.from_pretrained(
+            str(tiny_dir["dllm"]), dtype="float32", device="cpu", trust_remote_code=True
+        ).vocab_size
+        > 0
+    )
     assert DreamLM.from_pretrained(str(tiny_dir["dllm"]), dtype="float32", device="cpu").vocab_size > 0

@@ -20,8 +20,10 @@ from entrgi.oom import concat_outputs, generate_with_split, is_out_of_memory, me
 from entrgi.schedule import DenoisingSchedule
 from entrgi.types import PromptItem
 
-PROMPTS = [PromptItem(f"p{i}", text) for i, text in enumerate(
-    ["the cat", "a big dog eat food today and night", "music", "rain or sun", "the bird song"])]
+PROMPTS = [
+    PromptItem(f"p{i}", text)
+    for i, text in enumerate(["the cat", "a big dog eat food today and night", "music", "rain or sun", "the bird song"])
+]
 OOM = "CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; 79.10 GiB total capacity)"
 
 
@@ -30,18 +32,21 @@ def denoiser(tiny_dir):
     lm = DreamLM.from_pretrained(str(tiny_dir["dllm"]), dtype="float32", device="cpu")
     reward = SequenceClassifierReward.from_pretrained(str(tiny_dir["reward"]), dtype="float32", device="cpu")
     schedule = DenoisingSchedule(steps=4, max_new_tokens=8, temperature=0.7, top_p=0.95)
-    return GuidedDenoiser(lm, reward, GradientGuidance(weight="entropy", inner_steps=2, lr=0.5), schedule,
-                          samples_per_prompt=2, seed=5)
+    return GuidedDenoiser(
+        lm, reward, GradientGuidance(weight="entropy", inner_steps=2, lr=0.5), schedule, samples_per_prompt=2, seed=5
+    )
 
 
 def failing(generate, max_batch=None, never=(), calls=None):
     """``generate`` that runs out of memory above ``max_batch`` prompts or whenever a ``never`` id is in the batch."""
+
     def wrapped(items):
         if calls is not None:
             calls.append([it.sample_id for it in items])
         if (max_batch is not None and len(items) > max_batch) or any(it.sample_id in never for it in items):
             raise torch.cuda.OutOfMemoryError(OOM)
         return generate(items)
+
     return wrapped
 
 
@@ -91,14 +96,16 @@ def test_nothing_fits(denoiser):
 def test_other_errors_propagate_and_oom_is_recognized():
     def broken(items):
         raise RuntimeError("shape mismatch")
+
     with pytest.raises(RuntimeError, match="shape mismatch"):
         generate_with_split(broken, PROMPTS)
     assert is_out_of_memory(torch.cuda.OutOfMemoryError("x"))
     assert is_out_of_memory(RuntimeError("CUDA error: out of memory"))
     assert not is_out_of_memory(ValueError("out of memory"))
     assert memory_needed(RuntimeError(OOM)).startswith("tried to allocate 2.00 GiB")
-    assert memory_needed(RuntimeError("out of memory")) == ("unknown" if not torch.cuda.is_available()
-                                                             else memory_needed(RuntimeError("out of memory")))
+    assert memory_needed(RuntimeError("out of memory")) == (
+        "unknown" if not torch.cuda.is_available() else memory_needed(RuntimeError("out of memory"))
+    )
 
 
 def test_concat_of_one_is_itself_and_of_parts_is_the_whole(denoiser):
@@ -120,9 +127,18 @@ def test_predict_step_counts_skipped_prompts(denoiser, monkeypatch):
 
 def run_config(out, batch_size=4):
     with initialize_config_module("entrgi.conf", version_base="1.3"):
-        return compose("run", overrides=["schedule.steps=4", "schedule.max_new_tokens=8", "samples_per_prompt=2",
-                                          "data.limit=6", f"data.batch_size={batch_size}", "logger=none",
-                                          f"paths.output_dir={out}"])
+        return compose(
+            "run",
+            overrides=[
+                "schedule.steps=4",
+                "schedule.max_new_tokens=8",
+                "samples_per_prompt=2",
+                "data.limit=6",
+                f"data.batch_size={batch_size}",
+                "logger=none",
+                f"paths.output_dir={out}",
+            ],
+        )
 
 
 def read(out):
@@ -150,7 +166,7 @@ def test_run_with_injected_oom_matches_an_unsplit_run(tmp_path, monkeypatch, cap
     records = read(tmp_path / "split")
     assert batches[0] == 4 and len(batches) > 2  # the first batch ran whole; the second split
     assert [r["sample_id"] for r in records] == [r["sample_id"] for r in expected if r["sample_id"] != never]
-    for got, want in zip(records, [r for r in expected if r["sample_id"] != never]):
+    for got, want in zip(records, [r for r in expected if r["sample_id"] != never], strict=True):
         assert got["responses"] == want["responses"] and got["best_index"] == want["best_index"]
         assert got["rewards"] == pytest.approx(want["rewards"], abs=1e-5)
         for key, values in want["trace"].items():

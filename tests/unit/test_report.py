@@ -13,21 +13,43 @@ from entrgi.eval.aggregate import aggregate, find_runs
 from entrgi.eval.runs import group_runs, load_runs, varying_axes
 
 STEPS, LENGTH = 4, 3
-GRADIENT = {"_target_": "entrgi.guidance.GradientGuidance", "weight": "entropy", "inner_steps": 3, "lr": 0.5,
-            "normalization": "log_vocab"}
-JSONL_DATA = {"_target_": "entrgi.data.sources.JsonlPromptSource", "path": "prompts.jsonl", "limit": 2,
-              "batch_size": 2, "judge": None}
+GRADIENT = {
+    "_target_": "entrgi.guidance.GradientGuidance",
+    "weight": "entropy",
+    "inner_steps": 3,
+    "lr": 0.5,
+    "normalization": "log_vocab",
+}
+JSONL_DATA = {
+    "_target_": "entrgi.data.sources.JsonlPromptSource",
+    "path": "prompts.jsonl",
+    "limit": 2,
+    "batch_size": 2,
+    "judge": None,
+}
 
 
 def config(method: str, seed: int, out, **dotted) -> dict:
-    cfg = {"model": {"_target_": "entrgi.testbed.TestbedLM", "path": None},
-           "reward": {"_target_": "entrgi.testbed.TestbedReward", "path": None},
-           "guidance": dict(GRADIENT) if method != "bon" else {"_target_": "entrgi.guidance.NoGuidance"},
-           "schedule": {"steps": STEPS, "temperature": 0.7, "top_p": 0.95},
-           "data": {"_target_": "entrgi.data.sources.TestbedPromptSource", "limit": 2, "seed": seed,
-                    "batch_size": 2, "judge": {"_target_": "entrgi.testbed.judge.TestbedJudge"}},
-           "trainer": {"devices": 1}, "logger": {}, "paths": {"root_dir": ".", "output_dir": str(out)},
-           "seed": seed, "samples_per_prompt": 4, "resume": False, "experiment_name": "test"}
+    cfg = {
+        "model": {"_target_": "entrgi.testbed.TestbedLM", "path": None},
+        "reward": {"_target_": "entrgi.testbed.TestbedReward", "path": None},
+        "guidance": dict(GRADIENT) if method != "bon" else {"_target_": "entrgi.guidance.NoGuidance"},
+        "schedule": {"steps": STEPS, "temperature": 0.7, "top_p": 0.95},
+        "data": {
+            "_target_": "entrgi.data.sources.TestbedPromptSource",
+            "limit": 2,
+            "seed": seed,
+            "batch_size": 2,
+            "judge": {"_target_": "entrgi.testbed.judge.TestbedJudge"},
+        },
+        "trainer": {"devices": 1},
+        "logger": {},
+        "paths": {"root_dir": ".", "output_dir": str(out)},
+        "seed": seed,
+        "samples_per_prompt": 4,
+        "resume": False,
+        "experiment_name": "test",
+    }
     for key, value in dotted.items():
         *parents, leaf = key.split(".")
         node = cfg
@@ -39,16 +61,32 @@ def config(method: str, seed: int, out, **dotted) -> dict:
 
 def record(sample_id: str, method: str, seed: int, top1: float, guided: bool) -> dict:
     w = [0.8, 0.6, 0.4, None] if guided else [None] * STEPS
-    return {"sample_id": sample_id, "prompt": f"say {sample_id}", "responses": ["a b c", "a b"], "rewards": [top1, 0.0],
-            "best_index": 0, "top1_reward": top1, "avgN_reward": top1 / 2, "method": method, "seed": seed,
-            "trace": {"entropy_mean": [0.9, 0.6, 0.3, None], "entropy_min": [0.5] * STEPS,
-                      "entropy_max": [1.0] * STEPS, "w_mean": w, "w_min": w, "w_max": w,
-                      "reward_soft_before": [0.1, 0.2, 0.3, None] if guided else [None] * STEPS,
-                      "reward_soft_after": [0.2, 0.4, 0.5, None] if guided else [None] * STEPS,
-                      "committed": [1, 2, 3, 3]},
-            "entropy_map": [[0.9, 0.8, 0.7], [None, 0.5, 0.4], [None, None, 0.2], [None, None, None]],
-            "order": {"tokens": ["the", "cat", "sat"], "commit_step": [0, 2, 1]},
-            "judge": {"score": top1 / 10, "grammatical": 1.0}, "judge_name": "oracle"}
+    return {
+        "sample_id": sample_id,
+        "prompt": f"say {sample_id}",
+        "responses": ["a b c", "a b"],
+        "rewards": [top1, 0.0],
+        "best_index": 0,
+        "top1_reward": top1,
+        "avgN_reward": top1 / 2,
+        "method": method,
+        "seed": seed,
+        "trace": {
+            "entropy_mean": [0.9, 0.6, 0.3, None],
+            "entropy_min": [0.5] * STEPS,
+            "entropy_max": [1.0] * STEPS,
+            "w_mean": w,
+            "w_min": w,
+            "w_max": w,
+            "reward_soft_before": [0.1, 0.2, 0.3, None] if guided else [None] * STEPS,
+            "reward_soft_after": [0.2, 0.4, 0.5, None] if guided else [None] * STEPS,
+            "committed": [1, 2, 3, 3],
+        },
+        "entropy_map": [[0.9, 0.8, 0.7], [None, 0.5, 0.4], [None, None, 0.2], [None, None, None]],
+        "order": {"tokens": ["the", "cat", "sat"], "commit_step": [0, 2, 1]},
+        "judge": {"score": top1 / 10, "grammatical": 1.0},
+        "judge_name": "oracle",
+    }
 
 
 def write_run(folder, method, seed, top1s, cfg=None, compute=None, wall=2.0, with_config=True):
@@ -58,16 +96,34 @@ def write_run(folder, method, seed, top1s, cfg=None, compute=None, wall=2.0, wit
     guided = method != "bon"
     recs = [record(f"p{i}", method, seed, t, guided) for i, t in enumerate(top1s)]
     n = len(recs)
-    metrics = {"run": {"method": method, "seed": seed, "samples_per_prompt": cfg["samples_per_prompt"]},
-               "method": method, "seed": seed, "samples_per_prompt": cfg["samples_per_prompt"], "num_prompts": n,
-               "top1_reward_mean": sum(top1s) / n, "avgN_reward_mean": sum(top1s) / n / 2, "judge": "oracle",
-               "judge_score_mean": sum(top1s) / n / 10, "judge_grammatical_mean": 1.0,
-               "generation_wall_s": wall, "total_wall_s": wall + 1, "gpu_s": None, "tokens_per_s": 10.0,
-               "peak_memory_bytes": 1 << 20, "world_size": 1, "skipped": {}}
+    metrics = {
+        "run": {"method": method, "seed": seed, "samples_per_prompt": cfg["samples_per_prompt"]},
+        "method": method,
+        "seed": seed,
+        "samples_per_prompt": cfg["samples_per_prompt"],
+        "num_prompts": n,
+        "top1_reward_mean": sum(top1s) / n,
+        "avgN_reward_mean": sum(top1s) / n / 2,
+        "judge": "oracle",
+        "judge_score_mean": sum(top1s) / n / 10,
+        "judge_grammatical_mean": 1.0,
+        "generation_wall_s": wall,
+        "total_wall_s": wall + 1,
+        "gpu_s": None,
+        "tokens_per_s": 10.0,
+        "peak_memory_bytes": 1 << 20,
+        "world_size": 1,
+        "skipped": {},
+    }
     if compute is not None:
-        metrics["compute"] = {"dllm_forwards": STEPS * n, "reward_forwards": 3 * STEPS * n if guided else n,
-                              "reward_backwards": 3 * STEPS * n if guided else 0, "flops": compute * n,
-                              "flops_per_prompt": compute, "formula": "2 N D"}
+        metrics["compute"] = {
+            "dllm_forwards": STEPS * n,
+            "reward_forwards": 3 * STEPS * n if guided else n,
+            "reward_backwards": 3 * STEPS * n if guided else 0,
+            "flops": compute * n,
+            "flops_per_prompt": compute,
+            "formula": "2 N D",
+        }
     (folder / "metrics.json").write_text(json.dumps(metrics))
     if with_config:
         (folder / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))  # config order, as OmegaConf.to_yaml
@@ -100,17 +156,31 @@ def test_a_2x2_sweep_groups_by_its_axes_and_averages_seeds(tmp_path):
     assert "data.seed" not in varying_axes(rep.runs)  # equals the run's seed wherever it is set
     assert rep.grouped_by() == "Grouped by: guidance.lr, data._target_; averaged over seeds 1, 2"
     assert len(rep.rows) == 4 and all(r["runs"] == 2 and r["seeds"] == [1, 2] for r in rep.rows)
-    got = {(r["guidance.lr"], r["data._target_"].rsplit(".", 1)[-1]): (r["top1_reward_mean"], r["top1_reward_mean_sem"])
-           for r in rep.rows}
-    assert got == {(0.1, "TestbedPromptSource"): pytest.approx((4.0, 1.0)),
-                   (0.1, "JsonlPromptSource"): pytest.approx((5.0, 1.0)),
-                   (0.5, "TestbedPromptSource"): pytest.approx((8.0, 1.0)),
-                   (0.5, "JsonlPromptSource"): pytest.approx((9.0, 1.0))}
+    got = {
+        (r["guidance.lr"], r["data._target_"].rsplit(".", 1)[-1]): (r["top1_reward_mean"], r["top1_reward_mean_sem"])
+        for r in rep.rows
+    }
+    assert got == {
+        (0.1, "TestbedPromptSource"): pytest.approx((4.0, 1.0)),
+        (0.1, "JsonlPromptSource"): pytest.approx((5.0, 1.0)),
+        (0.5, "TestbedPromptSource"): pytest.approx((8.0, 1.0)),
+        (0.5, "JsonlPromptSource"): pytest.approx((9.0, 1.0)),
+    }
     report.main([str(tmp_path), "--no-plots"])
     rows = list(csv.DictReader(io.StringIO((tmp_path / "report.csv").read_text())))
     assert len(rows) == 4
-    assert list(rows[0])[:10] == ["group", "method", "guidance.lr", "data._target_", "runs", "seeds",
-                                  "top1_reward_mean", "top1_reward_mean_sem", "avgN_reward_mean", "avgN_reward_mean_sem"]
+    assert list(rows[0])[:10] == [
+        "group",
+        "method",
+        "guidance.lr",
+        "data._target_",
+        "runs",
+        "seeds",
+        "top1_reward_mean",
+        "top1_reward_mean_sem",
+        "avgN_reward_mean",
+        "avgN_reward_mean_sem",
+    ]
     assert {"judge_grammatical_mean", "compute.flops_per_prompt_sem", "gpu_s", "wall_s_per_prompt"} <= set(rows[0])
     row = next(r for r in rows if r["group"] == "entrgi lr=0.1 data=TestbedPromptSource")
     assert float(row["top1_reward_mean"]) == 4.0 and float(row["top1_reward_mean_sem"]) == 1.0
@@ -119,8 +189,9 @@ def test_a_2x2_sweep_groups_by_its_axes_and_averages_seeds(tmp_path):
 
 
 def test_a_seeds_only_sweep_gives_one_row_per_method(tmp_path):
-    for i, (method, seed, top1) in enumerate([("bon", 1, 1.0), ("bon", 2, 3.0), ("entrgi", 1, 4.0),
-                                              ("entrgi", 2, 5.0), ("entrgi", 3, 6.0)]):
+    for i, (method, seed, top1) in enumerate(
+        [("bon", 1, 1.0), ("bon", 2, 3.0), ("entrgi", 1, 4.0), ("entrgi", 2, 5.0), ("entrgi", 3, 6.0)]
+    ):
         write_run(tmp_path / str(i), method, seed, [top1])
     groups, axes = group_runs(load_runs(tmp_path))
     assert axes == [] and [g.method for g in groups] == ["bon", "entrgi"]
@@ -130,7 +201,9 @@ def test_a_seeds_only_sweep_gives_one_row_per_method(tmp_path):
     md = (tmp_path / "report.md").read_text()
     assert "Grouped by: method; averaged over seeds 1, 2, 3" in md and table in md
     # the per-method view bench/quality reads keeps working
-    assert {r["method"]: r["top1_reward_mean"] for r in aggregate(find_runs(tmp_path))}["bon"] == pytest.approx((2.0, 1.0))
+    assert {r["method"]: r["top1_reward_mean"] for r in aggregate(find_runs(tmp_path))}["bon"] == pytest.approx(
+        (2.0, 1.0)
+    )
 
 
 def test_win_rate_against_bon_on_shared_prompts(tmp_path):
@@ -143,12 +216,20 @@ def test_win_rate_against_bon_on_shared_prompts(tmp_path):
 
 
 def test_bon_at_matched_flops_and_the_frontier(tmp_path):
-    for i, (method, k, flops, top1) in enumerate([("bon", 2, 1e9, 1.0), ("bon", 8, 4e9, 2.0),
-                                                  ("entrgi", 2, 2e9, 3.0), ("entrgi", 8, 8e9, 1.5)]):
+    for i, (method, k, flops, top1) in enumerate(
+        [("bon", 2, 1e9, 1.0), ("bon", 8, 4e9, 2.0), ("entrgi", 2, 2e9, 3.0), ("entrgi", 8, 8e9, 1.5)]
+    ):
         for seed in (1, 2):
             folder = tmp_path / f"{i}{seed}"
-            write_run(folder, method, seed, [top1], cfg=config(method, seed, folder, samples_per_prompt=k),
-                      compute=flops, wall=flops / 1e9)
+            write_run(
+                folder,
+                method,
+                seed,
+                [top1],
+                cfg=config(method, seed, folder, samples_per_prompt=k),
+                compute=flops,
+                wall=flops / 1e9,
+            )
     rep = report.load(tmp_path)
     assert rep.axes == ["samples_per_prompt"]
     rows = {(r["method"], r["samples_per_prompt"]): r for r in rep.rows}
@@ -229,8 +310,17 @@ def test_report_logs_to_wandb_offline(tmp_path, monkeypatch):
     monkeypatch.setenv("WANDB_SILENT", "true")
     for i, method in enumerate(("bon", "entrgi")):
         folder = tmp_path / str(i)
-        cfg = config(method, 1, folder, logger={"_target_": "lightning.pytorch.loggers.WandbLogger",
-                                                "project": "entrgi-test", "entity": None, "mode": "offline"})
+        cfg = config(
+            method,
+            1,
+            folder,
+            logger={
+                "_target_": "lightning.pytorch.loggers.WandbLogger",
+                "project": "entrgi-test",
+                "entity": None,
+                "mode": "offline",
+            },
+        )
         write_run(folder, method, 1, [1.0], cfg=cfg)
     report.main([str(tmp_path), "--no-plots"])
     runs = list((tmp_path / "wandb").glob("offline-run-*"))

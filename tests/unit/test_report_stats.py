@@ -60,19 +60,38 @@ def test_matched_bon_interpolates_in_log_flops_and_never_extrapolates():
 
 
 def test_run_values_flatten_compute_and_derive_wall_per_prompt():
-    m = {"top1_reward_mean": 1.0, "num_prompts": 4, "generation_wall_s": 10.0, "gpu_s": None, "judge": "oracle",
-         "compute": {"flops_per_prompt": 2e9, "formula": "2 * params * tokens"}, "skipped": {}}
-    assert run_values(m) == {"top1_reward_mean": 1.0, "num_prompts": 4.0, "generation_wall_s": 10.0,
-                             "compute.flops_per_prompt": 2e9, "wall_s_per_prompt": 2.5}
+    m = {
+        "top1_reward_mean": 1.0,
+        "num_prompts": 4,
+        "generation_wall_s": 10.0,
+        "gpu_s": None,
+        "judge": "oracle",
+        "compute": {"flops_per_prompt": 2e9, "formula": "2 * params * tokens"},
+        "skipped": {},
+    }
+    assert run_values(m) == {
+        "top1_reward_mean": 1.0,
+        "num_prompts": 4.0,
+        "generation_wall_s": 10.0,
+        "compute.flops_per_prompt": 2e9,
+        "wall_s_per_prompt": 2.5,
+    }
 
 
 def test_columns_keep_fixed_metrics_and_add_judge_fields():
     cols = metric_columns([{"judge_score_mean": 1.0, "judge_grammatical_mean": 0.5, "judge_oracle_total_mean": 2.0}])
-    assert cols[:5] == ["top1_reward_mean", "avgN_reward_mean", "judge_score_mean", "judge_grammatical_mean",
-                        "judge_oracle_total_mean"]
+    assert cols[:5] == [
+        "top1_reward_mean",
+        "avgN_reward_mean",
+        "judge_score_mean",
+        "judge_grammatical_mean",
+        "judge_oracle_total_mean",
+    ]
     assert "compute.flops_per_prompt" in cols and "gpu_s" in cols and "wall_s_per_prompt" in cols
-    stats = summarize_runs([{"top1_reward_mean": 1.0}, {"top1_reward_mean": 3.0, "gpu_s": 4.0}],
-                           ["top1_reward_mean", "gpu_s", "judge_score_mean"])
+    stats = summarize_runs(
+        [{"top1_reward_mean": 1.0}, {"top1_reward_mean": 3.0, "gpu_s": 4.0}],
+        ["top1_reward_mean", "gpu_s", "judge_score_mean"],
+    )
     assert stats["top1_reward_mean"] == (2.0, 1.0) and stats["gpu_s"][0] == 4.0 and "judge_score_mean" not in stats
 
 

@@ -132,17 +132,20 @@ def test_keyed_uniforms_depend_only_on_key():
     assert not torch.equal(b, c)
 
 
-@pytest.mark.parametrize("kwargs, key", [
-    ({"steps": 0}, "schedule.steps"),
-    ({"steps": -3}, "schedule.steps"),
-    ({"max_new_tokens": 0}, "schedule.max_new_tokens"),
-    ({"top_p": 0.0}, "schedule.top_p"),
-    ({"top_p": 1.5}, "schedule.top_p"),
-    ({"temperature": 0}, "schedule.temperature"),
-    ({"top_k": 0}, "schedule.top_k"),
-    ({"alg": "confidence"}, "schedule.alg"),
-    ({"alg_temp": -1.0}, "schedule.alg_temp"),
-])
+@pytest.mark.parametrize(
+    "kwargs, key",
+    [
+        ({"steps": 0}, "schedule.steps"),
+        ({"steps": -3}, "schedule.steps"),
+        ({"max_new_tokens": 0}, "schedule.max_new_tokens"),
+        ({"top_p": 0.0}, "schedule.top_p"),
+        ({"top_p": 1.5}, "schedule.top_p"),
+        ({"temperature": 0}, "schedule.temperature"),
+        ({"top_k": 0}, "schedule.top_k"),
+        ({"alg": "confidence"}, "schedule.alg"),
+        ({"alg_temp": -1.0}, "schedule.alg_temp"),
+    ],
+)
 def test_bad_schedule_values_name_the_key(kwargs, key):
     args = {"steps": 4, "max_new_tokens": 8} | kwargs
     with pytest.raises(ValueError, match=key.replace(".", r"\.")):

@@ -114,9 +114,7 @@ def test_natural_distribution_statistics():
     assert 0.0 < statistics.mean(sentiments) < 0.3
     assert statistics.pstdev(sentiments) > 0.5
     by_request = {
-        asked: statistics.mean(
-            s.sentiment for (p, _), s in zip(pairs, scores) if p.sentiment == asked
-        )
+        asked: statistics.mean(s.sentiment for (p, _), s in zip(pairs, scores, strict=True) if p.sentiment == asked)
         for asked in (None, "positive", "negative")
     }
     assert by_request["negative"] < by_request[None] < by_request["positive"]
@@ -157,9 +155,7 @@ def test_ungrammatical_responses_fail_and_score_zero(response):
 
 
 def test_scores_of_hand_written_responses():
-    good, negative, off_topic, repetitive = (
-        score(FOOD, r) for r in (GOOD, NEGATIVE, OFF_TOPIC, REPETITIVE)
-    )
+    good, negative, off_topic, repetitive = (score(FOOD, r) for r in (GOOD, NEGATIVE, OFF_TOPIC, REPETITIVE))
     assert good == score(FOOD, GOOD)  # deterministic
     assert (good.on_topic, good.sentiment, good.repetition, good.length_ok) == (1.0, 1.0, 0.0, True)
     assert good.total == pytest.approx(1.0)

@@ -79,9 +79,10 @@ def test_helpers_load_an_explicit_path_and_explain_a_missing_one(tmp_path):
 @pytest.mark.slow
 def test_unguided_samples_pass_the_grammar_and_topic_gates(lm, reward):
     prompts = sample_prompts(32, GATE_SEED)
-    out = GuidedDenoiser(lm, reward, NoGuidance(), DenoisingSchedule(**SCHEDULE), samples_per_prompt=4,
-                         seed=GATE_SEED).generate(items_for(prompts))
-    pairs = [(p, r) for p, responses in zip(prompts, out.responses) for r in responses]
+    out = GuidedDenoiser(
+        lm, reward, NoGuidance(), DenoisingSchedule(**SCHEDULE), samples_per_prompt=4, seed=GATE_SEED
+    ).generate(items_for(prompts))
+    pairs = [(p, r) for p, responses in zip(prompts, out.responses, strict=True) for r in responses]
     assert len(pairs) == 128
     grammatical = sum(score(p, r).grammatical for p, r in pairs) / len(pairs)
     on_topic = sum(is_on_topic(p, r) for p, r in pairs) / len(pairs)

@@ -38,7 +38,7 @@ def test_ties_at_the_boundary_keep_the_lowest_ids_first():
     probs = torch.tensor([[0.25, 0.25, 0.25, 0.25, 0.0, 0.0]]).roll(1, -1)
     for top_p, kept in [(0.2, 1), (0.25, 1), (0.26, 2), (0.5, 2), (0.6, 3), (0.75, 3), (0.8, 4)]:
         keep = sort_definition(probs, top_p)
-        assert keep.sum() == kept and keep[0, 1:1 + kept].all(), top_p
+        assert keep.sum() == kept and keep[0, 1 : 1 + kept].all(), top_p
         check(probs, top_p)
     # a tie group straddling the boundary below a larger token
     probs = torch.tensor([[0.125, 0.5, 0.125, 0.125, 0.125]])
@@ -77,6 +77,7 @@ def test_sampler_top_p_with_top_k_equals_the_sort_definition():
 def test_rows_that_need_a_long_nucleus_fall_back_exactly():
     """Flat rows with a nucleus far larger than the candidates, next to peaked ones."""
     g = torch.Generator().manual_seed(5)
-    probs = torch.softmax(torch.cat([torch.randn(8, 5000, generator=g) * 0.1,
-                                     torch.randn(8, 5000, generator=g) * 8]), -1)
+    probs = torch.softmax(
+        torch.cat([torch.randn(8, 5000, generator=g) * 0.1, torch.randn(8, 5000, generator=g) * 8]), -1
+    )
     check(probs, 0.95)

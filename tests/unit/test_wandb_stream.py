@@ -6,10 +6,10 @@ import time
 from types import SimpleNamespace
 
 import pytest
+from wandb_reader import read_records, summarize_run
 
 from entrgi.callbacks import wandb_logging as wl
 from entrgi.callbacks import wandb_stream as ws
-from wandb_reader import read_records, summarize_run
 
 
 class FakeRun:
@@ -29,9 +29,16 @@ class FakeRun:
 
 
 def rec(top1, avg, judge=None, k=2, sid="s"):
-    r = {"sample_id": sid, "prompt": "p " + sid, "responses": ["a"] * k, "rewards": [top1] + [avg] * (k - 1),
-         "best_index": 0, "top1_reward": top1, "avgN_reward": avg,
-         "trace": {key: [0.5, 0.25] for key in wl.CURVES}}
+    r = {
+        "sample_id": sid,
+        "prompt": "p " + sid,
+        "responses": ["a"] * k,
+        "rewards": [top1] + [avg] * (k - 1),
+        "best_index": 0,
+        "top1_reward": top1,
+        "avgN_reward": avg,
+        "trace": {key: [0.5, 0.25] for key in wl.CURVES},
+    }
     if judge is not None:
         r["judge"] = {"score": judge, "correct": judge > 0.5}
     return r
@@ -59,10 +66,24 @@ def finished_records(path, timeout_s=20.0):
 
 
 def test_batch_row_means_progress_and_throughput():
-    row = ws.batch_row([rec(1.0, 0.5, judge=0.9), rec(3.0, 1.5, judge=0.1)], batch_idx=2, prompts_done=6,
-                       prompts_total=8, elapsed_s=3.0, generated_tokens=120)
-    assert row == {"batch": 2, ws.TOP1: 2.0, ws.AVGN: 1.0, ws.JUDGE_SCORE: pytest.approx(0.5),
-                   ws.PROMPTS_DONE: 6, ws.FRACTION: 0.75, ws.PROMPTS_PER_S: 2.0, ws.TOKENS_PER_S: 40.0}
+    row = ws.batch_row(
+        [rec(1.0, 0.5, judge=0.9), rec(3.0, 1.5, judge=0.1)],
+        batch_idx=2,
+        prompts_done=6,
+        prompts_total=8,
+        elapsed_s=3.0,
+        generated_tokens=120,
+    )
+    assert row == {
+        "batch": 2,
+        ws.TOP1: 2.0,
+        ws.AVGN: 1.0,
+        ws.JUDGE_SCORE: pytest.approx(0.5),
+        ws.PROMPTS_DONE: 6,
+        ws.FRACTION: 0.75,
+        ws.PROMPTS_PER_S: 2.0,
+        ws.TOKENS_PER_S: 40.0,
+    }
 
 
 def test_batch_row_without_judge_skips_nan_and_zero_elapsed():
@@ -110,8 +131,13 @@ def test_define_metrics_puts_every_key_on_batch_exactly():
 
 def test_log_run_defines_its_axes_exactly_and_flattens_the_summary():
     run = FakeRun()
-    metrics = {"top1_reward_mean": 2.0, "compute": {"flops": 1e12, "formula": "2NP"}, "skipped": {"too_long": 1},
-               "judge": "oracle", "per_prompt": [1, 2]}
+    metrics = {
+        "top1_reward_mean": 2.0,
+        "compute": {"flops": 1e12, "formula": "2NP"},
+        "skipped": {"too_long": 1},
+        "judge": "oracle",
+        "per_prompt": [1, 2],
+    }
     wl.log_run(run, [rec(1.0, 0.5, judge=0.9, sid="a"), rec(3.0, 1.0, judge=0.1, sid="b")], metrics)
     assert run.metrics[wl.DENOISE_STEP] is None and run.metrics[wl.PROMPT_INDEX] is None
     assert run.metrics[wl.CURVES["entropy_mean"]] == wl.DENOISE_STEP
@@ -121,8 +147,13 @@ def test_log_run_defines_its_axes_exactly_and_flattens_the_summary():
     assert [r[wl.PROMPT_JUDGE_SCORE] for r in prompt_rows] == [0.9, 0.1]
     assert [r["prompt/judge_correct"] for r in prompt_rows] == [1.0, 0.0]
     assert wl.GENERATIONS_TABLE in run.logged[-1]
-    assert run.summary == {"top1_reward_mean": 2.0, "compute/flops": 1e12, "compute/formula": "2NP",
-                           "skipped/too_long": 1, "judge": "oracle"}
+    assert run.summary == {
+        "top1_reward_mean": 2.0,
+        "compute/flops": 1e12,
+        "compute/formula": "2NP",
+        "skipped/too_long": 1,
+        "judge": "oracle",
+    }
 
 
 def test_offline_run_batch_rows_then_log_run_keep_step_increasing(tmp_path, monkeypatch):
@@ -145,8 +176,11 @@ def test_offline_run_batch_rows_then_log_run_keep_step_increasing(tmp_path, monk
     assert [json.loads(r["batch"]) for r in rows if "batch" in r] == [0, 1]
     assert json.loads(rows[1][ws.PROMPTS_DONE]) == 3 and json.loads(rows[0][ws.JUDGE_SCORE]) == pytest.approx(0.6)
     assert not any("trainer/global_step" in r for r in rows)  # Lightning's "*" glob claims no row
-    axes = {r.metric.name: r.metric.step_metric for r in records
-            if r.WhichOneof("record_type") == "metric" and r.metric.name}
+    axes = {
+        r.metric.name: r.metric.step_metric
+        for r in records
+        if r.WhichOneof("record_type") == "metric" and r.metric.name
+    }
     assert {k: axes[k] for k in ws.ALL_KEYS} == dict.fromkeys(ws.ALL_KEYS, "batch")
     assert axes[wl.CURVES["w_mean"]] == wl.DENOISE_STEP and axes[wl.PROMPT_AVGN] == wl.PROMPT_INDEX
 

@@ -9,11 +9,11 @@ pytest.importorskip("wandb_workspaces")
 
 import wandb_workspaces.reports.v2 as wr  # noqa: E402
 import wandb_workspaces.workspaces as ws  # noqa: E402
+from test_wandb_stream import FakeRun, rec  # noqa: E402
 
 from entrgi import workspace as wsp  # noqa: E402
 from entrgi.callbacks import wandb_logging as wl  # noqa: E402
 from entrgi.callbacks import wandb_stream as stream  # noqa: E402
-from test_wandb_stream import FakeRun, rec  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -46,8 +46,7 @@ def test_runs_grouped_by_wandb_group(spec):
     assert isinstance(group, ws.Metric) and group.name == "Group"
 
 
-@pytest.mark.parametrize("name, x", [("Progress", "batch"), ("Denoising", "denoise/step"),
-                                     ("Prompts", "prompt/index")])
+@pytest.mark.parametrize("name, x", [("Progress", "batch"), ("Denoising", "denoise/step"), ("Prompts", "prompt/index")])
 def test_line_plots_use_the_section_x_axis(spec, name, x):
     section = sections(spec)[name]
     assert section.panel_settings.x_axis == x
@@ -68,8 +67,12 @@ def test_progress_plots_every_streamed_key(spec, logged_keys):
 
 def test_denoising_and_prompts_panels(spec):
     denoise = {y for p in sections(spec)["Denoising"].panels for y in p.y}
-    assert denoise == {"denoise/entropy_mean", "denoise/w_mean", "denoise/reward_soft_before",
-                       "denoise/reward_soft_after"}
+    assert denoise == {
+        "denoise/entropy_mean",
+        "denoise/w_mean",
+        "denoise/reward_soft_before",
+        "denoise/reward_soft_after",
+    }
     prompts = {y for p in sections(spec)["Prompts"].panels for y in p.y}
     assert prompts == {"prompt/top1_reward", "prompt/avgN_reward", "prompt/judge_score"}
 
@@ -83,16 +86,25 @@ def test_generations_table_panel(spec, logged_keys):
 @pytest.mark.slow
 def test_report_panels_show_what_entrgi_report_logs(spec, tmp_path, monkeypatch):
     """A real ``python -m entrgi.report`` (plots included) logged to an offline W&B run, read back."""
-    from entrgi import report
     from test_report import config, write_run
     from wandb_reader import summarize_run
+
+    from entrgi import report
 
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_SILENT", "true")
     for i, (method, seed) in enumerate([("bon", 1), ("bon", 2), ("entrgi", 1), ("entrgi", 2)]):
-        cfg = config(method, seed, tmp_path / str(i), logger={"_target_": "lightning.pytorch.loggers.WandbLogger",
-                                                              "project": "entrgi-test", "entity": None,
-                                                              "mode": "offline"})
+        cfg = config(
+            method,
+            seed,
+            tmp_path / str(i),
+            logger={
+                "_target_": "lightning.pytorch.loggers.WandbLogger",
+                "project": "entrgi-test",
+                "entity": None,
+                "mode": "offline",
+            },
+        )
         write_run(tmp_path / str(i), method, seed, [1.0 + i, 2.0], cfg=cfg, compute=1e9 * (1 + i))
     report.main([str(tmp_path)])
     (run_file,) = tmp_path.glob("wandb/offline-run-*/run-*.wandb")
@@ -127,16 +139,18 @@ def test_main_saves_and_prints_the_url(monkeypatch, capsys):
             calls.append("save")
             return Saved()
 
-    monkeypatch.setattr(wsp, "build_workspace", lambda entity, project, name: calls.append((entity, project, name))
-                        or Spec())
+    monkeypatch.setattr(
+        wsp, "build_workspace", lambda entity, project, name: calls.append((entity, project, name)) or Spec()
+    )
     assert wsp.main(["--entity", "e", "--project", "p"]) == Saved.url
     assert calls == [("e", "p", "entrgi"), "save"]
     assert capsys.readouterr().out.strip() == Saved.url
 
 
 def test_cli_help_runs_without_network():
-    out = subprocess.run([sys.executable, "-m", "entrgi.workspace", "--help"], capture_output=True, text=True,
-                         timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-m", "entrgi.workspace", "--help"], capture_output=True, text=True, timeout=60
+    )
     assert out.returncode == 0, out.stderr
     text = " ".join(out.stdout.split())
     assert "--entity ENTITY --project PROJECT" in text and "wandb login" in text

@@ -24,10 +24,15 @@ HEATMAP_PREFIX = "entropy_heatmap/"  # + sample_id
 REPORT_PREFIX = "report/"
 REPORT_TABLE = REPORT_PREFIX + "table"  # a wandb.Table: one row per group of runs (mean +- SEM over seeds)
 REPORT_PLOTS = tuple(REPORT_PREFIX + name for name in ("frontier", "soft_reward", "entropy_w", "w_hist", "denoising"))
-CURVES = {"entropy_mean": "denoise/entropy_mean", "entropy_min": "denoise/entropy_min",
-          "entropy_max": "denoise/entropy_max", "w_mean": "denoise/w_mean",
-          "reward_soft_before": "denoise/reward_soft_before", "reward_soft_after": "denoise/reward_soft_after",
-          "committed": "denoise/tokens_committed"}
+CURVES = {
+    "entropy_mean": "denoise/entropy_mean",
+    "entropy_min": "denoise/entropy_min",
+    "entropy_max": "denoise/entropy_max",
+    "w_mean": "denoise/w_mean",
+    "reward_soft_before": "denoise/reward_soft_before",
+    "reward_soft_after": "denoise/reward_soft_after",
+    "committed": "denoise/tokens_committed",
+}
 
 
 def _nanmean(values: list) -> float | None:
@@ -97,9 +102,11 @@ def prompt_rows(records: list[dict]) -> list[dict[str, float]]:
     """One row per prompt: Top@1, Avg@N and each numeric judge field of the Top@1 response."""
     rows = []
     for i, r in enumerate(records):
-        row = {PROMPT_INDEX: i} | {key: r[field] for key, field in ((PROMPT_TOP1, "top1_reward"),
-                                                                   (PROMPT_AVGN, "avgN_reward"))
-                                    if r.get(field) is not None}  # null: every final reward non-finite
+        row = {PROMPT_INDEX: i} | {
+            key: r[field]
+            for key, field in ((PROMPT_TOP1, "top1_reward"), (PROMPT_AVGN, "avgN_reward"))
+            if r.get(field) is not None
+        }  # null: every final reward non-finite
         for key, value in (r.get("judge") or {}).items():
             if isinstance(value, (int, float)):  # bools too, as 0.0 / 1.0
                 row[f"{PROMPT_JUDGE_PREFIX}{key}"] = float(value)
@@ -117,7 +124,7 @@ def log_run(run: Any, records: list[dict], metrics: dict, heatmaps: int = 4) -> 
         run.log(row)
     table = wandb.Table(columns=["sample_id", "prompt", "k", "response", "reward", "best"])
     for r in records:
-        for k, (resp, rew) in enumerate(zip(r["responses"], r["rewards"])):
+        for k, (resp, rew) in enumerate(zip(r["responses"], r["rewards"], strict=True)):
             table.add_data(r["sample_id"], r["prompt"], k, resp, rew, k == r["best_index"])
     images = {}
     for r in [r for r in records if "entropy_map" in r][:heatmaps]:

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 BATCH_STEP = "batch"
 TOP1 = "batch/top1_reward_mean"
@@ -36,8 +37,9 @@ def _mean(values: list) -> float | None:
     return sum(finite) / len(finite) if finite else None
 
 
-def batch_row(records: list[dict], batch_idx: int, prompts_done: int, prompts_total: int, elapsed_s: float,
-              generated_tokens: int) -> dict[str, float | int]:
+def batch_row(
+    records: list[dict], batch_idx: int, prompts_done: int, prompts_total: int, elapsed_s: float, generated_tokens: int
+) -> dict[str, float | int]:
     """One W&B row for a finished batch.
 
     ``records`` are this batch's records (one per prompt); ``prompts_done`` and
@@ -45,11 +47,16 @@ def batch_row(records: list[dict], batch_idx: int, prompts_done: int, prompts_to
     predict started, so the throughputs are averages over the run so far. Means skip missing or
     NaN values; a key whose mean has no value is left out rather than logged as NaN.
     """
-    row: dict[str, float | int] = {BATCH_STEP: batch_idx, PROMPTS_DONE: prompts_done,
-                                   FRACTION: prompts_done / prompts_total if prompts_total else 1.0}
-    means = {TOP1: _mean([r.get("top1_reward") for r in records]),
-             AVGN: _mean([r.get("avgN_reward") for r in records]),
-             JUDGE_SCORE: _mean([(r.get("judge") or {}).get("score") for r in records])}
+    row: dict[str, float | int] = {
+        BATCH_STEP: batch_idx,
+        PROMPTS_DONE: prompts_done,
+        FRACTION: prompts_done / prompts_total if prompts_total else 1.0,
+    }
+    means = {
+        TOP1: _mean([r.get("top1_reward") for r in records]),
+        AVGN: _mean([r.get("avgN_reward") for r in records]),
+        JUDGE_SCORE: _mean([(r.get("judge") or {}).get("score") for r in records]),
+    }
     row |= {k: v for k, v in means.items() if v is not None}
     if elapsed_s > 0:
         row[PROMPTS_PER_S] = prompts_done / elapsed_s
@@ -88,8 +95,9 @@ class BatchLogger:
     on one device). The clock starts at construction (or at ``start()``).
     """
 
-    def __init__(self, run: Any, prompts_total: int, world_size: int = 1,
-                 clock: Callable[[], float] = time.perf_counter):
+    def __init__(
+        self, run: Any, prompts_total: int, world_size: int = 1, clock: Callable[[], float] = time.perf_counter
+    ):
         self.run, self.prompts_total, self.world_size, self.clock = run, prompts_total, world_size, clock
         self.batches = 0
         self.prompts_done = 0
@@ -109,8 +117,14 @@ class BatchLogger:
         done = self.prompts_done + len(records) * self.world_size
         self.prompts_done = min(done, self.prompts_total) if self.prompts_total else done
         self.generated_tokens += generated_tokens * self.world_size
-        row = batch_row(records, self.batches, self.prompts_done, self.prompts_total,
-                        self.clock() - self.started, self.generated_tokens)
+        row = batch_row(
+            records,
+            self.batches,
+            self.prompts_done,
+            self.prompts_total,
+            self.clock() - self.started,
+            self.generated_tokens,
+        )
         self.run.log(row)  # no step=: W&B's _step keeps counting log calls
         self.batches += 1
         return row

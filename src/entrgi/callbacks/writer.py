@@ -7,8 +7,9 @@ import logging
 import os
 import resource
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from lightning.pytorch.callbacks import BasePredictionWriter
@@ -61,8 +62,9 @@ def repair_jsonl(path: Path) -> int:
             f.truncate(keep)
             f.flush()
             os.fsync(f.fileno())
-        log.warning("%s: dropped a torn last line (%d bytes) left by an interrupted run; it is redone",
-                    path, len(data) - keep)
+        log.warning(
+            "%s: dropped a torn last line (%d bytes) left by an interrupted run; it is redone", path, len(data) - keep
+        )
     return len(data) - keep
 
 
@@ -121,9 +123,17 @@ class JsonlPredictionWriter(BasePredictionWriter):
     (resume) into one file keyed by sample_id, in dataset order, and sums the ranks' stats.
     """
 
-    def __init__(self, output_dir: str | Path, method: str, seed: int, order: dict[str, int],
-                 save_entropy_maps: bool = True, judge=None, identity: dict | None = None,
-                 stream: Callable[[Any], Callable[[list[dict], int], Any] | None] | None = None):
+    def __init__(
+        self,
+        output_dir: str | Path,
+        method: str,
+        seed: int,
+        order: dict[str, int],
+        save_entropy_maps: bool = True,
+        judge=None,
+        identity: dict | None = None,
+        stream: Callable[[Any], Callable[[list[dict], int], Any] | None] | None = None,
+    ):
         """``judge``: an :class:`entrgi.judges.Judge` scoring each batch's responses on this rank.
         ``stream(trainer)``: called on global rank 0 when predict starts (in the rank's own process,
         so it must pickle: a module-level function or a partial); what it returns, if not None, is
@@ -148,8 +158,9 @@ class JsonlPredictionWriter(BasePredictionWriter):
         if pl_module.device.type == "cuda":  # the run's own peak: weights plus denoising, not earlier work
             torch.cuda.reset_peak_memory_stats(pl_module.device)
 
-    def write_on_batch_end(self, trainer, pl_module, prediction: GenerationOutput, batch_indices, batch, batch_idx,
-                           dataloader_idx):
+    def write_on_batch_end(
+        self, trainer, pl_module, prediction: GenerationOutput, batch_indices, batch, batch_idx, dataloader_idx
+    ):
         records = to_records(prediction, self.method, self.seed, self.save_entropy_maps, self.identity)
         if self.judge is not None:
             judge_records(records, self.judge)

@@ -26,8 +26,10 @@ def check_jsonl(path: str, prompt_field: str, on_invalid: str) -> str:
     and on an empty file under either mode (``EmptyPromptFile``)."""
     lines = Path(path).read_text(encoding="utf-8", errors="replace").splitlines()
     if not any(line.strip() for line in lines):
-        raise EmptyPromptFile(f"data.path={path!r} is empty: no prompts to run. Point data.path to a file with one "
-                              "JSON object per line, e.g. {\"prompt\": \"...\"}.")
+        raise EmptyPromptFile(
+            f"data.path={path!r} is empty: no prompts to run. Point data.path to a file with one "
+            'JSON object per line, e.g. {"prompt": "..."}.'
+        )
     out, bad = [], False
     for number, line in enumerate(lines, start=1):
         if not line.strip():
@@ -38,8 +40,10 @@ def check_jsonl(path: str, prompt_field: str, on_invalid: str) -> str:
             out.append(line)
             continue
         if on_invalid == "error":
-            raise ValueError(f"data.path={path!r}, line {number}: {reason[1]}. Fix or delete that line, or set "
-                             "data.on_invalid=skip to skip such lines.")
+            raise ValueError(
+                f"data.path={path!r}, line {number}: {reason[1]}. Fix or delete that line, or set "
+                "data.on_invalid=skip to skip such lines."
+            )
         bad = True
         out.append(json.dumps({prompt_field: None, INVALID_COLUMN: reason[0]}))
     if not bad:

@@ -129,8 +129,7 @@ class LocalPromptSource:
         _check_common(limit, shuffle_seed, on_invalid)
         if Path(path).suffix.lower() not in _BUILDERS:
             raise ValueError(
-                f"data.path={str(path)!r} is not a .jsonl, .json or .parquet file; convert it "
-                "to one of these formats."
+                f"data.path={str(path)!r} is not a .jsonl, .json or .parquet file; convert it to one of these formats."
             )
         self.path = str(path)
         self.prompt_field = prompt_field
@@ -241,8 +240,7 @@ def _require_column(ds: datasets.Dataset, column: str | None, key: str) -> None:
     if column not in ds.column_names:
         columns = [c for c in ds.column_names if c != _ROW_COLUMN]
         raise ValueError(
-            f"{key}={column!r} is not a column of the dataset; available columns: {columns}. "
-            f"Set {key} to one of them."
+            f"{key}={column!r} is not a column of the dataset; available columns: {columns}. Set {key} to one of them."
         )
 
 
@@ -277,7 +275,7 @@ def _take_prompts(
     marked = INVALID_COLUMN in ds.column_names  # placeholder rows for bad lines of a JSONL file
     rows = ds.select_columns([prompt_field, _ROW_COLUMN] + ([INVALID_COLUMN] if marked else [])).to_dict()
     marks = rows[INVALID_COLUMN] if marked else [None] * len(rows[prompt_field])
-    for prompt, row, mark in zip(rows[prompt_field], rows[_ROW_COLUMN], marks):
+    for prompt, row, mark in zip(rows[prompt_field], rows[_ROW_COLUMN], marks, strict=True):
         sample_id = ids[row] if ids is not None else f"{short_name}-{row}"
         reason = mark or _invalid_reason(prompt)
         if reason is None:
@@ -300,7 +298,7 @@ def _unique_ids(ds: datasets.Dataset, id_field: str) -> dict[int, str]:
     ids: dict[int, str] = {}
     seen: dict[str, int] = {}
     marks = cols[INVALID_COLUMN] if marked else [None] * len(cols[id_field])
-    for value, row, mark in zip(cols[id_field], cols[_ROW_COLUMN], marks):
+    for value, row, mark in zip(cols[id_field], cols[_ROW_COLUMN], marks, strict=True):
         if mark is not None:  # a placeholder for a bad line: skipped, it needs no id
             ids[row] = f"line-{row}"
             continue

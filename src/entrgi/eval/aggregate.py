@@ -14,19 +14,42 @@ from pathlib import Path
 
 from entrgi.eval.stats import mean_sem
 
-__all__ = ["METRICS", "COLUMNS", "LABELS", "run_values", "metric_columns", "summarize_runs", "find_runs",
-           "aggregate", "markdown_table", "mean_sem"]
+__all__ = [
+    "METRICS",
+    "COLUMNS",
+    "LABELS",
+    "run_values",
+    "metric_columns",
+    "summarize_runs",
+    "find_runs",
+    "aggregate",
+    "markdown_table",
+    "mean_sem",
+]
 
 REWARD_COLUMNS = ("top1_reward_mean", "avgN_reward_mean", "judge_score_mean")
-COMPUTE_COLUMNS = ("compute.flops_per_prompt", "compute.flops", "compute.dllm_forwards",
-                   "compute.reward_forwards", "compute.reward_backwards")
+COMPUTE_COLUMNS = (
+    "compute.flops_per_prompt",
+    "compute.flops",
+    "compute.dllm_forwards",
+    "compute.reward_forwards",
+    "compute.reward_backwards",
+)
 TIME_COLUMNS = ("generation_wall_s", "wall_s_per_prompt", "gpu_s")
 COLUMNS = REWARD_COLUMNS + COMPUTE_COLUMNS + TIME_COLUMNS
-LABELS = {"top1_reward_mean": "Top@1", "avgN_reward_mean": "Avg@N", "judge_score_mean": "judge score",
-          "compute.flops_per_prompt": "FLOPs/prompt", "compute.flops": "FLOPs",
-          "compute.dllm_forwards": "dLLM fwd", "compute.reward_forwards": "reward fwd",
-          "compute.reward_backwards": "reward bwd", "generation_wall_s": "gen wall s",
-          "wall_s_per_prompt": "wall s/prompt", "gpu_s": "GPU s"}
+LABELS = {
+    "top1_reward_mean": "Top@1",
+    "avgN_reward_mean": "Avg@N",
+    "judge_score_mean": "judge score",
+    "compute.flops_per_prompt": "FLOPs/prompt",
+    "compute.flops": "FLOPs",
+    "compute.dllm_forwards": "dLLM fwd",
+    "compute.reward_forwards": "reward fwd",
+    "compute.reward_backwards": "reward bwd",
+    "generation_wall_s": "gen wall s",
+    "wall_s_per_prompt": "wall s/prompt",
+    "gpu_s": "GPU s",
+}
 JUDGE_FIELD = re.compile(r"^judge_(.+)_mean$")
 
 
@@ -49,8 +72,9 @@ def run_values(metrics: dict) -> dict[str, float]:
 
 def metric_columns(metrics: list[dict]) -> list[str]:
     """The fixed columns, with every other ``judge_<field>_mean`` found in ``metrics`` after the judge score."""
-    extra = sorted({k for m in metrics for k in m if JUDGE_FIELD.match(k) and k not in COLUMNS
-                    and _number(m[k]) is not None})
+    extra = sorted(
+        {k for m in metrics for k in m if JUDGE_FIELD.match(k) and k not in COLUMNS and _number(m[k]) is not None}
+    )
     return [*REWARD_COLUMNS, *extra, *COMPUTE_COLUMNS, *TIME_COLUMNS]
 
 
@@ -71,8 +95,13 @@ def column_label(column: str) -> str:
 
 
 # The per-method view used by bench/quality/run.py.
-METRICS = ("top1_reward_mean", "avgN_reward_mean", "judge_oracle_total_mean", "judge_grammatical_mean",
-           "generation_wall_s")
+METRICS = (
+    "top1_reward_mean",
+    "avgN_reward_mean",
+    "judge_oracle_total_mean",
+    "judge_grammatical_mean",
+    "generation_wall_s",
+)
 
 
 def find_runs(root: Path) -> list[dict]:

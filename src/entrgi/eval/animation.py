@@ -27,7 +27,7 @@ def frame_text(tokens: list[str], commit_step: list[int], step: int, width: int 
     """The response as of the end of ``step``: committed tokens, underscores for masked ones, wrapped."""
     pieces, sep = _pieces(tokens)
     shown = []
-    for piece, at in zip(pieces, commit_step):
+    for piece, at in zip(pieces, commit_step, strict=True):
         if 0 <= at <= step:
             shown.append(piece)
         else:
@@ -53,8 +53,10 @@ def write_denoising_gif(panels: list[tuple[str, dict]], path: Path | str, fps: i
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     steps = denoising_steps([rec for _, rec in panels])
-    lines = max(frame_text(rec["order"]["tokens"], rec["order"]["commit_step"], steps, width).count("\n") + 1
-                for _, rec in panels)
+    lines = max(
+        frame_text(rec["order"]["tokens"], rec["order"]["commit_step"], steps, width).count("\n") + 1
+        for _, rec in panels
+    )
     line_in, header_in, title_in = 0.2, 0.75, 0.35  # inches
     panel_in = title_in + lines * line_in + 0.2
     height = header_in + len(panels) * panel_in
@@ -66,13 +68,16 @@ def write_denoising_gif(panels: list[tuple[str, dict]], path: Path | str, fps: i
     for i, (title, _) in enumerate(panels):
         top = 1 - (header_in + i * panel_in) / height
         fig.text(0.03, top, title, fontsize=10, fontweight="bold", va="top")
-        texts.append(fig.text(0.03, top - title_in / height, "", va="top", ha="left", family="monospace",
-                              fontsize=9, linespacing=1.4))
+        texts.append(
+            fig.text(
+                0.03, top - title_in / height, "", va="top", ha="left", family="monospace", fontsize=9, linespacing=1.4
+            )
+        )
     header = fig.text(0.03, 1 - 0.1 / height, "", fontsize=11, va="top")
     writer = PillowWriter(fps=fps)
     with writer.saving(fig, str(path), dpi=100):
         for step in range(steps):
-            for text, (_, rec) in zip(texts, panels):
+            for text, (_, rec) in zip(texts, panels, strict=True):
                 order = rec["order"]
                 text.set_text(frame_text(order["tokens"], order["commit_step"], step, width))
             header.set_text(f"prompt {panels[0][1].get('sample_id')} — denoising step {step + 1}/{steps}")

@@ -14,11 +14,20 @@ cost as the forward; weight gradients are never computed.
 
 from __future__ import annotations
 
-FORMULA = ("2*P_dllm*dllm_tokens + 2*P_reward*reward_forward_tokens + 2*P_reward*reward_backward_tokens "
-           "(P: parameters in matrix products; backward: input gradients only)")
+FORMULA = (
+    "2*P_dllm*dllm_tokens + 2*P_reward*reward_forward_tokens + 2*P_reward*reward_backward_tokens "
+    "(P: parameters in matrix products; backward: input gradients only)"
+)
 
-COUNTERS = ("dllm_forwards", "dllm_tokens", "reward_forwards", "reward_forward_tokens", "reward_backwards",
-            "reward_backward_tokens", "guided_steps")
+COUNTERS = (
+    "dllm_forwards",
+    "dllm_tokens",
+    "reward_forwards",
+    "reward_forward_tokens",
+    "reward_backwards",
+    "reward_backward_tokens",
+    "guided_steps",
+)
 
 
 def compute_summary(counters: dict[str, int], dllm_params: int, reward_params: int, num_prompts: int) -> dict:

@@ -9,8 +9,14 @@ from __future__ import annotations
 from typing import Any
 
 _GUIDANCE_KEYS = ("weight", "inner_steps", "lr", "normalization", "every", "until", "min_entropy")
-_SCHEDULE_KEYS = {"steps": "steps", "temperature": "temperature", "top_p": "top_p", "top_k": "top_k",
-                  "alg": "alg", "max_new_tokens": "max_new_tokens"}
+_SCHEDULE_KEYS = {
+    "steps": "steps",
+    "temperature": "temperature",
+    "top_p": "top_p",
+    "top_k": "top_k",
+    "alg": "alg",
+    "max_new_tokens": "max_new_tokens",
+}
 
 
 def _short_target(node: dict | None) -> str | None:

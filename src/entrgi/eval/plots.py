@@ -6,7 +6,7 @@ figure once and scripts need no display); ``Report.write`` saves them under ``pl
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -25,7 +25,7 @@ def step_means(records: Sequence[dict], key: str) -> np.ndarray:
     steps = max((len(r) for r in rows), default=0)
     grid = np.full((len(rows), steps), np.nan)
     for i, row in enumerate(rows):
-        grid[i, :len(row)] = row
+        grid[i, : len(row)] = row
     with np.errstate(all="ignore"):
         counts = np.sum(~np.isnan(grid), axis=0)
         return np.where(counts > 0, np.nansum(grid, axis=0) / np.maximum(counts, 1), np.nan)
@@ -67,19 +67,35 @@ def plot_frontier(rows: list[dict]) -> Figure:
             xs = [r.get(xkey) for r in rows]
             ys = [r.get(ykey) for r in rows]
             front = pareto_front(xs, ys)
-            for r, x, y, on, c in zip(rows, xs, ys, front, colors):
+            for r, x, y, on, c in zip(rows, xs, ys, front, colors, strict=True):
                 if x is None or y is None:
                     continue
                 sem = r.get(f"{ykey}_sem")
-                ax.errorbar(x, y, yerr=None if sem is None or np.isnan(sem) else sem, fmt="*" if on else "o", ms=13 if on else 7, color=c, capsize=3,
-                            mec="black" if on else c, label=r.get("label", r["group"]))
+                ax.errorbar(
+                    x,
+                    y,
+                    yerr=None if sem is None or np.isnan(sem) else sem,
+                    fmt="*" if on else "o",
+                    ms=13 if on else 7,
+                    color=c,
+                    capsize=3,
+                    mec="black" if on else c,
+                    label=r.get("label", r["group"]),
+                )
                 ax.annotate(r.get("label", r["group"]), (x, y), textcoords="offset points", xytext=(6, 4), fontsize=8)
             fx, fy = front_steps(xs, ys, front)
             if fx:
                 ax.step(fx, fy, where="post", color="gray", ls="--", lw=1, label="Pareto front")
             else:
-                ax.text(0.5, 0.5, f"no runs with {xkey} and {ykey}", ha="center", va="center",
-                        transform=ax.transAxes, color="gray")
+                ax.text(
+                    0.5,
+                    0.5,
+                    f"no runs with {xkey} and {ykey}",
+                    ha="center",
+                    va="center",
+                    transform=ax.transAxes,
+                    color="gray",
+                )
             if log and fx:
                 ax.set_xscale("log")
                 ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
@@ -92,8 +108,9 @@ def plot_frontier(rows: list[dict]) -> Figure:
     handles, labels = axes[0][0].get_legend_handles_labels()
     if handles:
         fig.legend(handles, labels, loc="lower center", ncol=min(4, len(labels)), fontsize=8)
-    fig.suptitle("Quality vs compute per group (mean ± SEM over seeds; ★ on the Pareto front: less compute, "
-                 "higher score)")
+    fig.suptitle(
+        "Quality vs compute per group (mean ± SEM over seeds; ★ on the Pareto front: less compute, higher score)"
+    )
     fig.tight_layout(rect=(0, 0.07, 1, 0.96))
     return fig
 
@@ -102,7 +119,7 @@ def plot_soft_reward(groups: list[Group]) -> Figure:
     """The soft (relaxed) reward before and after the inner optimisation per denoising step, per guided group."""
     fig = Figure(figsize=(8, 5))
     ax = fig.subplots()
-    for g, c in zip(groups, _colors(len(groups))):  # a group keeps its colour across figures
+    for g, c in zip(groups, _colors(len(groups)), strict=True):  # a group keeps its colour across figures
         if not g.guided:
             continue
         recs = _records(g)
@@ -125,7 +142,7 @@ def plot_entropy_w(groups: list[Group]) -> Figure:
     """Two panels: mean normalized entropy at masked positions, and the mean relaxation weight w, per step."""
     fig = Figure(figsize=(12, 4.5))
     ax_h, ax_w = fig.subplots(1, 2)
-    for g, c in zip(groups, _colors(len(groups))):
+    for g, c in zip(groups, _colors(len(groups)), strict=True):
         recs = _records(g)
         ax_h.plot(step_means(recs, "entropy_mean"), color=c, label=g.plot_label)
         w = step_means(recs, "w_mean")
@@ -148,7 +165,7 @@ def plot_w_hist(groups: list[Group]) -> Figure:
     """The distribution of w: every prompt's per-step w_mean, one histogram per guided group."""
     fig = Figure(figsize=(8, 5))
     ax = fig.subplots()
-    for g, c in zip(groups, _colors(len(groups))):
+    for g, c in zip(groups, _colors(len(groups)), strict=True):
         if not g.guided:
             continue
         values = [v for rec in _records(g) for v in (rec.get("trace") or {}).get("w_mean") or [] if v is not None]
@@ -169,11 +186,11 @@ def plot_heatmaps(panels: list[tuple[str, dict]]) -> Figure:
     nrows = -(-max(1, len(panels)) // ncols)
     fig = Figure(figsize=(5 * ncols + 1, 4.2 * nrows + 0.5), layout="constrained")
     grid_axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
-    for ax in grid_axes[len(panels):]:
+    for ax in grid_axes[len(panels) :]:
         ax.set_axis_off()
-    axes = grid_axes[:len(panels)]
+    axes = grid_axes[: len(panels)]
     image = None
-    for ax, (title, rec) in zip(axes, panels):
+    for ax, (title, rec) in zip(axes, panels, strict=True):
         grid = np.array([[np.nan if v is None else v for v in row] for row in rec["entropy_map"]], dtype=float)
         image = ax.imshow(grid, aspect="auto", origin="upper", cmap="viridis", vmin=0.0, vmax=1.0)
         ax.set_title(title, fontsize=9)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Iterable
+from collections.abc import Iterable
 
 import torch
 
@@ -19,12 +19,19 @@ def reward_fields(rewards: list[float]) -> dict:
     """``rewards`` (K floats; a non-finite score becomes null), ``best_index``, ``top1_reward`` and
     ``avgN_reward`` over the finite ones (all null when none is), and ``nonfinite_rewards`` when any."""
     finite = [i for i, r in enumerate(rewards) if math.isfinite(r)]
-    out = {"rewards": [round(r, 6) if math.isfinite(r) else None for r in rewards], "best_index": None,
-           "top1_reward": None, "avgN_reward": None}
+    out = {
+        "rewards": [round(r, 6) if math.isfinite(r) else None for r in rewards],
+        "best_index": None,
+        "top1_reward": None,
+        "avgN_reward": None,
+    }
     if finite:
         best = max(finite, key=rewards.__getitem__)  # the first of equal maxima
-        out |= {"best_index": best, "top1_reward": round(rewards[best], 6),
-                "avgN_reward": round(sum(rewards[i] for i in finite) / len(finite), 6)}
+        out |= {
+            "best_index": best,
+            "top1_reward": round(rewards[best], 6),
+            "avgN_reward": round(sum(rewards[i] for i in finite) / len(finite), 6),
+        }
     if len(finite) < len(rewards):
         out["nonfinite_rewards"] = len(rewards) - len(finite)
     return out
@@ -35,8 +42,9 @@ def _mean_over_k(t: torch.Tensor) -> list[float | None]:
     return [_finite(v) for v in torch.nanmean(t, dim=0).tolist()]
 
 
-def to_records(out: GenerationOutput, method: str, seed: int, save_entropy_maps: bool = True,
-               identity: dict | None = None) -> list[dict]:
+def to_records(
+    out: GenerationOutput, method: str, seed: int, save_entropy_maps: bool = True, identity: dict | None = None
+) -> list[dict]:
     """One JSON-ready record per prompt of a batch; ``identity`` (the run's, see
     :func:`entrgi.eval.identity.run_identity`) is copied into each as ``run``."""
     records = []
@@ -72,8 +80,10 @@ def summarize(records: Iterable[dict]) -> dict:
     and the judge's fields (:func:`entrgi.judges.judge_summary`); ``nonfinite_rewards`` counts the
     null rewards of all records."""
     records = list(records)
-    out: dict = {"num_prompts": len(records),
-                 "top1_reward_mean": _mean([r.get("top1_reward") for r in records]),
-                 "avgN_reward_mean": _mean([r.get("avgN_reward") for r in records]),
-                 "nonfinite_rewards": sum(1 for r in records for x in r.get("rewards", []) if x is None)}
+    out: dict = {
+        "num_prompts": len(records),
+        "top1_reward_mean": _mean([r.get("top1_reward") for r in records]),
+        "avgN_reward_mean": _mean([r.get("avgN_reward") for r in records]),
+        "nonfinite_rewards": sum(1 for r in records for x in r.get("rewards", []) if x is None),
+    }
     return out | judge_summary(records) if records else out

@@ -20,14 +20,19 @@ def wandb_settings(runs: list[Run]) -> dict[str, Any] | None:
     for run in runs:
         cfg = run.config
         if "WandbLogger" in str(cfg.get("logger._target_", "")) and cfg.get("logger.mode", "offline") != "disabled":
-            return {"project": cfg.get("logger.project") or "entrgi", "entity": cfg.get("logger.entity"),
-                    "group": cfg.get("experiment_name") or cfg.get("logger.group"), "job_type": "report",
-                    "mode": cfg.get("logger.mode") or "offline"}
+            return {
+                "project": cfg.get("logger.project") or "entrgi",
+                "entity": cfg.get("logger.entity"),
+                "group": cfg.get("experiment_name") or cfg.get("logger.group"),
+                "job_type": "report",
+                "mode": cfg.get("logger.mode") or "offline",
+            }
     return None
 
 
-def log_report(settings: dict[str, Any], folder: Path, rows: list[dict], fields: list[str],
-               images: dict[str, Path], summary: str) -> str:
+def log_report(
+    settings: dict[str, Any], folder: Path, rows: list[dict], fields: list[str], images: dict[str, Path], summary: str
+) -> str:
     """Create the report run under ``folder/wandb``, log the rows and images, finish it; returns its folder."""
     import wandb
 
@@ -35,10 +40,13 @@ def log_report(settings: dict[str, Any], folder: Path, rows: list[dict], fields:
     try:
         table = wandb.Table(columns=fields)
         for r in rows:
-            table.add_data(*[r.get(f) if isinstance(r.get(f), (int, float, str, bool)) or r.get(f) is None
-                             else str(r.get(f)) for f in fields])
-        run.log({"report/table": table,
-                 **{f"report/{name}": wandb.Image(str(path)) for name, path in images.items()}})
+            table.add_data(
+                *[
+                    r.get(f) if isinstance(r.get(f), (int, float, str, bool)) or r.get(f) is None else str(r.get(f))
+                    for f in fields
+                ]
+            )
+        run.log({"report/table": table, **{f"report/{name}": wandb.Image(str(path)) for name, path in images.items()}})
         run.summary["report/markdown"] = summary
         return str(run.dir)
     finally:

@@ -21,15 +21,28 @@ EXCLUDED_PREFIXES = ("paths.", "logger.", "hydra.", "judge.", "data.judge.")
 EXCLUDED_KEYS = ("seed", "resume", "experiment_name")
 GUIDANCE_PREFIX = "guidance."
 # metrics.json's run identity -> the config key it comes from (runs without a config.yaml)
-IDENTITY_KEYS = {"method": "guidance.method", "weight": "guidance.weight", "inner_steps": "guidance.inner_steps",
-                 "lr": "guidance.lr", "normalization": "guidance.normalization", "every": "guidance.every",
-                 "until": "guidance.until", "min_entropy": "guidance.min_entropy", "steps": "schedule.steps",
-                 "temperature": "schedule.temperature", "top_p": "schedule.top_p", "top_k": "schedule.top_k", "alg": "schedule.alg",
-                 "max_new_tokens": "schedule.max_new_tokens", "dataset": "data.name",
-                 "dllm": "model.path", "reward": "reward.path", "judge": "judge.name"}
+IDENTITY_KEYS = {
+    "method": "guidance.method",
+    "weight": "guidance.weight",
+    "inner_steps": "guidance.inner_steps",
+    "lr": "guidance.lr",
+    "normalization": "guidance.normalization",
+    "every": "guidance.every",
+    "until": "guidance.until",
+    "min_entropy": "guidance.min_entropy",
+    "steps": "schedule.steps",
+    "temperature": "schedule.temperature",
+    "top_p": "schedule.top_p",
+    "top_k": "schedule.top_k",
+    "alg": "schedule.alg",
+    "max_new_tokens": "schedule.max_new_tokens",
+    "dataset": "data.name",
+    "dllm": "model.path",
+    "reward": "reward.path",
+    "judge": "judge.name",
+}
 # axes by their paper symbol in tables
-SYMBOLS = {"samples_per_prompt": "K", "schedule.steps": "T", "guidance.inner_steps": "M",
-           "schedule.temperature": "tau"}
+SYMBOLS = {"samples_per_prompt": "K", "schedule.steps": "T", "guidance.inner_steps": "M", "schedule.temperature": "tau"}
 
 
 class ReportError(Exception):
@@ -89,13 +102,20 @@ def load_runs(root: Path | str) -> list[Run]:
     """Every run under ``root`` (a run folder or a Hydra multirun folder), in path order."""
     root = Path(root)
     if not root.is_dir():
-        raise ReportError(f"{root} is not a folder: pass a run folder (outputs/<date>/<time>) or a sweep "
-                          f"folder (multirun/<date>/<time>)")
-    found = sorted(p.parent for p in root.rglob("metrics.json")
-                   if not any(part == "wandb" or part.startswith(".") for part in p.relative_to(root).parts[:-1]))
+        raise ReportError(
+            f"{root} is not a folder: pass a run folder (outputs/<date>/<time>) or a sweep "
+            f"folder (multirun/<date>/<time>)"
+        )
+    found = sorted(
+        p.parent
+        for p in root.rglob("metrics.json")
+        if not any(part == "wandb" or part.startswith(".") for part in p.relative_to(root).parts[:-1])
+    )
     if not found:
-        raise ReportError(f"no metrics.json under {root}: is it an entrgi output folder? A run writes "
-                          f"metrics.json into paths.output_dir when it finishes")
+        raise ReportError(
+            f"no metrics.json under {root}: is it an entrgi output folder? A run writes "
+            f"metrics.json into paths.output_dir when it finishes"
+        )
     return [load_run(folder) for folder in found]
 
 
@@ -113,8 +133,7 @@ def _excluded(key: str) -> bool:
 def _seed_like(key: str, runs: list[Run]) -> bool:
     """The key equals the run's seed wherever it is set, over at least two different seeds."""
     present = [r for r in runs if key in r.config]
-    return (len({repr(r.seed) for r in present}) >= 2
-            and all(r.config[key] == r.seed for r in present))
+    return len({repr(r.seed) for r in present}) >= 2 and all(r.config[key] == r.seed for r in present)
 
 
 def varying_axes(runs: list[Run]) -> list[str]:
@@ -122,8 +141,11 @@ def varying_axes(runs: list[Run]) -> list[str]:
     keys: dict[str, None] = {}
     for r in runs:
         keys |= dict.fromkeys(r.config)
-    return [k for k in keys if not _excluded(k)
-            and len({repr(r.config.get(k, MISSING)) for r in runs}) > 1 and not _seed_like(k, runs)]
+    return [
+        k
+        for k in keys
+        if not _excluded(k) and len({repr(r.config.get(k, MISSING)) for r in runs}) > 1 and not _seed_like(k, runs)
+    ]
 
 
 def _determined(key: str, by: list[str], runs: list[Run]) -> bool:
@@ -171,10 +193,10 @@ class Group:
     """The runs (seeds) of one point of the sweep."""
 
     method: str
-    key: dict[str, Any]       # every varying axis -> value
-    shown: dict[str, Any]     # the axes shown in tables -> value
+    key: dict[str, Any]  # every varying axis -> value
+    shown: dict[str, Any]  # the axes shown in tables -> value
     runs: list[Run]
-    short: str = ""           # the label plots use: set by group_runs (``label`` when empty)
+    short: str = ""  # the label plots use: set by group_runs (``label`` when empty)
 
     @property
     def label(self) -> str:
@@ -202,11 +224,11 @@ def group_runs(runs: list[Run]) -> tuple[list[Group], list[str]]:
     for r in runs:
         ident = (r.method, *(repr(r.config.get(a, MISSING)) for a in axes))
         if ident not in groups:
-            groups[ident] = Group(r.method, {a: r.config.get(a, MISSING) for a in axes},
-                                  {a: r.config.get(a, MISSING) for a in shown}, [])
+            groups[ident] = Group(
+                r.method, {a: r.config.get(a, MISSING) for a in axes}, {a: r.config.get(a, MISSING) for a in shown}, []
+            )
         groups[ident].runs.append(r)
-    ordered = sorted(groups.values(), key=lambda g: (g.method != "bon", g.method,
-                                                      *(_sort_key(g.key[a]) for a in axes)))
+    ordered = sorted(groups.values(), key=lambda g: (g.method != "bon", g.method, *(_sort_key(g.key[a]) for a in axes)))
     _set_short_labels(ordered, shown)
     return ordered, shown
 
@@ -230,7 +252,12 @@ def _set_short_labels(groups: list[Group], shown: list[str]) -> None:
 
 def bon_peers(group: Group, groups: list[Group], ignore: tuple[str, ...] = ()) -> list[Group]:
     """BoN groups equal to ``group`` on every axis but the guidance ones (and those in ``ignore``)."""
+
     def same(other: Group) -> bool:
-        return all(repr(other.key[a]) == repr(group.key[a]) for a in group.key
-                   if not a.startswith(GUIDANCE_PREFIX) and a not in ignore)
+        return all(
+            repr(other.key[a]) == repr(group.key[a])
+            for a in group.key
+            if not a.startswith(GUIDANCE_PREFIX) and a not in ignore
+        )
+
     return [g for g in groups if g.method == "bon" and g is not group and same(g)]

@@ -6,8 +6,8 @@ Pure functions of plain numbers, so each can be checked against answers worked o
 from __future__ import annotations
 
 import math
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Hashable, Mapping, Sequence
 
 import numpy as np
 
@@ -27,8 +27,9 @@ def mean_sem(values: Sequence[float]) -> tuple[float, float]:
     return mean, math.sqrt(var / n)
 
 
-def bootstrap_ci(values: Sequence[float], level: float = 0.95, resamples: int = BOOTSTRAP_RESAMPLES,
-                 seed: int = BOOTSTRAP_SEED) -> tuple[float, float]:
+def bootstrap_ci(
+    values: Sequence[float], level: float = 0.95, resamples: int = BOOTSTRAP_RESAMPLES, seed: int = BOOTSTRAP_SEED
+) -> tuple[float, float]:
     """Percentile interval of the mean over ``resamples`` resamples (with replacement) of ``values``."""
     x = np.asarray(values, dtype=float)
     if x.size == 0:
@@ -45,7 +46,7 @@ class WinRate:
     """Share of shared prompts where a method's Top@1 beats the baseline's (ties count one half)."""
 
     rate: float
-    low: float   # bootstrap percentile interval over pairs
+    low: float  # bootstrap percentile interval over pairs
     high: float
     pairs: int
 
@@ -56,8 +57,9 @@ def paired_outcomes(method: Mapping[Hashable, float], baseline: Mapping[Hashable
     return [1.0 if method[k] > baseline[k] else 0.5 if method[k] == baseline[k] else 0.0 for k in shared]
 
 
-def win_rate(method: Mapping[Hashable, float], baseline: Mapping[Hashable, float],
-             level: float = 0.95) -> WinRate | None:
+def win_rate(
+    method: Mapping[Hashable, float], baseline: Mapping[Hashable, float], level: float = 0.95
+) -> WinRate | None:
     """Paired win-rate of ``method`` over ``baseline``, both keyed by e.g. (seed, sample_id); None if no pairs."""
     outcomes = paired_outcomes(method, baseline)
     if not outcomes:

@@ -50,32 +50,63 @@ def _table(head: list[str], body: list[list[str]]) -> str:
 
 def method_table(rows: list[dict], axes: list[str], columns: list[str]) -> str:
     """One line per group: method, the shown axes, runs, each metric's mean ± SEM, BoN at matched FLOPs."""
-    head = ["method", *(short_name(a) for a in axes), "runs", *(column_label(c) for c in columns),
-            "BoN @ matched FLOPs"]
-    body = [[r["method"], *(short_value(a, r[a]) for a in axes), str(r["runs"]),
-             *(format_cell(c, r.get(c), r.get(f"{c}_sem")) for c in columns),
-             format_cell("top1_reward_mean", r.get("bon_matched_top1"))] for r in rows]
+    head = [
+        "method",
+        *(short_name(a) for a in axes),
+        "runs",
+        *(column_label(c) for c in columns),
+        "BoN @ matched FLOPs",
+    ]
+    body = [
+        [
+            r["method"],
+            *(short_value(a, r[a]) for a in axes),
+            str(r["runs"]),
+            *(format_cell(c, r.get(c), r.get(f"{c}_sem")) for c in columns),
+            format_cell("top1_reward_mean", r.get("bon_matched_top1")),
+        ]
+        for r in rows
+    ]
     return _table(head, body)
 
 
 def win_rate_table(rows: list[dict]) -> str:
     """Paired Top@1 win-rate of each guided group against its BoN group, with the bootstrap 95% interval."""
-    body = [[r["group"], r["bon_group"], str(r["win_pairs"]), f"{r['win_rate']:.3f}",
-             f"[{r['win_rate_low']:.3f}, {r['win_rate_high']:.3f}]"] for r in rows if r.get("win_rate") is not None]
+    body = [
+        [
+            r["group"],
+            r["bon_group"],
+            str(r["win_pairs"]),
+            f"{r['win_rate']:.3f}",
+            f"[{r['win_rate_low']:.3f}, {r['win_rate_high']:.3f}]",
+        ]
+        for r in rows
+        if r.get("win_rate") is not None
+    ]
     return _table(["group", "vs BoN", "pairs", "win-rate", "95% CI"], body) if body else ""
 
 
 def frontier_table(rows: list[dict]) -> str:
     """Compute and quality per group, and whether it is on the Top@1 Pareto front by FLOPs and by wall time."""
+
     def mark(value: bool | None) -> str:
         return "" if value is None else ("yes" if value else "no")
-    body = [[r["group"], format_flops(r.get("compute.flops_per_prompt")),
-             format_cell("wall_s_per_prompt", r.get("wall_s_per_prompt")),
-             format_cell("top1_reward_mean", r.get("top1_reward_mean"), r.get("top1_reward_mean_sem")),
-             format_cell("judge_score_mean", r.get("judge_score_mean"), r.get("judge_score_mean_sem")),
-             mark(r.get("front_flops")), mark(r.get("front_wall"))] for r in rows]
-    return _table(["group", "FLOPs/prompt", "wall s/prompt", "Top@1", "judge score", "front (FLOPs)",
-                   "front (wall)"], body)
+
+    body = [
+        [
+            r["group"],
+            format_flops(r.get("compute.flops_per_prompt")),
+            format_cell("wall_s_per_prompt", r.get("wall_s_per_prompt")),
+            format_cell("top1_reward_mean", r.get("top1_reward_mean"), r.get("top1_reward_mean_sem")),
+            format_cell("judge_score_mean", r.get("judge_score_mean"), r.get("judge_score_mean_sem")),
+            mark(r.get("front_flops")),
+            mark(r.get("front_wall")),
+        ]
+        for r in rows
+    ]
+    return _table(
+        ["group", "FLOPs/prompt", "wall s/prompt", "Top@1", "judge score", "front (FLOPs)", "front (wall)"], body
+    )
 
 
 def to_csv(rows: list[dict], axes: list[str], columns: list[str]) -> str:
@@ -83,12 +114,24 @@ def to_csv(rows: list[dict], axes: list[str], columns: list[str]) -> str:
     fields = ["group", "method", *axes, "runs", "seeds"]
     for c in columns:
         fields += [c, f"{c}_sem"]
-    fields += ["bon_matched_top1", "bon_group", "win_rate", "win_rate_low", "win_rate_high", "win_pairs",
-               "front_flops", "front_wall"]
+    fields += [
+        "bon_matched_top1",
+        "bon_group",
+        "win_rate",
+        "win_rate_low",
+        "win_rate_high",
+        "win_pairs",
+        "front_flops",
+        "front_wall",
+    ]
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=fields, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     for r in rows:
-        writer.writerow({k: "" if _missing(r.get(k)) else
-                         (" ".join(map(str, r[k])) if isinstance(r[k], list) else r[k]) for k in fields})
+        writer.writerow(
+            {
+                k: "" if _missing(r.get(k)) else (" ".join(map(str, r[k])) if isinstance(r[k], list) else r[k])
+                for k in fields
+            }
+        )
     return out.getvalue()

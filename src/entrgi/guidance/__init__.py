@@ -4,5 +4,14 @@ from entrgi.guidance.guidance import GradientGuidance, Guidance, GuidanceStats, 
 from entrgi.guidance.objective import RewardObjective
 from entrgi.guidance.weights import WEIGHT_POLICIES, WeightPolicy, parse_weight
 
-__all__ = ["GradientGuidance", "Guidance", "GuidanceStats", "NoGuidance", "RewardObjective", "WEIGHT_POLICIES",
-           "WeightPolicy", "normalized_entropy", "parse_weight"]
+__all__ = [
+    "GradientGuidance",
+    "Guidance",
+    "GuidanceStats",
+    "NoGuidance",
+    "RewardObjective",
+    "WEIGHT_POLICIES",
+    "WeightPolicy",
+    "normalized_entropy",
+    "parse_weight",
+]

@@ -53,5 +53,5 @@ class RowAdam:
             eps = torch.where(keep, self.eps, float("inf"))
         m.lerp_(grad, w1)
         v.mul_(decay2).addcmul_(grad, grad, value=1 - b2)
-        denom = (v / (1 - b2 ** self.t)).sqrt_().add_(eps)
-        self.param[rows].addcdiv_(m, denom, value=-self.lr / (1 - b1 ** self.t))
+        denom = (v / (1 - b2**self.t)).sqrt_().add_(eps)
+        self.param[rows].addcdiv_(m, denom, value=-self.lr / (1 - b1**self.t))

@@ -59,8 +59,9 @@ def masked_stats(x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, tor
     return mean, lo, hi
 
 
-def normalized_entropy(phi: torch.Tensor, normalization: str = "log_vocab",
-                       support_log_probs: torch.Tensor | None = None) -> torch.Tensor:
+def normalized_entropy(
+    phi: torch.Tensor, normalization: str = "log_vocab", support_log_probs: torch.Tensor | None = None
+) -> torch.Tensor:
     """H(softmax(phi)) at temperature 1, normalized to [0, 1]. [N, L, V] -> [N, L].
 
     ``log_vocab`` divides by log V (the paper); ``log_support`` by the log of the top-p support
@@ -85,9 +86,15 @@ class Guidance(ABC):
         return self.requires_reward
 
     @abstractmethod
-    def optimize(self, logits: torch.Tensor, tokens: torch.Tensor, objective: RewardObjective | None,
-                 sampler: TokenSampler, at: StepPositions,
-                 entropy: torch.Tensor | None = None) -> tuple[torch.Tensor, GuidanceStats | None]:
+    def optimize(
+        self,
+        logits: torch.Tensor,
+        tokens: torch.Tensor,
+        objective: RewardObjective | None,
+        sampler: TokenSampler,
+        at: StepPositions,
+        entropy: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, GuidanceStats | None]:
         """logits [N, G, V] at ``at.positions``, tokens [N, L] -> (phi [N, G, V], stats).
 
         ``entropy`` [N, G] may pass the normalized entropy (temperature 1, log V) of the logits.
@@ -111,9 +118,18 @@ class NoGuidance(Guidance):
 class GradientGuidance(Guidance):
     """Reward-gradient guidance on the logits (Expectation, APS, EntRGi, ablations)."""
 
-    def __init__(self, weight: str | float | WeightPolicy = "entropy", inner_steps: int = 3, lr: float = 0.5,
-                 normalization: str = "log_vocab", fp32: bool = True, track_final_reward: bool = True,
-                 every: int = 1, until: float = 1.0, min_entropy: float = 0.0):
+    def __init__(
+        self,
+        weight: str | float | WeightPolicy = "entropy",
+        inner_steps: int = 3,
+        lr: float = 0.5,
+        normalization: str = "log_vocab",
+        fp32: bool = True,
+        track_final_reward: bool = True,
+        every: int = 1,
+        until: float = 1.0,
+        min_entropy: float = 0.0,
+    ):
         require_positive(inner_steps, "guidance.inner_steps (M)", hint="use guidance=bon for no optimization")
         require_positive(lr, "guidance.lr (eta)", kind=float)
         require_choice(normalization, "guidance.normalization", NORMALIZATIONS)
@@ -147,8 +163,16 @@ class GradientGuidance(Guidance):
         return {"zero": "expectation", "one": "aps", "entropy": "entrgi"}.get(self.weight.spec, f"w={self.weight.spec}")
 
     @torch.no_grad()
-    def _embed(self, phi: torch.Tensor, tokens: torch.Tensor, objective: RewardObjective, sampler: TokenSampler,
-               at: StepPositions, draw: int, entropy: torch.Tensor | None = None):
+    def _embed(
+        self,
+        phi: torch.Tensor,
+        tokens: torch.Tensor,
+        objective: RewardObjective,
+        sampler: TokenSampler,
+        at: StepPositions,
+        draw: int,
+        entropy: torch.Tensor | None = None,
+    ):
         """e_hat at the active covered positions, E_R[token] elsewhere, chunk by chunk over phi's rows.
 
         Returns (embeds [N, L, D], current tokens [N, L] (argmax at active positions; they locate
@@ -175,22 +199,33 @@ class GradientGuidance(Guidance):
                 h = normalized_entropy(chunk, self.normalization, logp)
             w[sl] = self.weight(h)
             del logp
-            e_soft[sl] = objective.soft(torch.softmax(z if chunk.dtype == torch.float32 else chunk / sampler.temperature,
-                                                      dim=-1))
+            e_soft[sl] = objective.soft(
+                torch.softmax(z if chunk.dtype == torch.float32 else chunk / sampler.temperature, dim=-1)
+            )
             del z
             top[sl] = chunk.argmax(-1)
         e_hard = objective.hard(hard)
         e_hat = e_soft + w[:, None].to(e_soft.dtype) * (e_hard - e_soft)
         current = at.gather(tokens)
-        e_hat = torch.where(at.active.reshape(-1, 1), e_hat, objective.hard(current.reshape(-1)))  # unmasked: E_R[token]
+        e_hat = torch.where(
+            at.active.reshape(-1, 1), e_hat, objective.hard(current.reshape(-1))
+        )  # unmasked: E_R[token]
         embeds = at.scatter(objective.hard(tokens), e_hat.view(n, width, -1))
         current = at.scatter(tokens, torch.where(at.active, top.view(n, width), current))
         return embeds, current, w.view(n, width)
 
     @torch.no_grad()
-    def _ascend(self, phi: torch.Tensor, grad_embeds: torch.Tensor, objective: RewardObjective,
-                sampler: TokenSampler, at: StepPositions, adam: RowAdam, update: torch.Tensor,
-                ok: torch.Tensor | None = None) -> None:
+    def _ascend(
+        self,
+        phi: torch.Tensor,
+        grad_embeds: torch.Tensor,
+        objective: RewardObjective,
+        sampler: TokenSampler,
+        at: StepPositions,
+        adam: RowAdam,
+        update: torch.Tensor,
+        ok: torch.Tensor | None = None,
+    ) -> None:
         """One Adam step on phi [N, G, V] from the gradient of the loss w.r.t. the response embeddings.
 
         d loss / d phi = softmax_backward(grad_e @ E_R^T, softmax(phi / tau)) / tau at active rows
@@ -230,8 +265,9 @@ class GradientGuidance(Guidance):
         faults = torch.zeros(phi.shape[0], device=phi.device)  # [N] inner steps skipped
         for m in range(self.inner_steps):
             # at m = 0 phi equals the logits: reuse their entropy
-            embeds, current, w = self._embed(phi, tokens, objective, sampler, at, draw_id(at.index, DRAW_GUIDANCE, m),
-                                             entropy if m == 0 else None)
+            embeds, current, w = self._embed(
+                phi, tokens, objective, sampler, at, draw_id(at.index, DRAW_GUIDANCE, m), entropy if m == 0 else None
+            )
             embeds.requires_grad_(True)
             with torch.enable_grad():
                 reward = objective.score(embeds, current)  # [N]
@@ -245,8 +281,9 @@ class GradientGuidance(Guidance):
         del adam
         if self.track_final_reward:
             with torch.no_grad():
-                embeds, current, _ = self._embed(phi, tokens, objective, sampler, at,
-                                                 draw_id(at.index, DRAW_GUIDANCE, self.inner_steps))
+                embeds, current, _ = self._embed(
+                    phi, tokens, objective, sampler, at, draw_id(at.index, DRAW_GUIDANCE, self.inner_steps)
+                )
                 reward_after = objective.score(embeds, current)
         else:
             reward_after = torch.full_like(reward_before, float("nan"))

@@ -20,8 +20,9 @@ class RewardObjective:
     template's suffix closes the turn, exactly as it does when decoded text is scored.
     """
 
-    def __init__(self, reward: SequenceClassifierReward, bridge: torch.Tensor, context: RewardContext,
-                 stop_ids: torch.Tensor):
+    def __init__(
+        self, reward: SequenceClassifierReward, bridge: torch.Tensor, context: RewardContext, stop_ids: torch.Tensor
+    ):
         self.reward = reward
         self.bridge = bridge  # [V, D]
         self.context = context  # N rows

@@ -92,8 +92,14 @@ class PowerWeight(WeightPolicy):
         return h.clamp_min(0.0) ** self.gamma
 
 
-_SIMPLE = {"zero": ZeroWeight, "expectation": ZeroWeight, "one": OneWeight, "ste": OneWeight,
-           "entropy": EntropyWeight, "one_minus_entropy": OneMinusEntropyWeight}
+_SIMPLE = {
+    "zero": ZeroWeight,
+    "expectation": ZeroWeight,
+    "one": OneWeight,
+    "ste": OneWeight,
+    "entropy": EntropyWeight,
+    "one_minus_entropy": OneMinusEntropyWeight,
+}
 _PARAM = {"constant": (ConstantWeight, None), "threshold": (ThresholdWeight, 0.5), "power": (PowerWeight, 2.0)}
 WEIGHT_POLICIES = sorted(_SIMPLE) + [f"{k}:<value>" for k in _PARAM]
 

@@ -10,5 +10,12 @@ from entrgi.judges.lmunit import LMUnitJudge
 from entrgi.judges.oracle import OracleJudge
 from entrgi.judges.reward_model import RewardModelJudge
 
-__all__ = ["Judge", "LMUnitJudge", "OracleJudge", "RewardModelJudge", "judge_records", "judge_summary",
-           "record_messages"]
+__all__ = [
+    "Judge",
+    "LMUnitJudge",
+    "OracleJudge",
+    "RewardModelJudge",
+    "judge_records",
+    "judge_summary",
+    "record_messages",
+]

@@ -22,10 +22,12 @@ def judge_records(records: list[dict], judge: Judge) -> list[dict]:
     scored = judge.score([record_messages(r) for r in records], [list(r["responses"]) for r in records])
     if len(scored) != len(records):
         raise RuntimeError(f"judge {judge.name!r} returned {len(scored)} results for {len(records)} prompts")
-    for rec, fields in zip(records, scored):
+    for rec, fields in zip(records, scored, strict=True):
         if len(fields) != len(rec["responses"]):
-            raise RuntimeError(f"judge {judge.name!r} returned {len(fields)} results for the "
-                               f"{len(rec['responses'])} responses of sample {rec.get('sample_id')!r}")
+            raise RuntimeError(
+                f"judge {judge.name!r} returned {len(fields)} results for the "
+                f"{len(rec['responses'])} responses of sample {rec.get('sample_id')!r}"
+            )
         rec["judge_all"] = fields
         rec["judge"] = None if rec["best_index"] is None else fields[rec["best_index"]]  # null: no finite reward
         rec["judge_name"] = judge.name

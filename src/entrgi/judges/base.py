@@ -27,8 +27,10 @@ class Judge(ABC):
 def check_batch(messages: list[list[dict[str, str]]], responses: list[list[str]]) -> None:
     """One chat per prompt, one list of responses per prompt (``ValueError`` otherwise)."""
     if len(messages) != len(responses):
-        raise ValueError(f"judge got {len(messages)} prompts but {len(responses)} lists of responses; "
-                         "pass one list of K responses per prompt")
+        raise ValueError(
+            f"judge got {len(messages)} prompts but {len(responses)} lists of responses; "
+            "pass one list of K responses per prompt"
+        )
     for b, rs in enumerate(responses):
         if isinstance(rs, str):
             raise ValueError(f"responses[{b}] is a string; pass a list of the prompt's K responses")
@@ -39,8 +41,9 @@ def last_user_turn(messages: list[dict[str, str]]) -> str:
     for m in reversed(messages):
         if m.get("role") == "user":
             return m["content"]
-    raise ValueError(f"the chat has no user turn (roles: {[m.get('role') for m in messages]}); "
-                     "a judge needs the user's request")
+    raise ValueError(
+        f"the chat has no user turn (roles: {[m.get('role') for m in messages]}); a judge needs the user's request"
+    )
 
 
 def json_number(x: float, digits: int = 6) -> float | None:

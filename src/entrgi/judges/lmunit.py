@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import importlib.util
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -47,9 +47,11 @@ def score_token_ids(tokenizer) -> list[int]:
         enc = tokenizer.encode(s, add_special_tokens=False)
         unk = getattr(tokenizer, "unk_token_id", None)
         if len(enc) != 1 or enc[0] == unk or tokenizer.decode(enc).strip() != s:
-            raise ValueError(f"the judge tokenizer has no single token for the score {s!r} (it encodes as {enc}); "
-                             "LMUnitJudge reads the next-token probabilities of '1'..'5', so judge.path must be a "
-                             "model whose tokenizer has one token per digit (LMUnit / Qwen2.5 / Llama-3 do)")
+            raise ValueError(
+                f"the judge tokenizer has no single token for the score {s!r} (it encodes as {enc}); "
+                "LMUnitJudge reads the next-token probabilities of '1'..'5', so judge.path must be a "
+                "model whose tokenizer has one token per digit (LMUnit / Qwen2.5 / Llama-3 do)"
+            )
         ids.append(enc[0])
     return ids
 
@@ -76,17 +78,18 @@ class TransformersScorer:
         order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))  # similar lengths share a chunk
         out = [math.nan] * len(ids)
         for start in range(0, len(order), self.batch_size):
-            chunk = order[start:start + self.batch_size]
+            chunk = order[start : start + self.batch_size]
             width = max(len(ids[i]) for i in chunk)
             tok = torch.full((len(chunk), width), self.pad_token_id, dtype=torch.long)
             att = torch.zeros((len(chunk), width), dtype=torch.long)
             for row, i in enumerate(chunk):
-                tok[row, width - len(ids[i]):] = torch.tensor(ids[i])
-                att[row, width - len(ids[i]):] = 1
+                tok[row, width - len(ids[i]) :] = torch.tensor(ids[i])
+                att[row, width - len(ids[i]) :] = 1
             pos = (att.cumsum(-1) - 1).clamp_min(0)
-            logits = self.model(input_ids=tok.to(device), attention_mask=att.to(device), position_ids=pos.to(device),
-                                logits_to_keep=1).logits[:, -1]  # [n, V]
-            for i, s in zip(chunk, expected_score(logits[:, score_ids]).tolist()):
+            logits = self.model(
+                input_ids=tok.to(device), attention_mask=att.to(device), position_ids=pos.to(device), logits_to_keep=1
+            ).logits[:, -1]  # [n, V]
+            for i, s in zip(chunk, expected_score(logits[:, score_ids]).tolist(), strict=True):
                 out[i] = s
         return out
 
@@ -98,8 +101,12 @@ class VLLMScorer:
     def __init__(self, path: str, dtype: torch.dtype, trust_remote_code: bool = False, tensor_parallel_size: int = 1):
         from vllm import LLM, SamplingParams
 
-        self.llm = LLM(model=path, dtype=str(dtype).removeprefix("torch."), trust_remote_code=trust_remote_code,
-                       tensor_parallel_size=tensor_parallel_size)
+        self.llm = LLM(
+            model=path,
+            dtype=str(dtype).removeprefix("torch."),
+            trust_remote_code=trust_remote_code,
+            tensor_parallel_size=tensor_parallel_size,
+        )
         self.params = SamplingParams(max_tokens=1, temperature=0.0, logprobs=VLLM_TOP_LOGPROBS)
 
     def __call__(self, ids: Sequence[list[int]], score_ids: list[int]) -> list[float]:
@@ -115,8 +122,9 @@ class LMUnitJudge(Judge):
 
     name = "lmunit"
 
-    def __init__(self, tokenizer, scorer, unit_tests: Sequence[str] = DEFAULT_UNIT_TESTS,
-                 template: str = LMUNIT_TEMPLATE):
+    def __init__(
+        self, tokenizer, scorer, unit_tests: Sequence[str] = DEFAULT_UNIT_TESTS, template: str = LMUNIT_TEMPLATE
+    ):
         """``scorer(token_ids_list, score_ids) -> expected scores``: a :class:`TransformersScorer` or
         :class:`VLLMScorer`."""
         unit_tests = list(unit_tests) if unit_tests is not None else []
@@ -130,10 +138,19 @@ class LMUnitJudge(Judge):
         self.score_ids = score_token_ids(tokenizer)
 
     @classmethod
-    def from_pretrained(cls, path: str, dtype: str | torch.dtype = "bfloat16", device: str | torch.device | None = None,
-                        trust_remote_code: bool = False, batch_size: int = 8, backend: str = "auto",
-                        unit_tests: Sequence[str] = DEFAULT_UNIT_TESTS, template: str = LMUNIT_TEMPLATE,
-                        tensor_parallel_size: int = 1, attn_implementation: str | None = None) -> "LMUnitJudge":
+    def from_pretrained(
+        cls,
+        path: str,
+        dtype: str | torch.dtype = "bfloat16",
+        device: str | torch.device | None = None,
+        trust_remote_code: bool = False,
+        batch_size: int = 8,
+        backend: str = "auto",
+        unit_tests: Sequence[str] = DEFAULT_UNIT_TESTS,
+        template: str = LMUNIT_TEMPLATE,
+        tensor_parallel_size: int = 1,
+        attn_implementation: str | None = None,
+    ) -> LMUnitJudge:
         """Load the judge model (hub id or folder). ``backend=auto``: vLLM when it is installed and
         ``device`` is CUDA, else transformers. Tokens "1".."5" are checked before weights load."""
         if backend not in BACKENDS:
@@ -143,8 +160,9 @@ class LMUnitJudge(Judge):
         device, dtype = resolve_device(device, "judge.device"), resolve_dtype(dtype, "judge.dtype")
         has_vllm = importlib.util.find_spec("vllm") is not None
         if backend == "vllm" and not has_vllm:
-            raise ValueError("judge.backend=vllm but vllm is not installed; `pip install vllm`, or use "
-                             "judge.backend=transformers")
+            raise ValueError(
+                "judge.backend=vllm but vllm is not installed; `pip install vllm`, or use judge.backend=transformers"
+            )
         tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
         score_token_ids(tokenizer)  # fail before loading tens of GB of weights
         if backend == "vllm" or (backend == "auto" and has_vllm and device.type == "cuda"):
@@ -160,21 +178,26 @@ class LMUnitJudge(Judge):
         """Token ids of one judge input (chat-formatted with a generation prompt when the tokenizer has a template)."""
         content = self.template.format(query=query, response=response, unit_test=unit_test)
         if getattr(self.tokenizer, "chat_template", None):
-            text = self.tokenizer.apply_chat_template([{"role": "user", "content": content}], tokenize=False,
-                                                      add_generation_prompt=True)
+            text = self.tokenizer.apply_chat_template(
+                [{"role": "user", "content": content}], tokenize=False, add_generation_prompt=True
+            )
             return self.tokenizer(text, add_special_tokens=False)["input_ids"]
         return self.tokenizer(content, add_special_tokens=True)["input_ids"]
 
     def score(self, messages: list[list[dict[str, str]]], responses: list[list[str]]) -> list[list[dict]]:
         check_batch(messages, responses)
-        ids = [self.judge_input(last_user_turn(chat), r, t)
-               for chat, rs in zip(messages, responses) for r in rs for t in self.unit_tests]
+        ids = [
+            self.judge_input(last_user_turn(chat), r, t)
+            for chat, rs in zip(messages, responses, strict=True)
+            for r in rs
+            for t in self.unit_tests
+        ]
         flat = self.scorer(ids, self.score_ids) if ids else []
         n, out, start = len(self.unit_tests), [], 0
         for rs in responses:
             per_prompt = []
             for _ in rs:
-                tests = flat[start:start + n]
+                tests = flat[start : start + n]
                 start += n
                 finite = [s for s in tests if math.isfinite(s)]
                 fields = {"score": json_number(sum(finite) / len(finite)) if finite else None}

@@ -22,7 +22,7 @@ class OracleJudge(Judge):
     def score(self, messages: list[list[dict[str, str]]], responses: list[list[str]]) -> list[list[dict]]:
         check_batch(messages, responses)
         out = []
-        for chat, rs in zip(messages, responses):
+        for chat, rs in zip(messages, responses, strict=True):
             prompt = last_user_turn(chat)
             fields = [self.oracle(prompt, r) for r in rs]
             out.append([{"score": f["oracle_total"]} | f for f in fields])

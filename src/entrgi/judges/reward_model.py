@@ -20,26 +20,38 @@ class RewardModelJudge(Judge):
         self.reward = reward
 
     @classmethod
-    def from_pretrained(cls, path: str, dtype: str | torch.dtype = "bfloat16", device: str | torch.device | None = None,
-                        trust_remote_code: bool = False, batch_size: int = 32,
-                        attn_implementation: str | None = None) -> "RewardModelJudge":
+    def from_pretrained(
+        cls,
+        path: str,
+        dtype: str | torch.dtype = "bfloat16",
+        device: str | torch.device | None = None,
+        trust_remote_code: bool = False,
+        batch_size: int = 32,
+        attn_implementation: str | None = None,
+    ) -> RewardModelJudge:
         """Load any one-label ``AutoModelForSequenceClassification`` checkpoint (hub id or folder)."""
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"judge.batch_size={batch_size!r} must be a positive integer (responses per forward)")
         # resolved here so that errors name the judge's keys, not the guiding reward's
         device, dtype = resolve_device(device, "judge.device"), resolve_dtype(dtype, "judge.dtype")
         reward = SequenceClassifierReward.from_pretrained(
-            path, dtype=dtype, device=device, trust_remote_code=trust_remote_code, score_batch_size=batch_size,
-            cache_prefix=False, attn_implementation=attn_implementation)
+            path,
+            dtype=dtype,
+            device=device,
+            trust_remote_code=trust_remote_code,
+            score_batch_size=batch_size,
+            cache_prefix=False,
+            attn_implementation=attn_implementation,
+        )
         return cls(reward)
 
     def score(self, messages: list[list[dict[str, str]]], responses: list[list[str]]) -> list[list[dict]]:
         check_batch(messages, responses)
-        flat_messages = [chat for chat, rs in zip(messages, responses) for _ in rs]
+        flat_messages = [chat for chat, rs in zip(messages, responses, strict=True) for _ in rs]
         flat = [r for rs in responses for r in rs]
         scores = self.reward.score_text(flat_messages, flat).tolist() if flat else []
         out, start = [], 0
         for rs in responses:
-            out.append([{"score": json_number(s)} for s in scores[start:start + len(rs)]])
+            out.append([{"score": json_number(s)} for s in scores[start : start + len(rs)]])
             start += len(rs)
         return out

@@ -5,5 +5,16 @@ from entrgi.models.hf import BidirectionalLM, DreamLM, HFDiffusionLM, LLaDALM
 from entrgi.models.reward import RewardContext, SequenceClassifierReward
 from entrgi.models.vocab import BridgeCoverage, VocabBridge, build_vocab_bridge
 
-__all__ = ["BidirectionalLM", "BridgeCoverage", "DiffusionLM", "DreamLM", "EncodedPrompts", "HFDiffusionLM",
-           "LLaDALM", "RewardContext", "SequenceClassifierReward", "VocabBridge", "build_vocab_bridge"]
+__all__ = [
+    "BidirectionalLM",
+    "BridgeCoverage",
+    "DiffusionLM",
+    "DreamLM",
+    "EncodedPrompts",
+    "HFDiffusionLM",
+    "LLaDALM",
+    "RewardContext",
+    "SequenceClassifierReward",
+    "VocabBridge",
+    "build_vocab_bridge",
+]

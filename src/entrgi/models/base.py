@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import torch
 
@@ -37,8 +37,9 @@ class DiffusionLM(ABC):
         """Chat-format and left-pad the prompts, append ``max_new_tokens`` mask tokens."""
 
     @abstractmethod
-    def response_logits(self, tokens: torch.Tensor, attention_mask: torch.Tensor, prompt_len: int,
-                        positions: torch.Tensor | None = None) -> torch.Tensor:
+    def response_logits(
+        self, tokens: torch.Tensor, attention_mask: torch.Tensor, prompt_len: int, positions: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Logits predicting each response position: [N, P+L] -> [N, L, V] (fp32); with
         ``positions`` [N, G] (response positions) only those: [N, G, V]."""
 
@@ -46,5 +47,5 @@ class DiffusionLM(ABC):
         """Response ids [N, L] -> text, cut at the first stop token, special tokens dropped."""
         stops = torch.isin(response_tokens, torch.tensor(self.stop_token_ids, device=response_tokens.device))
         keep = torch.cumsum(stops.long(), dim=-1) == 0
-        rows = [row[k].tolist() for row, k in zip(response_tokens.cpu(), keep.cpu())]
+        rows = [row[k].tolist() for row, k in zip(response_tokens.cpu(), keep.cpu(), strict=True)]
         return self.tokenizer.batch_decode(rows, skip_special_tokens=True)

@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import os
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 import transformers
 from packaging.version import Version
 
-_DTYPES = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
-           "float16": torch.float16, "fp16": torch.float16, "float64": torch.float64}
+_DTYPES = {
+    "float32": torch.float32,
+    "fp32": torch.float32,
+    "bfloat16": torch.bfloat16,
+    "bf16": torch.bfloat16,
+    "float16": torch.float16,
+    "fp16": torch.float16,
+    "float64": torch.float64,
+}
 
 
 def resolve_dtype(dtype: str | torch.dtype, key: str = "model.dtype") -> torch.dtype:
@@ -36,8 +43,12 @@ def local_rank() -> int:
     return 0
 
 
-def resolve_device(device: str | int | torch.device | None = None, key: str = "model.device",
-                   accelerator: str | None = None, gpu_ids: Sequence[int] | None = None) -> torch.device:
+def resolve_device(
+    device: str | int | torch.device | None = None,
+    key: str = "model.device",
+    accelerator: str | None = None,
+    gpu_ids: Sequence[int] | None = None,
+) -> torch.device:
     """The device this rank loads a model onto; errors name ``key`` and come before any weights load.
 
     ``auto`` (or None) is this rank's GPU when CUDA is available, else ``cpu``. This rank's GPU is
@@ -62,8 +73,9 @@ def resolve_device(device: str | int | torch.device | None = None, key: str = "m
     if dev.type not in _DEVICE_TYPES:
         raise ValueError(f"{key}={given!r} is not a device models run on here; {hint}")
     if on_cpu and dev.type != "cpu":
-        raise ValueError(f"{key}={given!r} puts the model on {dev.type} but trainer.accelerator=cpu; "
-                         f"use {key}=auto or {key}=cpu")
+        raise ValueError(
+            f"{key}={given!r} puts the model on {dev.type} but trainer.accelerator=cpu; use {key}=auto or {key}=cpu"
+        )
     if dev.type != "cuda":
         return dev
     if not torch.cuda.is_available():
@@ -75,9 +87,11 @@ def resolve_device(device: str | int | torch.device | None = None, key: str = "m
         dev = torch.device("cuda", int(gpu_ids[rank]) if gpu_ids is not None else rank)
     count = torch.cuda.device_count()
     if dev.index >= count:
-        raise ValueError(f"{key}={given!r} resolves to {dev} (local rank {local_rank()}), but this process sees "
-                         f"{count} CUDA device(s) (CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES')!r}); "
-                         f"set {key}=cuda:N explicitly")
+        raise ValueError(
+            f"{key}={given!r} resolves to {dev} (local rank {local_rank()}), but this process sees "
+            f"{count} CUDA device(s) (CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES')!r}); "
+            f"set {key}=cuda:N explicitly"
+        )
     return dev
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from transformers import AutoModel, AutoTokenizer
@@ -53,10 +53,16 @@ class HFDiffusionLM(DiffusionLM):
                 raise ValueError(f"model.stop_tokens: {tok!r} is not a token of the dLLM tokenizer")
             stops.add(tid)
         self.stop_token_ids = sorted(stops)
-        self.vocab_size = int(model.get_output_embeddings().weight.shape[0]) if model.get_output_embeddings() is not None \
+        self.vocab_size = (
+            int(model.get_output_embeddings().weight.shape[0])
+            if model.get_output_embeddings() is not None
             else int(model.config.vocab_size)
-        self.max_length = max_length or getattr(model.config, "max_position_embeddings", None) \
+        )
+        self.max_length = (
+            max_length
+            or getattr(model.config, "max_position_embeddings", None)
             or getattr(model.config, "max_sequence_length", None)
+        )
 
     @classmethod
     def from_pretrained(
@@ -69,7 +75,7 @@ class HFDiffusionLM(DiffusionLM):
         stop_tokens: Sequence[str] = (),
         max_length: int | None = None,
         attn_implementation: str | None = None,
-    ) -> "HFDiffusionLM":
+    ) -> HFDiffusionLM:
         """Load tokenizer and model from a hub id or a local directory onto ``device``.
 
         ``device``: ``auto``/None (this rank's GPU, else cpu), ``cpu``, ``cuda`` or ``cuda:N``; see
@@ -141,7 +147,7 @@ class HFDiffusionLM(DiffusionLM):
         start = prompt_len - 1 if self.shift_logits else prompt_len  # shifted: position i from hidden state i - 1
 
         def at_positions(x: torch.Tensor) -> torch.Tensor:  # [N, S, H] -> [N, L or G, H]
-            x = x[:, start:start + length]
+            x = x[:, start : start + length]
             return x if positions is None else x.gather(1, positions[..., None].expand(-1, -1, x.shape[-1]))
 
         name = self._head_name()
@@ -179,8 +185,9 @@ class LLaDALM(HFDiffusionLM):
 
     @classmethod
     def from_pretrained(cls, path, mask_token_id=None, **kwargs):
-        return super().from_pretrained(path, mask_token_id=mask_token_id if mask_token_id is not None else
-                                       cls.DEFAULT_MASK_ID, **kwargs)
+        return super().from_pretrained(
+            path, mask_token_id=mask_token_id if mask_token_id is not None else cls.DEFAULT_MASK_ID, **kwargs
+        )
 
 
 class BidirectionalLM(HFDiffusionLM):

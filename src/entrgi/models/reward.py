@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, DynamicCache
@@ -27,12 +27,16 @@ class RewardContext:
     suffix_ids: torch.Tensor  # [Ls], shared by all trajectories
     prefix_kv: tuple | None = None  # per layer (keys, values) [N, H, Pr, d] of the prefix, computed once
 
-    def repeat(self, k: int) -> "RewardContext":
+    def repeat(self, k: int) -> RewardContext:
         """One row per prompt -> ``k`` consecutive rows per prompt."""
-        kv = None if self.prefix_kv is None else tuple(
-            tuple(t.repeat_interleave(k, 0) for t in layer) for layer in self.prefix_kv)
-        return RewardContext(self.prefix_ids.repeat_interleave(k, 0), self.prefix_mask.repeat_interleave(k, 0),
-                             self.suffix_ids, kv)
+        kv = (
+            None
+            if self.prefix_kv is None
+            else tuple(tuple(t.repeat_interleave(k, 0) for t in layer) for layer in self.prefix_kv)
+        )
+        return RewardContext(
+            self.prefix_ids.repeat_interleave(k, 0), self.prefix_mask.repeat_interleave(k, 0), self.suffix_ids, kv
+        )
 
 
 class SequenceClassifierReward:
@@ -45,12 +49,20 @@ class SequenceClassifierReward:
     tokenizer wants one and the template did not write it.
     """
 
-    def __init__(self, model: torch.nn.Module, tokenizer, score_batch_size: int = 32, min_vocab_coverage: float = 0.5,
-                 cache_prefix: bool = True):
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        tokenizer,
+        score_batch_size: int = 32,
+        min_vocab_coverage: float = 0.5,
+        cache_prefix: bool = True,
+    ):
         if getattr(model.config, "num_labels", 1) != 1:
             raise ValueError(f"reward model must have one label (num_labels=1), got {model.config.num_labels}")
         if getattr(tokenizer, "chat_template", None) is None:
-            raise ValueError("the reward tokenizer has no chat_template; reward models are scored on chat-formatted text")
+            raise ValueError(
+                "the reward tokenizer has no chat_template; reward models are scored on chat-formatted text"
+            )
         self.model = model.eval().requires_grad_(False)
         self.tokenizer = tokenizer
         self.score_batch_size = score_batch_size
@@ -61,9 +73,17 @@ class SequenceClassifierReward:
         self.usage = ModelUsage()  # passes and token positions, for compute accounting
 
     @classmethod
-    def from_pretrained(cls, path: str, dtype: str | torch.dtype = "bfloat16", device: str | None = None,
-                        trust_remote_code: bool = False, score_batch_size: int = 32, min_vocab_coverage: float = 0.5,
-                        cache_prefix: bool = True, attn_implementation: str | None = None) -> "SequenceClassifierReward":
+    def from_pretrained(
+        cls,
+        path: str,
+        dtype: str | torch.dtype = "bfloat16",
+        device: str | None = None,
+        trust_remote_code: bool = False,
+        score_batch_size: int = 32,
+        min_vocab_coverage: float = 0.5,
+        cache_prefix: bool = True,
+        attn_implementation: str | None = None,
+    ) -> SequenceClassifierReward:
         """Load tokenizer and reward model onto ``device`` (checked before anything is read; see
         ``resolve_device`` and ``HFDiffusionLM.from_pretrained`` for how weights reach the device)."""
         device = resolve_device(device, "reward.device")
@@ -71,11 +91,17 @@ class SequenceClassifierReward:
         if attn_implementation:
             kwargs["attn_implementation"] = attn_implementation
         tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
-        model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=1,
-                                                                   trust_remote_code=trust_remote_code, **kwargs)
+        model = AutoModelForSequenceClassification.from_pretrained(
+            path, num_labels=1, trust_remote_code=trust_remote_code, **kwargs
+        )
         model.to(device)
-        return cls(model, tokenizer, score_batch_size=score_batch_size, min_vocab_coverage=min_vocab_coverage,
-                   cache_prefix=cache_prefix)
+        return cls(
+            model,
+            tokenizer,
+            score_batch_size=score_batch_size,
+            min_vocab_coverage=min_vocab_coverage,
+            cache_prefix=cache_prefix,
+        )
 
     # ----------------------------------------------------------------- template
     @property
@@ -111,14 +137,16 @@ class SequenceClassifierReward:
             raise ValueError("the reward chat template closes the response differently across prompts")
         suffix = list(suffixes.pop())
         if not suffix:
-            raise ValueError("the reward chat template writes nothing after the response; the score position "
-                             "would be a response token")
+            raise ValueError(
+                "the reward chat template writes nothing after the response; the score position "
+                "would be a response token"
+            )
         width = max(len(p) for p in prefixes)
         ids = torch.full((len(prefixes), width), self.pad_token_id, dtype=torch.long)
         mask = torch.zeros((len(prefixes), width), dtype=torch.bool)
         for i, p in enumerate(prefixes):
-            ids[i, width - len(p):] = torch.tensor(p, dtype=torch.long)
-            mask[i, width - len(p):] = True
+            ids[i, width - len(p) :] = torch.tensor(p, dtype=torch.long)
+            mask[i, width - len(p) :] = True
         dev = self.device
         ctx = RewardContext(ids.to(dev), mask.to(dev), torch.tensor(suffix, dtype=torch.long, device=dev))
         if self.cache_prefix:
@@ -132,16 +160,25 @@ class SequenceClassifierReward:
     @torch.no_grad()
     def _prefix_cache(self, ctx: RewardContext) -> tuple:
         pos = (ctx.prefix_mask.long().cumsum(-1) - 1).clamp_min(0)
-        out = self._backbone(inputs_embeds=self.model.get_input_embeddings()(ctx.prefix_ids),
-                             attention_mask=ctx.prefix_mask.long(), position_ids=pos, use_cache=True)
+        out = self._backbone(
+            inputs_embeds=self.model.get_input_embeddings()(ctx.prefix_ids),
+            attention_mask=ctx.prefix_mask.long(),
+            position_ids=pos,
+            use_cache=True,
+        )
         self.calls += 1
         self.usage.forward(ctx.prefix_ids.numel())
         cache = out.past_key_values
-        return tuple((layer.keys, layer.values) for layer in cache.layers) if hasattr(cache, "layers") \
-            else tuple(zip(cache.key_cache, cache.value_cache))
+        return (
+            tuple((layer.keys, layer.values) for layer in cache.layers)
+            if hasattr(cache, "layers")
+            else tuple(zip(cache.key_cache, cache.value_cache, strict=True))
+        )
 
     # ----------------------------------------------------------------- scoring
-    def score_embeds(self, ctx: RewardContext, response_embeds: torch.Tensor, response_mask: torch.Tensor) -> torch.Tensor:
+    def score_embeds(
+        self, ctx: RewardContext, response_embeds: torch.Tensor, response_mask: torch.Tensor
+    ) -> torch.Tensor:
         """Differentiable score of response embeddings.
 
         ctx rows match ``response_embeds`` rows: [N, L, D] embeddings and [N, L] bool mask -> [N] fp32.
@@ -157,12 +194,19 @@ class SequenceClassifierReward:
         if ctx.prefix_kv is not None:  # a fresh cache object per call: the forward appends to it
             cache = DynamicCache.from_legacy_cache(ctx.prefix_kv)
             p = ctx.prefix_ids.shape[1]
-            hidden = self._backbone(inputs_embeds=new, attention_mask=mask.long(), position_ids=pos[:, p:],
-                                    past_key_values=cache, use_cache=True).last_hidden_state
+            hidden = self._backbone(
+                inputs_embeds=new,
+                attention_mask=mask.long(),
+                position_ids=pos[:, p:],
+                past_key_values=cache,
+                use_cache=True,
+            ).last_hidden_state
             self.usage.forward(new.shape[0] * new.shape[1], backward=response_embeds.requires_grad)
         else:
             embeds = torch.cat([emb(ctx.prefix_ids), new], dim=1)
-            hidden = self._backbone(inputs_embeds=embeds, attention_mask=mask.long(), position_ids=pos).last_hidden_state
+            hidden = self._backbone(
+                inputs_embeds=embeds, attention_mask=mask.long(), position_ids=pos
+            ).last_hidden_state
             self.usage.forward(embeds.shape[0] * embeds.shape[1], backward=response_embeds.requires_grad)
         self.calls += 1
         return _at_least_fp32(self.model.score(hidden[:, -1])[:, 0])
@@ -173,18 +217,18 @@ class SequenceClassifierReward:
         if len(messages) != len(responses):
             raise ValueError(f"{len(messages)} prompts but {len(responses)} responses")
         ids = []
-        for m, r in zip(messages, responses):
+        for m, r in zip(messages, responses, strict=True):
             prefix, suffix = self._split_template(m)
             ids.append(self._encode(prefix + r + suffix))
         out = []
         for start in range(0, len(ids), self.score_batch_size):
-            chunk = ids[start:start + self.score_batch_size]
+            chunk = ids[start : start + self.score_batch_size]
             width = max(len(x) for x in chunk)
             tok = torch.full((len(chunk), width), self.pad_token_id, dtype=torch.long)
             att = torch.zeros((len(chunk), width), dtype=torch.long)
             for i, x in enumerate(chunk):  # right padding: HF pools the last non-pad token
-                tok[i, :len(x)] = torch.tensor(x)
-                att[i, :len(x)] = 1
+                tok[i, : len(x)] = torch.tensor(x)
+                att[i, : len(x)] = 1
             logits = self.model(input_ids=tok.to(self.device), attention_mask=att.to(self.device)).logits
             self.calls += 1
             self.usage.forward(tok.numel())

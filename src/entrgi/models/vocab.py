@@ -80,7 +80,7 @@ def build_vocab_bridge(
     if missing:
         texts = [dllm_tokenizer.convert_tokens_to_string([dllm_tokens[i]]) for i in missing]
         encoded = reward_tokenizer(texts, add_special_tokens=False)["input_ids"]
-        ok = [(i, ids) for i, ids in zip(missing, encoded) if ids and (unk is None or unk not in ids)]
+        ok = [(i, ids) for i, ids in zip(missing, encoded, strict=True) if ids and (unk is None or unk not in ids)]
         if ok:
             flat = torch.tensor([t for _, ids in ok for t in ids], dtype=torch.long, device=e.device)
             offsets = torch.tensor([0] + [len(ids) for _, ids in ok][:-1], device=e.device).cumsum(0)
@@ -90,8 +90,9 @@ def build_vocab_bridge(
             kind[rows] = FALLBACK
 
     counted = kind[:n_tok]
-    coverage = BridgeCoverage(int((counted == EXACT).sum()), int((counted == FALLBACK).sum()),
-                              int((counted == NONE).sum()))
+    coverage = BridgeCoverage(
+        int((counted == EXACT).sum()), int((counted == FALLBACK).sum()), int((counted == NONE).sum())
+    )
     if coverage.usable < min_coverage:
         raise ValueError(
             f"the vocabulary bridge maps only {coverage.usable:.1%} of the dLLM vocabulary to reward embeddings "

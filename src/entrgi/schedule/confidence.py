@@ -7,8 +7,8 @@ probability ``1 - s/t`` and is handled by the schedule through ``random_commit``
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 

@@ -65,8 +65,15 @@ class DenoisingSchedule:
         fn = PRE_GUIDANCE.get(self.alg)
         return None if fn is None else fn(logits, self.sampler.temperature)
 
-    def step(self, at: StepPositions, ts: torch.Tensor, tokens: torch.Tensor, phi: torch.Tensor,
-             stop_ids: torch.Tensor, pre: torch.Tensor | None = None) -> StepOutput:
+    def step(
+        self,
+        at: StepPositions,
+        ts: torch.Tensor,
+        tokens: torch.Tensor,
+        phi: torch.Tensor,
+        stop_ids: torch.Tensor,
+        pre: torch.Tensor | None = None,
+    ) -> StepOutput:
         """Sample candidates from ``phi`` at the covered positions and commit some masked ones.
 
         tokens [N, L]; phi [N, G, V] at ``at.positions``; stop_ids [S]; ``pre`` [N, G] from
@@ -77,8 +84,10 @@ class DenoisingSchedule:
         last = at.index == self.steps - 1
         t, s = ts[at.index], ts[at.index + 1]
         if at.count is not None and self.alg == "origin":
-            raise ValueError("schedule.step with gathered masked positions needs a confidence algorithm, not "
-                             "alg='origin' (its per-position coin flips leave trajectories with different masked counts)")
+            raise ValueError(
+                "schedule.step with gathered masked positions needs a confidence algorithm, not "
+                "alg='origin' (its per-position coin flips leave trajectories with different masked counts)"
+            )
         u_tok = at.uniform(draw_id(at.index, DRAW_TOKENS)).reshape(-1)  # [R]
         rows = phi.reshape(-1, vocab)
         pre_rows = None if pre is None else pre.reshape(-1)
@@ -88,8 +97,9 @@ class DenoisingSchedule:
             log_probs = self.sampler.log_probs(rows[sl])
             sampled[sl] = self.sampler.draw(log_probs, u_tok[sl])
             if conf is not None:
-                conf[sl] = CONFIDENCE[self.alg](ConfidenceInputs(sampled[sl], log_probs, rows[sl],
-                                                                 None if pre_rows is None else pre_rows[sl]))
+                conf[sl] = CONFIDENCE[self.alg](
+                    ConfidenceInputs(sampled[sl], log_probs, rows[sl], None if pre_rows is None else pre_rows[sl])
+                )
         sampled = sampled.view(n, width)
         active = at.active
 
@@ -112,9 +122,11 @@ class DenoisingSchedule:
             count = at.count if at.count is not None else commit_counts(active.sum(-1), t, s, last)[:, None]
             commit = active & (rank < count)
         current = at.gather(tokens)
-        return StepOutput(at.scatter(tokens, torch.where(commit, sampled, current)),
-                          at.scatter(torch.zeros_like(tokens, dtype=torch.bool), commit),
-                          at.scatter(tokens, sampled))
+        return StepOutput(
+            at.scatter(tokens, torch.where(commit, sampled, current)),
+            at.scatter(torch.zeros_like(tokens, dtype=torch.bool), commit),
+            at.scatter(tokens, sampled),
+        )
 
     def commit_plan(self, length: int) -> list[int]:
         """Positions committed at each step when all ``length`` response positions start masked.

@@ -39,8 +39,9 @@ def auto_method(device: torch.device) -> str:
     return "threshold" if device.type == "cuda" else "candidates"
 
 
-def top_p_keep(probs: torch.Tensor, top_p: float, candidates: int = DEFAULT_CANDIDATES,
-               method: str = "auto") -> torch.Tensor:
+def top_p_keep(
+    probs: torch.Tensor, top_p: float, candidates: int = DEFAULT_CANDIDATES, method: str = "auto"
+) -> torch.Tensor:
     """The top-p support of each row: [R, V] probabilities (fp32, >= 0) -> [R, V] bool.
 
     ``method``: ``candidates`` (top-k candidates, bucket search for unresolved rows), ``bucket``,

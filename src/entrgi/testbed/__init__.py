@@ -27,11 +27,13 @@ def _checkpoint(path: str | Path | None, name: str) -> str:
 def load_dllm(path: str | Path | None = None, device: str = "auto", dtype: str = "float32") -> BidirectionalLM:
     """The testbed dLLM (``path=None``: the shipped weights), loaded with ``trust_remote_code``: its
     modeling code is this package's own (``testbed/modeling_tiny_dllm.py``, copied next to the weights)."""
-    return BidirectionalLM.from_pretrained(_checkpoint(path, "dllm"), dtype=dtype, device=device,
-                                           trust_remote_code=True)
+    return BidirectionalLM.from_pretrained(
+        _checkpoint(path, "dllm"), dtype=dtype, device=device, trust_remote_code=True
+    )
 
 
-def load_reward(path: str | Path | None = None, device: str = "auto",
-                dtype: str = "float32") -> SequenceClassifierReward:
+def load_reward(
+    path: str | Path | None = None, device: str = "auto", dtype: str = "float32"
+) -> SequenceClassifierReward:
     """The testbed reward model (``path=None``: the shipped weights)."""
     return SequenceClassifierReward.from_pretrained(_checkpoint(path, "reward"), dtype=dtype, device=device)

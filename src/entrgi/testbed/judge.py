@@ -30,5 +30,10 @@ class TestbedJudge:
 
     def __call__(self, prompt_text: str, response: str) -> dict[str, float | bool]:
         score = oracle.score(self.prompt(prompt_text), response)
-        return {"oracle_total": score.total, "grammatical": score.grammatical, "on_topic": score.on_topic,
-                "sentiment": score.sentiment, "repetition": score.repetition}
+        return {
+            "oracle_total": score.total,
+            "grammatical": score.grammatical,
+            "on_topic": score.on_topic,
+            "sentiment": score.sentiment,
+            "repetition": score.repetition,
+        }

@@ -280,7 +280,7 @@ class Grammar:
             return [self._pick(symbol, topic, sentiment, rng)]
         if symbol == "CLAUSE":  # each clause draws its own sentiment from the response's mood
             sentiment = rng.choices(SENTIMENTS, weights=mood)[0]
-        weights, expansions = zip(*self.rules[symbol])
+        weights, expansions = zip(*self.rules[symbol], strict=True)
         expansion = rng.choices(expansions, weights=weights)[0]
         return [w for part in expansion for w in self._expand(part, topic, sentiment, mood, rng)]
 

@@ -50,7 +50,9 @@ class _Block(nn.Module):
         self.proj = nn.Linear(cfg.hidden_size, cfg.hidden_size)
         self.norm2 = nn.LayerNorm(cfg.hidden_size)
         self.mlp = nn.Sequential(
-            nn.Linear(cfg.hidden_size, cfg.intermediate_size), nn.GELU(), nn.Linear(cfg.intermediate_size, cfg.hidden_size)
+            nn.Linear(cfg.hidden_size, cfg.intermediate_size),
+            nn.GELU(),
+            nn.Linear(cfg.intermediate_size, cfg.hidden_size),
         )
         self.dropout = cfg.dropout
 

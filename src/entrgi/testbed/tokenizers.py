@@ -61,9 +61,7 @@ def build_dllm_tokenizer(grammar: Grammar | None = None) -> PreTrainedTokenizerF
     return _word_level(vocab, eos_token=ENDOFTEXT, pad_token=ENDOFTEXT, mask_token=MASK)
 
 
-def reward_missing_words(
-    grammar: Grammar | None = None, drop_fraction: float = 0.08, seed: int = 0
-) -> list[str]:
+def reward_missing_words(grammar: Grammar | None = None, drop_fraction: float = 0.08, seed: int = 0) -> list[str]:
     """Response words the reward tokenizer lacks, sorted.
 
     ``round(drop_fraction * number of response words)`` words are drawn with ``seed`` from

@@ -32,8 +32,9 @@ VALIDATION_SEED_OFFSET = 1_000_003  # held-out pairs come from seed + this
 
 def encode_prompt(tokenizer, prompt: str) -> list[int]:
     """Prompt ids: the chat template over the user turn, with the assistant header."""
-    text = tokenizer.apply_chat_template([{"role": "user", "content": prompt}], tokenize=False,
-                                         add_generation_prompt=True)
+    text = tokenizer.apply_chat_template(
+        [{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True
+    )
     return tokenizer(text, add_special_tokens=False)["input_ids"]
 
 
@@ -54,8 +55,8 @@ def collate(examples: list[tuple[list[int], list[int]]], pad_id: int) -> dict[st
     tokens = torch.full((len(examples), width + length), pad_id, dtype=torch.long)
     attention = torch.zeros_like(tokens, dtype=torch.bool)
     for i, (prompt, response) in enumerate(examples):
-        tokens[i, width - len(prompt):] = torch.tensor(prompt + response, dtype=torch.long)
-        attention[i, width - len(prompt):] = True
+        tokens[i, width - len(prompt) :] = torch.tensor(prompt + response, dtype=torch.long)
+        attention[i, width - len(prompt) :] = True
     response_mask = torch.zeros_like(attention)
     response_mask[:, width:] = True
     return {"tokens": tokens, "attention_mask": attention, "response": response_mask}
@@ -64,8 +65,14 @@ def collate(examples: list[tuple[list[int], list[int]]], pad_id: int) -> dict[st
 class DiffusionPairsData(L.LightningDataModule):
     """A fixed set of natural (prompt, response) pairs, tokenized once, plus held-out pairs."""
 
-    def __init__(self, num_pairs: int = 50_000, val_pairs: int = 1024, batch_size: int = 128, seed: int = 0,
-                 response_length: int = RESPONSE_LENGTH):
+    def __init__(
+        self,
+        num_pairs: int = 50_000,
+        val_pairs: int = 1024,
+        batch_size: int = 128,
+        seed: int = 0,
+        response_length: int = RESPONSE_LENGTH,
+    ):
         super().__init__()
         self.num_pairs, self.val_pairs = num_pairs, val_pairs
         self.batch_size, self.seed, self.response_length = batch_size, seed, response_length
@@ -78,8 +85,10 @@ class DiffusionPairsData(L.LightningDataModule):
         tok = self.tokenizer
         prompts = {text: encode_prompt(tok, text) for text in {p.text for p, _ in pairs}}
         responses = tok([r for _, r in pairs], add_special_tokens=False)["input_ids"]
-        return [(prompts[p.text], pad_response(ids, tok.eos_token_id, self.response_length))
-                for (p, _), ids in zip(pairs, responses)]
+        return [
+            (prompts[p.text], pad_response(ids, tok.eos_token_id, self.response_length))
+            for (p, _), ids in zip(pairs, responses, strict=True)
+        ]
 
     def setup(self, stage: str | None = None) -> None:
         if not self.train_set:
@@ -88,8 +97,14 @@ class DiffusionPairsData(L.LightningDataModule):
 
     def _loader(self, data, shuffle: bool) -> DataLoader:
         generator = torch.Generator().manual_seed(self.seed)
-        return DataLoader(data, batch_size=self.batch_size, shuffle=shuffle, generator=generator,
-                          collate_fn=partial(collate, pad_id=self.tokenizer.pad_token_id), drop_last=shuffle)
+        return DataLoader(
+            data,
+            batch_size=self.batch_size,
+            shuffle=shuffle,
+            generator=generator,
+            collate_fn=partial(collate, pad_id=self.tokenizer.pad_token_id),
+            drop_last=shuffle,
+        )
 
     def train_dataloader(self) -> DataLoader:
         return self._loader(self.train_set, shuffle=True)
@@ -121,8 +136,9 @@ class PretrainedRecipe(L.LightningModule):
     model: torch.nn.Module
 
     def configure_optimizers(self):
-        optimizer = torch.optim.AdamW(self.model.parameters(), lr=self.hparams.lr,
-                                      weight_decay=self.hparams.weight_decay, betas=(0.9, 0.98))
+        optimizer = torch.optim.AdamW(
+            self.model.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay, betas=(0.9, 0.98)
+        )
         schedule = warmup_cosine(optimizer, self)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
 
@@ -136,16 +152,30 @@ class PretrainedRecipe(L.LightningModule):
 class MaskedDiffusionTrainer(PretrainedRecipe):
     """Trains a ``TinyDLMForMaskedDiffusion`` on the testbed language; ``save_pretrained`` ships it."""
 
-    def __init__(self, hidden_size: int = 128, num_hidden_layers: int = 4, num_attention_heads: int = 4,
-                 intermediate_size: int = 512, max_position_embeddings: int = 96, lr: float = 1e-3,
-                 weight_decay: float = 0.01, warmup_fraction: float = 0.05, eps: float = 1e-3):
+    def __init__(
+        self,
+        hidden_size: int = 128,
+        num_hidden_layers: int = 4,
+        num_attention_heads: int = 4,
+        intermediate_size: int = 512,
+        max_position_embeddings: int = 96,
+        lr: float = 1e-3,
+        weight_decay: float = 0.01,
+        warmup_fraction: float = 0.05,
+        eps: float = 1e-3,
+    ):
         super().__init__()
         self.save_hyperparameters()
         self.tokenizer = build_dllm_tokenizer()
-        config = TinyDLMConfig(vocab_size=len(self.tokenizer), hidden_size=hidden_size,
-                               num_hidden_layers=num_hidden_layers, num_attention_heads=num_attention_heads,
-                               intermediate_size=intermediate_size, max_position_embeddings=max_position_embeddings,
-                               mask_token_id=self.tokenizer.mask_token_id)
+        config = TinyDLMConfig(
+            vocab_size=len(self.tokenizer),
+            hidden_size=hidden_size,
+            num_hidden_layers=num_hidden_layers,
+            num_attention_heads=num_attention_heads,
+            intermediate_size=intermediate_size,
+            max_position_embeddings=max_position_embeddings,
+            mask_token_id=self.tokenizer.mask_token_id,
+        )
         self.model = TinyDLMForMaskedDiffusion(config)
 
     def diffusion_loss(self, batch: dict[str, torch.Tensor], generator: torch.Generator | None = None) -> torch.Tensor:

@@ -17,8 +17,8 @@ from __future__ import annotations
 import itertools
 import random
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 from functools import partial
 
 import lightning as L
@@ -64,8 +64,19 @@ def _join(sentences: list[list[str]]) -> str:
 class ResponsePerturber:
     """Seeded corruptions of a natural response; each returns new text (``rng`` is the only state)."""
 
-    KINDS = ("swap_sentences_topic", "swap_words_topic", "push_sentiment", "repeat_sentence", "repeat_words",
-             "shuffle_sentence", "drop_word", "stray_word", "truncate", "keep_first_sentences", "concatenate")
+    KINDS = (
+        "swap_sentences_topic",
+        "swap_words_topic",
+        "push_sentiment",
+        "repeat_sentence",
+        "repeat_words",
+        "shuffle_sentence",
+        "drop_word",
+        "stray_word",
+        "truncate",
+        "keep_first_sentences",
+        "concatenate",
+    )
 
     def __init__(self, grammar: Grammar | None = None):
         self.grammar = grammar or default_grammar()
@@ -93,8 +104,9 @@ class ResponsePerturber:
             sentences[i] = rng.choice(donor)
         return _join(sentences)
 
-    def _replace_words(self, sentences: list[list[str]], rng: random.Random, share: float,
-                       pool_for: Callable[[Word], list[str] | None]) -> str:
+    def _replace_words(
+        self, sentences: list[list[str]], rng: random.Random, share: float, pool_for: Callable[[Word], list[str] | None]
+    ) -> str:
         """Replace each word for which ``pool_for(word)`` gives a pool by a draw from it, with probability ``share``."""
         out = []
         for text in (w for sentence in sentences for w in sentence):
@@ -106,15 +118,22 @@ class ResponsePerturber:
     def swap_words_topic(self, prompt: TestbedPrompt, sentences: list[list[str]], rng: random.Random) -> str:
         """Topical words (same part of speech and sentiment) drawn from one other topic: grammatical, less on topic."""
         other = rng.choice([t for t in self.grammar.topics if t != prompt.topic])
-        return self._replace_words(sentences, rng, rng.uniform(0.2, 0.8),
-                                   lambda w: self._pools.get((w.pos, other, w.sentiment)) if w.topic else None)
+        return self._replace_words(
+            sentences,
+            rng,
+            rng.uniform(0.2, 0.8),
+            lambda w: self._pools.get((w.pos, other, w.sentiment)) if w.topic else None,
+        )
 
     def push_sentiment(self, prompt: TestbedPrompt, sentences: list[list[str]], rng: random.Random) -> str:
         """Turn a random share of the polar words to one polarity (either way: better or worse)."""
         target = rng.choice(list(_OPPOSITE))
-        return self._replace_words(sentences, rng, rng.uniform(0.5, 1.0),
-                                   lambda w: self._pools.get((w.pos, w.topic, target)) if w.sentiment in _OPPOSITE
-                                   else None)
+        return self._replace_words(
+            sentences,
+            rng,
+            rng.uniform(0.5, 1.0),
+            lambda w: self._pools.get((w.pos, w.topic, target)) if w.sentiment in _OPPOSITE else None,
+        )
 
     def repeat_sentence(self, prompt: TestbedPrompt, sentences: list[list[str]], rng: random.Random) -> str:
         copy = list(rng.choice(sentences))
@@ -213,7 +232,7 @@ def ordered_pairs(groups: list[RankedGroup]) -> list[tuple[TestbedPrompt, str, s
 
 
 def pairwise_accuracy(reward, triples: list[tuple[TestbedPrompt, str, str]]) -> list[bool]:
-    """Per (prompt, chosen, rejected) triple: whether ``reward`` (a ``SequenceClassifierReward``) scores chosen higher."""
+    """Per (prompt, chosen, rejected) triple: whether ``reward`` scores chosen higher."""
     messages = [[{"role": "user", "content": p.text}] for p, _, _ in triples]
     chosen = reward.score_text(messages, [c for _, c, _ in triples])
     rejected = reward.score_text(messages, [r for _, _, r in triples])
@@ -247,8 +266,16 @@ def collate(groups: list[tuple[list[list[int]], list[float]]], pad_id: int) -> d
 class RankedResponsesData(L.LightningDataModule):
     """Training groups (natural, perturbed, off-topic) and held-out natural pairs, tokenized once."""
 
-    def __init__(self, num_groups: int = 20_000, val_pairs: int = 512, batch_size: int = 16, seed: int = 0,
-                 natural: int = 6, perturbed: int = 4, off_topic: int = 2):
+    def __init__(
+        self,
+        num_groups: int = 20_000,
+        val_pairs: int = 512,
+        batch_size: int = 16,
+        seed: int = 0,
+        natural: int = 6,
+        perturbed: int = 4,
+        off_topic: int = 2,
+    ):
         super().__init__()
         self.num_groups, self.val_pairs, self.batch_size, self.seed = num_groups, val_pairs, batch_size, seed
         self.natural, self.perturbed, self.off_topic = natural, perturbed, off_topic
@@ -267,8 +294,14 @@ class RankedResponsesData(L.LightningDataModule):
 
     def _loader(self, data, shuffle: bool, batch_size: int) -> DataLoader:
         generator = torch.Generator().manual_seed(self.seed)
-        return DataLoader(data, batch_size=batch_size, shuffle=shuffle, generator=generator,
-                          collate_fn=partial(collate, pad_id=self.tokenizer.pad_token_id), drop_last=shuffle)
+        return DataLoader(
+            data,
+            batch_size=batch_size,
+            shuffle=shuffle,
+            generator=generator,
+            collate_fn=partial(collate, pad_id=self.tokenizer.pad_token_id),
+            drop_last=shuffle,
+        )
 
     def train_dataloader(self) -> DataLoader:
         return self._loader(self.train_set, True, self.batch_size)
@@ -290,20 +323,37 @@ def bradley_terry(rewards: torch.Tensor, totals: torch.Tensor) -> tuple[torch.Te
 class BradleyTerryTrainer(PretrainedRecipe):
     """Trains a ``Qwen3ForSequenceClassification`` (one label) as the testbed reward model."""
 
-    def __init__(self, hidden_size: int = 128, num_hidden_layers: int = 3, num_attention_heads: int = 4,
-                 num_key_value_heads: int = 2, head_dim: int = 32, intermediate_size: int = 256,
-                 max_position_embeddings: int = 256, lr: float = 1e-3, weight_decay: float = 0.01,
-                 warmup_fraction: float = 0.05):
+    def __init__(
+        self,
+        hidden_size: int = 128,
+        num_hidden_layers: int = 3,
+        num_attention_heads: int = 4,
+        num_key_value_heads: int = 2,
+        head_dim: int = 32,
+        intermediate_size: int = 256,
+        max_position_embeddings: int = 256,
+        lr: float = 1e-3,
+        weight_decay: float = 0.01,
+        warmup_fraction: float = 0.05,
+    ):
         super().__init__()
         self.save_hyperparameters()
         self.tokenizer = build_reward_tokenizer()
-        config = Qwen3Config(vocab_size=len(self.tokenizer), hidden_size=hidden_size,
-                             intermediate_size=intermediate_size, num_hidden_layers=num_hidden_layers,
-                             num_attention_heads=num_attention_heads, num_key_value_heads=num_key_value_heads,
-                             head_dim=head_dim,
-                             max_position_embeddings=max_position_embeddings, num_labels=1,
-                             pad_token_id=self.tokenizer.pad_token_id, eos_token_id=self.tokenizer.eos_token_id,
-                             bos_token_id=None, tie_word_embeddings=False)
+        config = Qwen3Config(
+            vocab_size=len(self.tokenizer),
+            hidden_size=hidden_size,
+            intermediate_size=intermediate_size,
+            num_hidden_layers=num_hidden_layers,
+            num_attention_heads=num_attention_heads,
+            num_key_value_heads=num_key_value_heads,
+            head_dim=head_dim,
+            max_position_embeddings=max_position_embeddings,
+            num_labels=1,
+            pad_token_id=self.tokenizer.pad_token_id,
+            eos_token_id=self.tokenizer.eos_token_id,
+            bos_token_id=None,
+            tie_word_embeddings=False,
+        )
         self.model = Qwen3ForSequenceClassification(config)
 
     def rewards(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
