@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import torch
 from transformers import AutoModel, AutoTokenizer
 
+from entrgi.models.attention import bidirectional_inputs
 from entrgi.models.base import DiffusionLM, EncodedPrompts
 from entrgi.models.dtypes import dtype_kwarg, resolve_device, resolve_dtype
 
@@ -128,9 +129,7 @@ class HFDiffusionLM(DiffusionLM):
 
     def _forward(self, tokens: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         if self.mask_4d:
-            pos = attention_mask.long().cumsum(-1) - 1
-            pos = pos.masked_fill(~attention_mask, 1)
-            mask = attention_mask[:, None, None, :] & attention_mask[:, None, :, None]  # [N, 1, S, S]
+            mask, pos = bidirectional_inputs(attention_mask)  # [N, 1, S, S], [N, S]
             return self.model(tokens, attention_mask=mask, position_ids=pos).logits
         return self.model(tokens, attention_mask=attention_mask.long()).logits
 

@@ -8,10 +8,9 @@ from dataclasses import dataclass
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, DynamicCache
 
+from entrgi.models.chat_template import encode_with_bos, split_chat_template
 from entrgi.models.dtypes import dtype_kwarg, resolve_device, resolve_dtype
 from entrgi.models.usage import ModelUsage
-
-_SENTINEL = "\u2063ENTRGI_RESPONSE\u2063"
 
 
 def _at_least_fp32(x: torch.Tensor) -> torch.Tensor:
@@ -113,25 +112,10 @@ class SequenceClassifierReward:
         """E_R: the input-embedding matrix [V_R, D]."""
         return self.model.get_input_embeddings().weight
 
-    def _split_template(self, messages: list[dict[str, str]]) -> tuple[str, str]:
-        conv = list(messages) + [{"role": "assistant", "content": _SENTINEL}]
-        text = self.tokenizer.apply_chat_template(conv, tokenize=False)
-        if text.count(_SENTINEL) != 1:
-            raise ValueError("the reward chat template does not render the assistant response verbatim")
-        prefix, suffix = text.split(_SENTINEL)
-        return prefix, suffix
-
-    def _encode(self, text: str) -> list[int]:
-        ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
-        bos = self.tokenizer.bos_token_id
-        if getattr(self.tokenizer, "add_bos_token", False) and bos is not None and (not ids or ids[0] != bos):
-            ids = [bos] + ids
-        return ids
-
     def context(self, messages: Sequence[list[dict[str, str]]]) -> RewardContext:
         """Prefix / suffix token ids for each prompt (one row per prompt)."""
-        parts = [self._split_template(m) for m in messages]
-        prefixes = [self._encode(p) for p, _ in parts]
+        parts = [split_chat_template(self.tokenizer, m) for m in messages]
+        prefixes = [encode_with_bos(self.tokenizer, p) for p, _ in parts]
         suffixes = {tuple(self.tokenizer(s, add_special_tokens=False)["input_ids"]) for _, s in parts}
         if len(suffixes) != 1:
             raise ValueError("the reward chat template closes the response differently across prompts")
@@ -218,8 +202,8 @@ class SequenceClassifierReward:
             raise ValueError(f"{len(messages)} prompts but {len(responses)} responses")
         ids = []
         for m, r in zip(messages, responses, strict=True):
-            prefix, suffix = self._split_template(m)
-            ids.append(self._encode(prefix + r + suffix))
+            prefix, suffix = split_chat_template(self.tokenizer, m)
+            ids.append(encode_with_bos(self.tokenizer, prefix + r + suffix))
         out = []
         for start in range(0, len(ids), self.score_batch_size):
             chunk = ids[start : start + self.score_batch_size]
