@@ -6,9 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 sweep=${1:-multirun/ablation_entropy}
-if [ -d "$sweep" ] && [ -n "$(ls -A "$sweep")" ]; then
-  echo "$sweep is not empty; remove it or pass another folder" >&2; exit 2
-fi
+. bench/quality/_sweep.sh
+require_empty_sweep_dir "$sweep"
 start=$(date +%s)
 WANDB_MODE=disabled python -m entrgi.run +experiment=ablation_entropy logger=none save_entropy_maps=false \
   "hydra.sweep.dir=$sweep"

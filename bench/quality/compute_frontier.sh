@@ -9,9 +9,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 sweep=${1:-multirun/compute_frontier}
-if [ -d "$sweep" ] && [ -n "$(ls -A "$sweep")" ]; then
-  echo "$sweep is not empty; remove it or pass another folder" >&2; exit 2
-fi
+. bench/quality/_sweep.sh
+require_empty_sweep_dir "$sweep"
 start=$(date +%s)
 python -m entrgi.run +experiment=compute_frontier "hydra.sweep.dir=$sweep"
 minutes=$(( ($(date +%s) - start) / 60 ))

@@ -27,14 +27,8 @@ from entrgi.schedule import DenoisingSchedule
 from entrgi.testbed import load_dllm, load_reward, oracle
 from entrgi.testbed.judge import TestbedJudge
 from entrgi.testbed.language import default_grammar, sample_prompts
-from entrgi.testbed.train_reward import (
-    TIE,
-    ResponsePerturber,
-    natural_pairs,
-    ordered_pairs,
-    pairwise_accuracy,
-    ranked_groups,
-)
+from entrgi.testbed.training.perturb import ResponsePerturber
+from entrgi.testbed.training.reward import TIE, natural_pairs, ordered_pairs, pairwise_accuracy, ranked_groups
 
 HELD_OUT_SEED = 4321  # the reward model trained on seed 0 (validation: seed + 1_000_003)
 MARGIN_BINS = ((0.0, 0.02), (0.02, 0.05), (0.05, 0.1), (0.1, 0.2), (0.2, 1.0))

@@ -25,6 +25,7 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from entrgi.eval.identity import judge_name
+from entrgi.eval.runs import run_folders
 from entrgi.judges.apply import judge_records, judge_summary
 
 GENERATIONS = "generations.jsonl"
@@ -65,7 +66,7 @@ def find_runs(folder: Path) -> list[Path]:
     """Folders under ``folder`` (itself included) that hold a ``generations.jsonl``."""
     if not folder.is_dir():
         raise SystemExit(f"{folder} is not a folder; pass a run folder (paths.output_dir) or a sweep folder")
-    runs = sorted(p.parent for p in folder.rglob(GENERATIONS))
+    runs = run_folders(folder, GENERATIONS)
     if not runs:
         raise SystemExit(
             f"no {GENERATIONS} under {folder}: pass a finished run's folder (paths.output_dir) "

@@ -59,3 +59,15 @@ def test_gradient_methods_share_one_base(option):
         cfg = compose("run", [f"guidance={option}"]).guidance
     assert cfg.weight == {"expectation": "zero", "aps": "one", "entrgi": "entropy"}[option]
     assert cfg.every == 1 and cfg.until == 1.0 and cfg.min_entropy == 0.0 and cfg.inner_steps == 3
+
+
+def test_target_paths_shorten_to_the_class_name_in_identities_and_tables() -> None:
+    from entrgi.eval.identity import target_class
+    from entrgi.eval.runs import short_value
+
+    assert target_class("entrgi.models.reward.SequenceClassifierReward.from_pretrained") == "SequenceClassifierReward"
+    assert target_class("entrgi.judges.oracle.OracleJudge") == "OracleJudge"
+    assert short_value("reward._target_", "entrgi.models.reward.SequenceClassifierReward.from_pretrained") == (
+        "SequenceClassifierReward"
+    )
+    assert short_value("guidance.lr", 0.5) == "0.5"

@@ -12,6 +12,7 @@ import math
 import re
 from pathlib import Path
 
+from entrgi.eval.runs import run_folders
 from entrgi.eval.stats import mean_sem
 
 __all__ = [
@@ -106,7 +107,9 @@ METRICS = (
 
 def find_runs(root: Path) -> list[dict]:
     """metrics.json of every run under ``root`` (a run folder or a sweep folder)."""
-    return [json.loads(p.read_text()) | {"_dir": str(p.parent)} for p in sorted(Path(root).rglob("metrics.json"))]
+    return [
+        json.loads((d / "metrics.json").read_text()) | {"_dir": str(d)} for d in run_folders(Path(root), "metrics.json")
+    ]
 
 
 def aggregate(runs: list[dict], metrics=METRICS) -> list[dict]:

@@ -19,9 +19,14 @@ _SCHEDULE_KEYS = {
 }
 
 
+def target_class(target: str) -> str:
+    """A ``_target_`` path by its class name: ``a.b.Reward.from_pretrained`` -> ``Reward``."""
+    return target.rsplit(".", 2)[-2 if target.endswith(".from_pretrained") else -1]
+
+
 def _short_target(node: dict | None) -> str | None:
     target = (node or {}).get("_target_")
-    return None if target is None else target.rsplit(".", 2)[-2 if target.endswith("from_pretrained") else -1]
+    return None if target is None else target_class(target)
 
 
 def _model_name(node: dict | None, default: str) -> str | None:

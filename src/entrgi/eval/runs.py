@@ -16,6 +16,8 @@ from typing import Any
 
 import yaml
 
+from entrgi.eval.identity import target_class
+
 MISSING = "—"  # the value of a key that a run's config lacks (e.g. guidance.lr for BoN)
 EXCLUDED_PREFIXES = ("paths.", "logger.", "hydra.", "judge.", "data.judge.")
 EXCLUDED_KEYS = ("seed", "resume", "experiment_name")
@@ -98,6 +100,16 @@ def load_run(folder: Path) -> Run:
     return Run(folder, metrics, config)
 
 
+def run_folders(root: Path, marker: str) -> list[Path]:
+    """Folders under ``root`` (itself included) holding a file named ``marker``, in path order;
+    W&B's and hidden folders are not searched."""
+    return sorted(
+        p.parent
+        for p in root.rglob(marker)
+        if not any(part == "wandb" or part.startswith(".") for part in p.relative_to(root).parts[:-1])
+    )
+
+
 def load_runs(root: Path | str) -> list[Run]:
     """Every run under ``root`` (a run folder or a Hydra multirun folder), in path order."""
     root = Path(root)
@@ -106,11 +118,7 @@ def load_runs(root: Path | str) -> list[Run]:
             f"{root} is not a folder: pass a run folder (outputs/<date>/<time>) or a sweep "
             f"folder (multirun/<date>/<time>)"
         )
-    found = sorted(
-        p.parent
-        for p in root.rglob("metrics.json")
-        if not any(part == "wandb" or part.startswith(".") for part in p.relative_to(root).parts[:-1])
-    )
+    found = run_folders(root, "metrics.json")
     if not found:
         raise ReportError(
             f"no metrics.json under {root}: is it an entrgi output folder? A run writes "
@@ -176,9 +184,9 @@ def short_name(key: str) -> str:
 
 
 def short_value(key: str, value: Any) -> str:
-    """A value as tables show it: a ``_target_`` class path by its class name."""
+    """A value as tables show it: a ``_target_`` path by its class name."""
     if key.endswith("_target_") and isinstance(value, str):
-        return value.rsplit(".", 1)[-1]
+        return target_class(value)
     return str(value)
 
 
