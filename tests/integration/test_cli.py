@@ -4,7 +4,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import read_run, run_cli  # noqa: F401  (integration/conftest.py)
+from cli_runs import read_run, run_cli
 from wandb_reader import summarize_run
 
 FAST = ["schedule.steps=4", "schedule.max_new_tokens=16", "samples_per_prompt=2", "data.limit=3", "data.batch_size=2"]

@@ -1,7 +1,7 @@
 """Two CPU processes with Lightning DDP: every prompt once, results equal to one process."""
 
 import pytest
-from conftest import read_run, run_cli
+from cli_runs import read_run, run_cli
 
 ARGS = [
     "schedule.steps=4",

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import run_cli  # noqa: F401  (integration/conftest.py)
+from cli_runs import run_cli
 from hydra import compose, initialize_config_module
 
 from entrgi import report

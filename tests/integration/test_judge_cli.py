@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import tiny_models
-from conftest import read_run, run_cli  # integration/conftest.py
+from cli_runs import read_run, run_cli
 
 from entrgi.judge import main
 from entrgi.judges.apply import record_messages

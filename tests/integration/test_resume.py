@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import read_run, run_cli
+from cli_runs import read_run, run_cli
 from hydra import compose, initialize_config_module
 from omegaconf import OmegaConf
 

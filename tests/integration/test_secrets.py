@@ -1,6 +1,6 @@
 """No API key or token from the environment is written to configs, logs, run_info.json or W&B files."""
 
-from conftest import run_cli  # noqa: F401  (integration/conftest.py)
+from cli_runs import run_cli
 
 SECRETS = {
     "HF_TOKEN": "hf_FAKEtokenDoNotLeak0123456789",

@@ -1,12 +1,10 @@
+"""Run the CLI as a user would and read what a run wrote (imported by the integration tests)."""
+
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
-
-import pytest
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 def run_cli(args: list[str], cwd: Path, timeout: int = 600, check: bool = True, env_extra: dict | None = None):
@@ -32,8 +30,3 @@ def run_cli(args: list[str], cwd: Path, timeout: int = 600, check: bool = True, 
 def read_run(folder: Path) -> tuple[list[dict], dict]:
     records = [json.loads(line) for line in (folder / "generations.jsonl").read_text().splitlines()]
     return records, json.loads((folder / "metrics.json").read_text())
-
-
-@pytest.fixture
-def cli():
-    return run_cli
