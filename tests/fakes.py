@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import torch
 
-from entrgi.models.reward import RewardContext
+from entrgi.models.reward_base import RewardContext, RewardModel
 from entrgi.models.usage import ModelUsage
 
 
-class TokenCountReward:
+class TokenCountReward(RewardModel):
     """A reward that pays one unit per occurrence of ``target`` in the response.
 
     Its input embeddings are one-hot over its own vocabulary (the dLLM tokenizer's), so the
@@ -19,15 +19,22 @@ class TokenCountReward:
         self.tokenizer = tokenizer
         self.target = target
         self.target_id = tokenizer.convert_tokens_to_ids(target)
-        self.embedding_matrix = torch.eye(len(tokenizer))
+        self.model = torch.nn.Module()  # no weights; E_R is a buffer, so it moves with the module
+        self.model.register_buffer("table", torch.eye(len(tokenizer)))
+        self.min_vocab_coverage = 0.5
         self.calls = 0
         self.usage = ModelUsage()
-        self.device = torch.device("cpu")
+
+    @property
+    def embedding_matrix(self) -> torch.Tensor:
+        return self.model.table
 
     def context(self, messages):
-        n = len(messages)
+        n, dev = len(messages), self.device
         return RewardContext(
-            torch.zeros(n, 1, dtype=torch.long), torch.ones(n, 1, dtype=torch.bool), torch.zeros(1, dtype=torch.long)
+            torch.zeros(n, 1, dtype=torch.long, device=dev),
+            torch.ones(n, 1, dtype=torch.bool, device=dev),
+            torch.zeros(1, dtype=torch.long, device=dev),
         )
 
     def score_embeds(self, ctx, response_embeds, response_mask):

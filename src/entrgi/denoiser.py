@@ -27,7 +27,7 @@ from entrgi.checks import require_positive
 from entrgi.guidance.guidance import Guidance, masked_stats, normalized_entropy
 from entrgi.guidance.objective import RewardObjective
 from entrgi.models.base import DiffusionLM
-from entrgi.models.reward import SequenceClassifierReward
+from entrgi.models.reward_base import RewardModel
 from entrgi.models.vocab import VocabBridge, build_vocab_bridge
 from entrgi.positions import StepPositions, default_max_chunk_bytes
 from entrgi.schedule.schedule import DenoisingSchedule
@@ -73,7 +73,7 @@ class GuidedDenoiser:
     def __init__(
         self,
         lm: DiffusionLM,
-        reward: SequenceClassifierReward,
+        reward: RewardModel,
         guidance: Guidance,
         schedule: DenoisingSchedule,
         samples_per_prompt: int = 4,

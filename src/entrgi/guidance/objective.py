@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from entrgi.models.reward import RewardContext, SequenceClassifierReward
+from entrgi.models.reward_base import RewardContext, RewardModel
 
 
 def before_first_stop(tokens: torch.Tensor, stop_ids: torch.Tensor) -> torch.Tensor:
@@ -20,9 +20,7 @@ class RewardObjective:
     template's suffix closes the turn, exactly as it does when decoded text is scored.
     """
 
-    def __init__(
-        self, reward: SequenceClassifierReward, bridge: torch.Tensor, context: RewardContext, stop_ids: torch.Tensor
-    ):
+    def __init__(self, reward: RewardModel, bridge: torch.Tensor, context: RewardContext, stop_ids: torch.Tensor):
         self.reward = reward
         self.bridge = bridge  # [V, D]
         self.context = context  # N rows

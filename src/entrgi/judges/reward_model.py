@@ -8,6 +8,7 @@ import torch
 from entrgi.judges.base import Judge, check_batch, json_number
 from entrgi.models.dtypes import resolve_device, resolve_dtype
 from entrgi.models.reward import SequenceClassifierReward
+from entrgi.models.reward_base import RewardModel
 
 
 class RewardModelJudge(Judge):
@@ -16,7 +17,7 @@ class RewardModelJudge(Judge):
 
     name = "reward_model"
 
-    def __init__(self, reward: SequenceClassifierReward):
+    def __init__(self, reward: RewardModel):
         self.reward = reward
 
     @classmethod

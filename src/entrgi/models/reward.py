@@ -3,42 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, DynamicCache
 
 from entrgi.models.chat_template import encode_with_bos, split_chat_template
 from entrgi.models.dtypes import dtype_kwarg, resolve_device, resolve_dtype
+from entrgi.models.reward_base import RewardContext, RewardModel
+from entrgi.models.reward_prefix import prefix_kv, template_ids
 from entrgi.models.usage import ModelUsage
+
+__all__ = ["RewardContext", "SequenceClassifierReward"]  # RewardContext lives in reward_base; importable here too
 
 
 def _at_least_fp32(x: torch.Tensor) -> torch.Tensor:
     return x if x.dtype == torch.float64 else x.float()
 
 
-@dataclass
-class RewardContext:
-    """Reward-tokenizer chat template around the response, per trajectory."""
-
-    prefix_ids: torch.Tensor  # [N, Pr] left-padded
-    prefix_mask: torch.Tensor  # [N, Pr] bool
-    suffix_ids: torch.Tensor  # [Ls], shared by all trajectories
-    prefix_kv: tuple | None = None  # per layer (keys, values) [N, H, Pr, d] of the prefix, computed once
-
-    def repeat(self, k: int) -> RewardContext:
-        """One row per prompt -> ``k`` consecutive rows per prompt."""
-        kv = (
-            None
-            if self.prefix_kv is None
-            else tuple(tuple(t.repeat_interleave(k, 0) for t in layer) for layer in self.prefix_kv)
-        )
-        return RewardContext(
-            self.prefix_ids.repeat_interleave(k, 0), self.prefix_mask.repeat_interleave(k, 0), self.suffix_ids, kv
-        )
-
-
-class SequenceClassifierReward:
+class SequenceClassifierReward(RewardModel):
     """A frozen ``AutoModelForSequenceClassification`` with one label; score = ``logits[:, 0]``.
 
     The chat template is split into prefix / suffix around the response by rendering it with a
@@ -104,60 +86,30 @@ class SequenceClassifierReward:
 
     # ----------------------------------------------------------------- template
     @property
-    def device(self) -> torch.device:
-        return next(self.model.parameters()).device
-
-    @property
     def embedding_matrix(self) -> torch.Tensor:
         """E_R: the input-embedding matrix [V_R, D]."""
         return self.model.get_input_embeddings().weight
 
     def context(self, messages: Sequence[list[dict[str, str]]]) -> RewardContext:
         """Prefix / suffix token ids for each prompt (one row per prompt)."""
-        parts = [split_chat_template(self.tokenizer, m) for m in messages]
-        prefixes = [encode_with_bos(self.tokenizer, p) for p, _ in parts]
-        suffixes = {tuple(self.tokenizer(s, add_special_tokens=False)["input_ids"]) for _, s in parts}
-        if len(suffixes) != 1:
-            raise ValueError("the reward chat template closes the response differently across prompts")
-        suffix = list(suffixes.pop())
+        ids, mask, suffix = template_ids(self.tokenizer, messages, self.pad_token_id)
         if not suffix:
             raise ValueError(
                 "the reward chat template writes nothing after the response; the score position "
                 "would be a response token"
             )
-        width = max(len(p) for p in prefixes)
-        ids = torch.full((len(prefixes), width), self.pad_token_id, dtype=torch.long)
-        mask = torch.zeros((len(prefixes), width), dtype=torch.bool)
-        for i, p in enumerate(prefixes):
-            ids[i, width - len(p) :] = torch.tensor(p, dtype=torch.long)
-            mask[i, width - len(p) :] = True
         dev = self.device
         ctx = RewardContext(ids.to(dev), mask.to(dev), torch.tensor(suffix, dtype=torch.long, device=dev))
         if self.cache_prefix:
-            ctx.prefix_kv = self._prefix_cache(ctx)
+            embed = self.model.get_input_embeddings()
+            ctx.prefix_kv = prefix_kv(self._backbone, embed, ctx.prefix_ids, ctx.prefix_mask)
+            self.calls += 1
+            self.usage.forward(ctx.prefix_ids.numel())
         return ctx
 
     @property
     def _backbone(self) -> torch.nn.Module:
         return getattr(self.model, self.model.base_model_prefix)
-
-    @torch.no_grad()
-    def _prefix_cache(self, ctx: RewardContext) -> tuple:
-        pos = (ctx.prefix_mask.long().cumsum(-1) - 1).clamp_min(0)
-        out = self._backbone(
-            inputs_embeds=self.model.get_input_embeddings()(ctx.prefix_ids),
-            attention_mask=ctx.prefix_mask.long(),
-            position_ids=pos,
-            use_cache=True,
-        )
-        self.calls += 1
-        self.usage.forward(ctx.prefix_ids.numel())
-        cache = out.past_key_values
-        return (
-            tuple((layer.keys, layer.values) for layer in cache.layers)
-            if hasattr(cache, "layers")
-            else tuple(zip(cache.key_cache, cache.value_cache, strict=True))
-        )
 
     # ----------------------------------------------------------------- scoring
     def score_embeds(
