@@ -8,15 +8,8 @@ import statistics
 import pytest
 from transformers import AutoTokenizer
 
-from entrgi.testbed.language import (
-    CONTENT_POS,
-    MAX_WORDS,
-    MIN_WORDS,
-    TestbedPrompt,
-    default_grammar,
-    sample_pairs,
-    sample_prompts,
-)
+from entrgi.testbed.language import TestbedPrompt, default_grammar, sample_pairs, sample_prompts
+from entrgi.testbed.lexicon import CONTENT_POS, MAX_WORDS, MIN_WORDS
 from entrgi.testbed.oracle import is_on_topic, parse, score
 from entrgi.testbed.tokenizers import (
     build_dllm_tokenizer,

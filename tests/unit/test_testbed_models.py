@@ -25,7 +25,7 @@ from entrgi.testbed import ASSETS, load_dllm, load_reward
 from entrgi.testbed.judge import TestbedJudge
 from entrgi.testbed.language import sample_prompts
 from entrgi.testbed.oracle import is_on_topic, score
-from entrgi.testbed.train_reward import natural_pairs, ordered_pairs, pairwise_accuracy, ranked_groups
+from entrgi.testbed.training.reward import natural_pairs, ordered_pairs, pairwise_accuracy, ranked_groups
 from entrgi.types import PromptItem
 
 # The testbed default schedule, as the default run uses it.

@@ -1,7 +1,7 @@
 """The testbed's hidden judge: a recogniser for the grammar and an exact quality score.
 
 ``parse`` maps each word to its part of speech and recognises the tag sequence as one or
-more sentences of ``language.RULES`` (memoised top-down search over the CFG).
+more sentences of ``lexicon.RULES`` (memoised top-down search over the CFG).
 
 ``score`` combines four exact measurements into ``total`` in [0, 1]::
 
@@ -23,16 +23,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cache
 
-from entrgi.testbed.language import (
-    CONTENT_POS,
-    MAX_WORDS,
-    MIN_WORDS,
-    PROMPT_POS,
-    START,
-    Grammar,
-    TestbedPrompt,
-    default_grammar,
-)
+from entrgi.testbed.language import Grammar, TestbedPrompt, default_grammar, split_sentences
+from entrgi.testbed.lexicon import CONTENT_POS, MAX_WORDS, MIN_WORDS, PROMPT_POS, START
 
 W_TOPIC, W_SENTIMENT, W_REPETITION = 0.45, 0.35, 0.20
 LENGTH_PENALTY = 0.5  # factor on quality when the length is outside MIN..MAX_WORDS
@@ -91,18 +83,6 @@ def parse(response: str) -> bool:
     return tags is not None and _recognise(tags, grammar.rules)
 
 
-def _sentences(words: list[str]) -> list[tuple[str, ...]]:
-    sentences, current = [], []
-    for word in words:
-        current.append(word)
-        if word == ".":
-            sentences.append(tuple(current))
-            current = []
-    if current:
-        sentences.append(tuple(current))
-    return sentences
-
-
 def _repeated_share(items: list) -> float:
     return (len(items) - len(set(items))) / len(items) if items else 0.0
 
@@ -117,7 +97,7 @@ def score(prompt: TestbedPrompt, response: str) -> OracleScore:
     polarities = [POLARITY[e.sentiment] for e in entries if e.sentiment in POLARITY]
     sentiment = sum(polarities) / len(polarities) if polarities else 0.0
     content = [e.text for e in entries if e.pos in CONTENT_POS]
-    repetition = 0.5 * _repeated_share(_sentences(words)) + 0.5 * _repeated_share(content)
+    repetition = 0.5 * _repeated_share([tuple(s) for s in split_sentences(words)]) + 0.5 * _repeated_share(content)
     length_ok = MIN_WORDS <= len(words) <= MAX_WORDS
     grammatical = parse(response)
 

@@ -14,7 +14,8 @@ import random
 from tokenizers import Tokenizer, models, pre_tokenizers
 from transformers import PreTrainedTokenizerFast
 
-from entrgi.testbed.language import CONTENT_POS, PROMPT_POS, Grammar, default_grammar
+from entrgi.testbed.language import Grammar, default_grammar
+from entrgi.testbed.lexicon import CONTENT_POS, PROMPT_POS
 
 ENDOFTEXT, IM_START, IM_END = "<|endoftext|>", "<|im_start|>", "<|im_end|>"
 MASK, UNK = "<|mask|>", "<unk>"

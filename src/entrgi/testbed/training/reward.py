@@ -1,23 +1,20 @@
 """Training recipe for the testbed reward model: Bradley–Terry on oracle-ranked responses.
 
 Each training example is one prompt with a group of candidate responses: natural ones,
-corruptions of them of the kinds guided sampling produces (sentences swapped in from another
-topic, sentiment pushed one way, repeated sentences, shuffled or dropped words, stray words,
-cuts mid-sentence or at a sentence end, overlong concatenations), and natural responses about
-another topic (which only the prompt tells apart). Every candidate is labelled
-by the oracle's total; the loss is ``-logsigmoid(r_i - r_j)`` averaged over all ordered pairs of the group with
-``total_i > total_j`` (ties skipped). The model is a tiny ``Qwen3ForSequenceClassification``
-reading the reward tokenizer's chat template over [user prompt, assistant response], tokenized
-with ``add_special_tokens=False`` and right-padded, so HF pools the last non-pad token
-(``<|im_end|>``) exactly as ``SequenceClassifierReward`` scores text at inference.
+corruptions of them of the kinds guided sampling produces (``training.perturb``), and natural
+responses about another topic (which only the prompt tells apart). Every candidate is labelled
+by the oracle's total; the loss is ``-logsigmoid(r_i - r_j)`` averaged over all ordered pairs of
+the group with ``total_i > total_j`` (ties skipped). The model is a tiny
+``Qwen3ForSequenceClassification`` reading the reward tokenizer's chat template over [user prompt,
+assistant response], encoded by the functions ``SequenceClassifierReward`` scores text with
+(``entrgi.models.chat_template``) and right-padded, so HF pools the last non-pad token
+(``<|im_end|>``) exactly as at inference.
 """
 
 from __future__ import annotations
 
 import itertools
 import random
-from collections import defaultdict
-from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 
@@ -27,15 +24,14 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 from transformers import Qwen3Config, Qwen3ForSequenceClassification
 
+from entrgi.models.chat_template import encode_with_bos, split_chat_template
 from entrgi.testbed import oracle
-from entrgi.testbed.language import CONTENT_POS, Grammar, TestbedPrompt, Word, default_grammar, sample_prompts
+from entrgi.testbed.language import TestbedPrompt, default_grammar, sample_prompts
 from entrgi.testbed.tokenizers import build_reward_tokenizer
-from entrgi.testbed.train_dllm import PretrainedRecipe
+from entrgi.testbed.training.common import VALIDATION_SEED_OFFSET, PretrainedRecipe, seeded_loader
+from entrgi.testbed.training.perturb import ResponsePerturber
 
 TIE = 1e-6  # oracle totals closer than this are a tie (no preference)
-VALIDATION_SEED_OFFSET = 1_000_003  # held-out pairs come from seed + this
-_OPPOSITE = {"positive": "negative", "negative": "positive"}
-_PLACEHOLDER = "\u2063RESPONSE\u2063"
 
 
 @dataclass(frozen=True)
@@ -45,144 +41,6 @@ class RankedGroup:
     prompt: TestbedPrompt
     responses: tuple[str, ...]
     totals: tuple[float, ...]
-
-
-def _split_sentences(response: str) -> list[list[str]]:
-    sentences, current = [], []
-    for word in response.split():
-        current.append(word)
-        if word == ".":
-            sentences.append(current)
-            current = []
-    return sentences + ([current] if current else [])
-
-
-def _join(sentences: list[list[str]]) -> str:
-    return " ".join(w for s in sentences for w in s)
-
-
-class ResponsePerturber:
-    """Seeded corruptions of a natural response; each returns new text (``rng`` is the only state)."""
-
-    KINDS = (
-        "swap_sentences_topic",
-        "swap_words_topic",
-        "push_sentiment",
-        "repeat_sentence",
-        "repeat_words",
-        "shuffle_sentence",
-        "drop_word",
-        "stray_word",
-        "truncate",
-        "keep_first_sentences",
-        "concatenate",
-    )
-
-    def __init__(self, grammar: Grammar | None = None):
-        self.grammar = grammar or default_grammar()
-        self._pools: dict[tuple[str, str | None, str], list[str]] = defaultdict(list)  # (pos, topic, sentiment)
-        for word in self.grammar.lexicon.values():
-            self._pools[(word.pos, word.topic, word.sentiment)].append(word.text)
-        self._vocabulary = self.grammar.vocabulary
-
-    def __call__(self, prompt: TestbedPrompt, response: str, rng: random.Random) -> str:
-        return self.corrupt(rng.choice(self.KINDS), prompt, response, rng)
-
-    def corrupt(self, kind: str, prompt: TestbedPrompt, response: str, rng: random.Random) -> str:
-        """``response`` corrupted by the corruption ``kind`` (one of ``KINDS``)."""
-        if kind not in self.KINDS:
-            raise ValueError(f"unknown corruption kind {kind!r}; one of {', '.join(self.KINDS)}")
-        return getattr(self, kind)(prompt, _split_sentences(response), rng)
-
-    def _natural(self, topic: str, sentiment: str | None, rng: random.Random) -> list[list[str]]:
-        return _split_sentences(self.grammar.sample_response(TestbedPrompt("", topic, sentiment), rng))
-
-    def swap_sentences_topic(self, prompt: TestbedPrompt, sentences: list[list[str]], rng: random.Random) -> str:
-        other = rng.choice([t for t in self.grammar.topics if t != prompt.topic])
-        donor = self._natural(other, prompt.sentiment, rng)
-        for i in rng.sample(range(len(sentences)), rng.randint(1, len(sentences))):
-            sentences[i] = rng.choice(donor)
-        return _join(sentences)
-
-    def _replace_words(
-        self, sentences: list[list[str]], rng: random.Random, share: float, pool_for: Callable[[Word], list[str] | None]
-    ) -> str:
-        """Replace each word for which ``pool_for(word)`` gives a pool by a draw from it, with probability ``share``."""
-        out = []
-        for text in (w for sentence in sentences for w in sentence):
-            word = self.grammar.lexicon.get(text)
-            pool = pool_for(word) if word is not None else None
-            out.append(rng.choice(pool) if pool and rng.random() < share else text)
-        return " ".join(out)
-
-    def swap_words_topic(self, prompt: TestbedPrompt, sentences: list[list[str]], rng: random.Random) -> str:
-        """Topical words (same part of speech and sentiment) drawn from one other topic: grammatical, less on topic."""
-        other = rng.choice([t for t in self.grammar.topics if t != prompt.topic])
-        return self._replace_words(
-            sentences,
-            rng,
-            rng.uniform(0.2, 0.8),
-            lambda w: self._pools.get((w.pos, other, w.sentiment)) if w.topic else None,
-        )
-
-    def push_sentiment(self, prompt: TestbedPrompt, sentences: list[list[str]], rng: random.Random) -> str:
-        """Turn a random share of the polar words to one polarity (either way: better or worse)."""
-        target = rng.choice(list(_OPPOSITE))
-        return self._replace_words(
-            sentences,
-            rng,
-            rng.uniform(0.5, 1.0),
-            lambda w: self._pools.get((w.pos, w.topic, target)) if w.sentiment in _OPPOSITE else None,
-        )
-
-    def repeat_sentence(self, prompt: TestbedPrompt, sentences: list[list[str]], rng: random.Random) -> str:
-        copy = list(rng.choice(sentences))
-        if rng.random() < 0.5 and len(sentences) > 1:
-            sentences[rng.randrange(len(sentences))] = copy
-        else:
-            sentences.insert(rng.randint(0, len(sentences)), copy)
-        return _join(sentences)
-
-    def repeat_words(self, prompt: TestbedPrompt, sentences: list[list[str]], rng: random.Random) -> str:
-        """Content words replaced by earlier content words of the same part of speech: grammatical, repetitive."""
-        seen: dict[str, list[str]] = defaultdict(list)
-        out = []
-        for text in (w for sentence in sentences for w in sentence):
-            pos = self.grammar.lexicon[text].pos
-            if pos in CONTENT_POS:
-                if seen[pos] and rng.random() < 0.5:
-                    text = rng.choice(seen[pos])
-                seen[pos].append(text)
-            out.append(text)
-        return " ".join(out)
-
-    def shuffle_sentence(self, prompt: TestbedPrompt, sentences: list[list[str]], rng: random.Random) -> str:
-        i = rng.randrange(len(sentences))
-        body = sentences[i][:-1]
-        rng.shuffle(body)
-        sentences[i] = body + sentences[i][-1:]
-        return _join(sentences)
-
-    def drop_word(self, prompt: TestbedPrompt, sentences: list[list[str]], rng: random.Random) -> str:
-        words = _join(sentences).split()
-        del words[rng.randrange(len(words))]
-        return " ".join(words)
-
-    def stray_word(self, prompt: TestbedPrompt, sentences: list[list[str]], rng: random.Random) -> str:
-        words = _join(sentences).split()
-        words.insert(rng.randint(0, len(words)), rng.choice(self._vocabulary))
-        return " ".join(words)
-
-    def truncate(self, prompt: TestbedPrompt, sentences: list[list[str]], rng: random.Random) -> str:
-        words = _join(sentences).split()
-        return " ".join(words[: rng.randint(1, len(words) - 1)])
-
-    def keep_first_sentences(self, prompt: TestbedPrompt, sentences: list[list[str]], rng: random.Random) -> str:
-        """A grammatical response cut at a sentence end, often shorter than the oracle's minimum length."""
-        return _join(sentences[: rng.randint(1, max(1, len(sentences) - 1))])
-
-    def concatenate(self, prompt: TestbedPrompt, sentences: list[list[str]], rng: random.Random) -> str:
-        return _join(sentences + self._natural(prompt.topic, prompt.sentiment, rng))
 
 
 def ranked_groups(n: int, seed: int, natural: int = 6, perturbed: int = 4, off_topic: int = 2) -> list[RankedGroup]:
@@ -242,12 +100,11 @@ def pairwise_accuracy(reward, triples: list[tuple[TestbedPrompt, str, str]]) -> 
 def encode_chats(tokenizer, prompt: str, responses: list[str]) -> list[list[int]]:
     """Reward input ids of each response: the chat template over [user prompt, assistant response].
 
-    The template is rendered once per prompt around a placeholder (as ``SequenceClassifierReward``
-    does), then all texts are tokenized in one batch without added special tokens.
+    The template is split around the response and each text encoded exactly as
+    ``SequenceClassifierReward.score_text`` does at inference (``entrgi.models.chat_template``).
     """
-    messages = [{"role": "user", "content": prompt}, {"role": "assistant", "content": _PLACEHOLDER}]
-    prefix, suffix = tokenizer.apply_chat_template(messages, tokenize=False).split(_PLACEHOLDER)
-    return tokenizer([prefix + r + suffix for r in responses], add_special_tokens=False)["input_ids"]
+    prefix, suffix = split_chat_template(tokenizer, [{"role": "user", "content": prompt}])
+    return [encode_with_bos(tokenizer, prefix + r + suffix) for r in responses]
 
 
 def collate(groups: list[tuple[list[list[int]], list[float]]], pad_id: int) -> dict[str, torch.Tensor]:
@@ -280,6 +137,7 @@ class RankedResponsesData(L.LightningDataModule):
         self.num_groups, self.val_pairs, self.batch_size, self.seed = num_groups, val_pairs, batch_size, seed
         self.natural, self.perturbed, self.off_topic = natural, perturbed, off_topic
         self.tokenizer = build_reward_tokenizer()
+        self._collate = partial(collate, pad_id=self.tokenizer.pad_token_id)
         self.train_set: list[tuple[list[list[int]], list[float]]] = []
         self.val_set: list[tuple[list[list[int]], list[float]]] = []
 
@@ -292,22 +150,11 @@ class RankedResponsesData(L.LightningDataModule):
             # totals [1, 0]: only the order matters
             self.val_set.append((encode_chats(self.tokenizer, prompt.text, [chosen, rejected]), [1.0, 0.0]))
 
-    def _loader(self, data, shuffle: bool, batch_size: int) -> DataLoader:
-        generator = torch.Generator().manual_seed(self.seed)
-        return DataLoader(
-            data,
-            batch_size=batch_size,
-            shuffle=shuffle,
-            generator=generator,
-            collate_fn=partial(collate, pad_id=self.tokenizer.pad_token_id),
-            drop_last=shuffle,
-        )
-
     def train_dataloader(self) -> DataLoader:
-        return self._loader(self.train_set, True, self.batch_size)
+        return seeded_loader(self.train_set, self.batch_size, True, self.seed, self._collate)
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader(self.val_set, False, 64)
+        return seeded_loader(self.val_set, 64, False, self.seed, self._collate)
 
 
 def bradley_terry(rewards: torch.Tensor, totals: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

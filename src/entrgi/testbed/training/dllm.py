@@ -7,27 +7,25 @@ response token is replaced by ``<|mask|>`` with probability ``t``; the loss is t
 mean cross-entropy over masked response positions (every masked token counts once; the ELBO's
 ``1/t`` weight would put large weights on the few tokens masked at small ``t``, a noisier gradient).
 Prompt tokens are never masked. The model sees exactly what ``BidirectionalLM`` passes at
-inference: a 4D boolean mask ``m[:, None, None, :] & m[:, None, :, None]`` and position ids
-``cumsum(m) - 1`` (1 on padding).
+inference: the 4D boolean mask and position ids of ``entrgi.models.attention.bidirectional_inputs``.
 """
 
 from __future__ import annotations
 
-import math
 from functools import partial
-from pathlib import Path
 
 import lightning as L
 import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
+from entrgi.models.attention import bidirectional_inputs
 from entrgi.testbed.language import sample_pairs
 from entrgi.testbed.modeling_tiny_dllm import TinyDLMConfig, TinyDLMForMaskedDiffusion
 from entrgi.testbed.tokenizers import build_dllm_tokenizer
+from entrgi.testbed.training.common import VALIDATION_SEED_OFFSET, PretrainedRecipe, seeded_loader
 
 RESPONSE_LENGTH = 48  # tokens; every natural response (<= 48 words) fits
-VALIDATION_SEED_OFFSET = 1_000_003  # held-out pairs come from seed + this
 
 
 def encode_prompt(tokenizer, prompt: str) -> list[int]:
@@ -77,6 +75,7 @@ class DiffusionPairsData(L.LightningDataModule):
         self.num_pairs, self.val_pairs = num_pairs, val_pairs
         self.batch_size, self.seed, self.response_length = batch_size, seed, response_length
         self.tokenizer = build_dllm_tokenizer()
+        self._collate = partial(collate, pad_id=self.tokenizer.pad_token_id)
         self.train_set: list[tuple[list[int], list[int]]] = []
         self.val_set: list[tuple[list[int], list[int]]] = []
 
@@ -95,58 +94,11 @@ class DiffusionPairsData(L.LightningDataModule):
             self.train_set = self._encode(self.num_pairs, self.seed)
             self.val_set = self._encode(self.val_pairs, self.seed + VALIDATION_SEED_OFFSET)
 
-    def _loader(self, data, shuffle: bool) -> DataLoader:
-        generator = torch.Generator().manual_seed(self.seed)
-        return DataLoader(
-            data,
-            batch_size=self.batch_size,
-            shuffle=shuffle,
-            generator=generator,
-            collate_fn=partial(collate, pad_id=self.tokenizer.pad_token_id),
-            drop_last=shuffle,
-        )
-
     def train_dataloader(self) -> DataLoader:
-        return self._loader(self.train_set, shuffle=True)
+        return seeded_loader(self.train_set, self.batch_size, True, self.seed, self._collate)
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader(self.val_set, shuffle=False)
-
-
-def warmup_cosine(optimizer: torch.optim.Optimizer, module: L.LightningModule) -> torch.optim.lr_scheduler.LambdaLR:
-    """Linear warm-up over ``hparams.warmup_fraction`` of the run, then cosine decay to 0 (stepped per batch)."""
-    total = module.trainer.estimated_stepping_batches
-    warmup = max(1, round(module.hparams.warmup_fraction * total))
-
-    def factor(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total - warmup))))
-
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
-
-
-class PretrainedRecipe(L.LightningModule):
-    """What both testbed recipes share: AdamW with warmup + cosine, and saving as a HF checkpoint.
-
-    Subclasses set ``self.model`` (a ``PreTrainedModel``) and ``self.tokenizer`` and save the
-    hyper-parameters ``lr`` and ``weight_decay`` (and ``warmup_fraction`` for ``warmup_cosine``).
-    """
-
-    model: torch.nn.Module
-
-    def configure_optimizers(self):
-        optimizer = torch.optim.AdamW(
-            self.model.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay, betas=(0.9, 0.98)
-        )
-        schedule = warmup_cosine(optimizer, self)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
-
-    def save_pretrained(self, path: str | Path) -> Path:
-        """Weights (safetensors; with the modeling file and ``auto_map`` where the config has one) and tokenizer."""
-        self.model.save_pretrained(path, safe_serialization=True)
-        self.tokenizer.save_pretrained(path)
-        return Path(path)
+        return seeded_loader(self.val_set, self.batch_size, False, self.seed, self._collate)
 
 
 class MaskedDiffusionTrainer(PretrainedRecipe):
@@ -186,8 +138,7 @@ class MaskedDiffusionTrainer(PretrainedRecipe):
         noise = torch.rand(tokens.shape, generator=generator, device=tokens.device)  # [B, S]
         masked = response & (noise < t)
         noisy = tokens.masked_fill(masked, self.tokenizer.mask_token_id)
-        positions = (attention.long().cumsum(-1) - 1).masked_fill(~attention, 1)
-        mask_4d = attention[:, None, None, :] & attention[:, None, :, None]  # [B, 1, S, S]
+        mask_4d, positions = bidirectional_inputs(attention)  # [B, 1, S, S], [B, S]
         logits = self.model(noisy, attention_mask=mask_4d, position_ids=positions).logits  # [B, S, V]
         return F.cross_entropy(logits[masked].float(), tokens[masked])
 
