@@ -5,7 +5,7 @@
     h, pre = entropy, confidence statistic of the logits     # [N, G], in chunks of rows
     phi    = guidance.optimize(logits, ..., at)              # M inner steps, in place; identity for BoN
     tokens = schedule.step(at, ..., phi, pre)                # sample + commit
-    trace  = per-step statistics, kept on device
+    trace  = per-step statistics, kept on device             # the denoiser's and the guidance's (entrgi.trace)
 
 Nothing in the loop calls ``.item()`` or ``.tolist()``; the trace moves to the host once (and the
 ``faults`` counter, inner steps skipped for a non-finite soft reward or gradient, is summed there). The
@@ -24,29 +24,18 @@ import torch
 
 from entrgi import rng
 from entrgi.checks import require_positive
-from entrgi.guidance.guidance import Guidance, masked_stats, normalized_entropy
+from entrgi.guidance.guidance import Guidance
 from entrgi.guidance.objective import RewardObjective
+from entrgi.guidance.stats import masked_stats, normalized_entropy
 from entrgi.models.base import DiffusionLM
 from entrgi.models.reward_base import RewardModel
 from entrgi.models.vocab import VocabBridge, build_vocab_bridge
 from entrgi.positions import StepPositions, default_max_chunk_bytes
 from entrgi.schedule.schedule import DenoisingSchedule
+from entrgi.trace import StepTrace
 from entrgi.types import PromptItem
 
 _NEVER = -1e9  # finite, so entropies stay finite (0 * log 0 = 0)
-TRACE_KEYS = (
-    "entropy_mean",
-    "entropy_min",
-    "entropy_max",
-    "w_mean",
-    "w_min",
-    "w_max",
-    "reward_soft_before",
-    "reward_soft_after",
-    "committed",
-    "guided",
-    "faults",
-)
 
 
 @dataclass
@@ -57,7 +46,7 @@ class GenerationOutput:
     responses: list[list[str]]  # [B][K]
     rewards: torch.Tensor  # [B, K]
     tokens: torch.Tensor  # [B, K, L]
-    trace: dict[str, torch.Tensor]  # each [B, K, T]
+    trace: dict[str, torch.Tensor]  # each [B, K, T]: entrgi.trace.DENOISER_KEYS and the guidance's statistics
     entropy_map: torch.Tensor  # [B, T, L] normalized entropy per position (nan once committed), trajectory 0
     commit_step: torch.Tensor | None = (
         None  # [B, L] the step each position of trajectory 0 was committed at (-1: never)
@@ -129,7 +118,8 @@ class GuidedDenoiser:
         ts = sched.timesteps(dev)
         n, length = canvas.shape[0], sched.max_new_tokens
         steps = sched.steps
-        trace = {key: torch.full((steps, n), float("nan"), device=dev) for key in TRACE_KEYS}
+        trace = StepTrace(steps, n, dev)
+        own, source = trace.values, type(self.guidance).__name__  # the denoiser's keys; the method's name in errors
         entropy_map = torch.full((steps, len(items), length), float("nan"), device=dev)
         commit_step = torch.full((n, length), -1, dtype=torch.long, device=dev)
         guided_steps = 0
@@ -151,41 +141,33 @@ class GuidedDenoiser:
             )  # [N, G, V]
             logits[..., lm.mask_token_id] = _NEVER  # a committed mask token would never be unmasked
             h, pre = self._logit_stats(logits, at)  # [N, G]
-            trace["entropy_mean"][step], trace["entropy_min"][step], trace["entropy_max"][step] = masked_stats(
-                h, at.active
-            )
+            own["entropy_mean"][step], own["entropy_min"][step], own["entropy_max"][step] = masked_stats(h, at.active)
             entropy_map[step] = at.scatter(
                 torch.full(masked.shape, float("nan"), device=dev), h.masked_fill(~at.active, float("nan"))
             )[::k]
 
-            if self.guidance.guides(step, steps):
+            guided = self.guidance.guides(step, steps)
+            own["guided"][step] = float(guided)  # a host bool: the method may narrow it per trajectory
+            if guided:
                 phi, stats = self.guidance.optimize(logits, resp, objective, sched.sampler, at, entropy=h)
+                trace.add_guidance(step, stats, source)
                 guided_steps += 1
             else:
-                phi, stats = logits, None
+                phi = logits
             del logits  # phi may share its memory
             out = sched.step(at, ts, resp, phi, stop_ids, pre)
             del phi
             resp = out.tokens
-            trace["committed"][step] = out.committed.sum(-1).float()
+            own["committed"][step] = out.committed.sum(-1).float()
             commit_step.masked_fill_(out.committed, step)
-            trace["guided"][step] = 0.0 if stats is None or stats.guided is None else stats.guided.to(dev)
-            trace["faults"][step] = 0.0 if stats is None or stats.faults is None else stats.faults.to(dev)
-            if stats is not None:
-                trace["w_mean"][step], trace["w_min"][step], trace["w_max"][step] = (
-                    stats.w_mean,
-                    stats.w_min,
-                    stats.w_max,
-                )
-                trace["reward_soft_before"][step] = stats.reward_before.to(dev)
-                trace["reward_soft_after"][step] = stats.reward_after.to(dev)
 
         responses = lm.decode(resp)  # one host transfer for the tokens
         rewards = self.reward.score_text([m for m in messages for _ in range(k)], responses)
         b = len(items)
         first = resp[::k].cpu()
         usage = self.reward.usage.since(usage0)
-        host_trace = {key: v.T.reshape(b, k, steps).cpu() for key, v in trace.items()}
+        host_trace = trace.host(b, k)
+        faults = int(host_trace["faults"].nansum()) if "faults" in host_trace else 0
         return GenerationOutput(
             items=items,
             responses=[responses[i * k : (i + 1) * k] for i in range(b)],
@@ -200,7 +182,7 @@ class GuidedDenoiser:
                 "dllm_calls": steps,
                 "dllm_tokens": steps * canvas.numel(),
                 "guided_steps": guided_steps,
-                "faults": int(host_trace["faults"].sum()),  # inner steps skipped for a non-finite reward
+                "faults": faults,  # the guidance's inner steps skipped for a non-finite value (its 'faults')
                 "reward_calls": self.reward.calls - reward_calls0,
                 **{f"reward_{key}": value for key, value in usage.items()},
             },

@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 import torch
 
 from entrgi.denoiser import GenerationOutput
+from entrgi.trace import concat_traces
 from entrgi.types import PromptItem
 
 log = logging.getLogger(__name__)
@@ -56,7 +57,6 @@ def concat_outputs(outputs: Sequence[GenerationOutput]) -> GenerationOutput:
     concatenated along the batch dimension, ``wall_s`` and the counters are summed."""
     if len(outputs) == 1:
         return outputs[0]
-    first = outputs[0]
     counters: dict[str, int] = {}
     for out in outputs:
         for key, value in out.counters.items():
@@ -73,7 +73,7 @@ def concat_outputs(outputs: Sequence[GenerationOutput]) -> GenerationOutput:
         responses=[r for o in outputs for r in o.responses],
         rewards=torch.cat([o.rewards for o in outputs]),
         tokens=torch.cat([o.tokens for o in outputs]),
-        trace={key: torch.cat([o.trace[key] for o in outputs]) for key in first.trace},
+        trace=concat_traces([o.trace for o in outputs], [len(o.items) for o in outputs]),
         entropy_map=torch.cat([o.entropy_map for o in outputs]),
         commit_step=optional("commit_step"),
         token_pieces=optional("token_pieces"),

@@ -5,7 +5,8 @@ key: ``wandb login``) and prints its URL. Needs the optional extra: ``pip instal
 
 Sections, runs grouped by W&B group (the experiment):
 - Progress: ``batch/*``, ``progress/*`` and ``throughput/*`` against ``batch`` (logged while the run goes)
-- Denoising: mean entropy, w, soft reward before / after guidance against ``denoise/step``
+- Denoising: mean entropy, w, soft reward before / after guidance against ``denoise/step``, and one
+  panel matching every ``denoise/*`` curve, so a guidance method's own statistics show without a change here
 - Prompts: Top@1, Avg@N and the judge score per prompt against ``prompt/index``
 - Generations: the ``generations`` table (every response with its reward)
 - Report: what ``python -m entrgi.report`` logs under ``report/`` in its own run (the table of
@@ -37,6 +38,8 @@ DENOISING_PLOTS = [
     ("Relaxation weight w", [wl.CURVES["w_mean"]]),
     ("Soft reward before / after guidance", [wl.CURVES["reward_soft_before"], wl.CURVES["reward_soft_after"]]),
 ]
+# (title, regex): every per-step curve, whatever the guidance method reports (wandb_logging.curve_name)
+DENOISING_ANY = ("Every per-step statistic", r"^denoise/(?!step$)")
 PROMPTS_PLOTS = [
     ("Top@1 / Avg@N per prompt", [wl.PROMPT_TOP1, wl.PROMPT_AVGN]),
     ("Judge score per prompt", [wl.PROMPT_JUDGE_SCORE]),
@@ -53,9 +56,11 @@ def _import_api():
     return ws, wr
 
 
-def _line_section(ws, wr, name: str, plots: list[tuple[str, list[str]]]):
+def _line_section(ws, wr, name: str, plots: list[tuple[str, list[str]]], regex: tuple[str, str] | None = None):
     x = X_AXES[name]
     panels = [wr.LinePlot(title=title, x=x, y=list(ys), title_x=x) for title, ys in plots]
+    if regex is not None:
+        panels.append(wr.LinePlot(title=regex[0], x=x, metric_regex=regex[1], title_x=x))
     return ws.Section(name=name, panels=panels, is_open=True, panel_settings=ws.SectionPanelSettings(x_axis=x))
 
 
@@ -64,7 +69,7 @@ def build_workspace(entity: str, project: str, name: str = "entrgi") -> Any:
     ws, wr = _import_api()
     sections = [
         _line_section(ws, wr, PROGRESS, PROGRESS_PLOTS),
-        _line_section(ws, wr, DENOISING, DENOISING_PLOTS),
+        _line_section(ws, wr, DENOISING, DENOISING_PLOTS, DENOISING_ANY),
         _line_section(ws, wr, PROMPTS, PROMPTS_PLOTS),
         ws.Section(
             name=GENERATIONS,

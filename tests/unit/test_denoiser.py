@@ -2,13 +2,15 @@ import pytest
 import torch
 from fakes import TokenCountReward
 
-from entrgi.denoiser import TRACE_KEYS, GuidedDenoiser
-from entrgi.guidance import GradientGuidance, NoGuidance
+from entrgi.denoiser import GuidedDenoiser
+from entrgi.guidance import GradientGuidance, Guidance, NoGuidance
 from entrgi.guidance.objective import before_first_stop
 from entrgi.positions import StepPositions
 from entrgi.schedule import DenoisingSchedule
+from entrgi.trace import DENOISER_KEYS, concat_traces
 from entrgi.types import PromptItem
 
+ENTRGI_STATS = ("w_mean", "w_min", "w_max", "reward_soft_before", "reward_soft_after", "guided", "faults")
 PROMPTS = [
     PromptItem(f"p{i}", text)
     for i, text in enumerate(
@@ -80,7 +82,8 @@ def test_masked_only_work_gives_the_same_generations(lm, reward, guidance, sched
     fast, full = outs
     assert torch.equal(fast.tokens, full.tokens)
     assert fast.responses == full.responses
-    for key in TRACE_KEYS:
+    assert list(fast.trace) == list(full.trace)
+    for key in fast.trace:
         assert torch.allclose(fast.trace[key], full.trace[key], atol=1e-5, equal_nan=True), key
     assert torch.allclose(fast.entropy_map, full.entropy_map, atol=1e-6, equal_nan=True)
     assert torch.isnan(fast.entropy_map).any() and not torch.isnan(fast.entropy_map).all()
@@ -103,7 +106,8 @@ def test_chunk_budget_does_not_change_generations(lm, reward, guidance):
         den.max_chunk_bytes = budget
         outs.append(den.generate(PROMPTS[:2]))
     assert torch.equal(outs[0].tokens, outs[1].tokens)
-    for key in TRACE_KEYS:
+    assert list(outs[0].trace) == list(outs[1].trace)
+    for key in outs[0].trace:
         assert torch.allclose(outs[0].trace[key], outs[1].trace[key], atol=1e-5, equal_nan=True), key
 
 
@@ -139,7 +143,7 @@ def test_output_shapes_trace_and_counters(lm, reward):
     )
     assert out.tokens.shape == (2, k, length) and out.rewards.shape == (2, k)
     assert not (out.tokens == lm.mask_token_id).any()
-    assert set(out.trace) == set(TRACE_KEYS)
+    assert list(out.trace) == list(dict.fromkeys([*DENOISER_KEYS, *ENTRGI_STATS]))  # the denoiser's, then the method's
     for v in out.trace.values():
         assert v.shape == (2, k, steps)
     assert torch.equal(out.trace["committed"].sum(-1), torch.full((2, k), float(length)))
@@ -156,8 +160,9 @@ def test_output_shapes_trace_and_counters(lm, reward):
     assert out.counters["reward_backwards"] == steps * 2
     assert out.counters["faults"] == 0 and torch.equal(out.trace["faults"], torch.zeros(2, k, steps))  # no NaN here
     bon = make(lm, reward, NoGuidance(), steps=steps, length=length, k=k).generate(PROMPTS[:2])
-    assert torch.isnan(bon.trace["w_mean"]).all() and bon.counters["reward_calls"] == 1
-    assert bon.counters["faults"] == 0 and (bon.trace["faults"] == 0).all()
+    assert bon.counters["reward_calls"] == 1
+    assert list(bon.trace) == list(DENOISER_KEYS) and (bon.trace["guided"] == 0).all()  # BoN reports nothing
+    assert bon.counters["faults"] == 0 and (out.trace["guided"] == 1).all()
 
 
 def test_no_host_sync_inside_the_denoising_loop(lm, reward, monkeypatch):
@@ -193,3 +198,62 @@ def test_no_host_sync_inside_the_denoising_loop(lm, reward, monkeypatch):
     assert run(2) == run(8)
     monkeypatch.setattr(top_p, "auto_method", lambda device: "candidates")
     assert run(2) != run(8)  # the CPU path's reads are seen: the counting works
+
+
+class LateStat(Guidance):
+    """Leaves the logits alone; reports ``late`` (the step index) from step ``start`` on, and ``guided`` 0.5."""
+
+    requires_reward = False
+    name = "late"
+
+    def __init__(self, start=2, stats=None):
+        self.start, self.stats, self.step = start, stats, -1
+
+    def optimize(self, logits, tokens, objective, sampler, at, entropy=None):
+        self.step += 1
+        n = logits.shape[0]
+        if self.stats is not None:
+            return logits, self.stats(n)
+        if self.step < self.start:
+            return logits, {}
+        return logits, {"late": torch.full((n,), float(self.step)), "guided": torch.full((n,), 0.5)}
+
+
+def test_a_method_statistic_first_seen_later_is_nan_before(lm, reward):
+    steps, k = 5, 2
+    out = make(lm, reward, LateStat(start=2), steps=steps, k=k).generate(PROMPTS[:2])
+    bon = make(lm, reward, NoGuidance(), steps=steps, k=k).generate(PROMPTS[:2])
+    assert torch.equal(out.tokens, bon.tokens)  # logits passed through: unguided sampling
+    assert list(out.trace) == [*DENOISER_KEYS, "late"] and out.trace["late"].shape == (2, k, steps)
+    assert torch.isnan(out.trace["late"][..., :2]).all()
+    assert torch.equal(out.trace["late"][..., 2:], torch.tensor([2.0, 3.0, 4.0]).expand(2, k, 3))
+    # guided: the denoiser's 1.0 at guided steps until the method reports its own
+    assert torch.equal(out.trace["guided"][0, 0], torch.tensor([1.0, 1.0, 0.5, 0.5, 0.5]))
+    assert out.counters["guided_steps"] == steps and out.counters["faults"] == 0
+
+
+@pytest.mark.parametrize(
+    "stats, message",
+    [
+        (lambda n: {"late": torch.zeros(n + 1)}, r"stats\['late'\] of shape \(5,\).*\[N\] = \[4\]"),
+        (lambda n: {"late": 1.0}, r"stats\['late'\] of shape float"),
+        (lambda n: {"entropy_mean": torch.zeros(n)}, "'entropy_mean', which the denoiser records itself"),
+        (lambda n: {"committed": torch.zeros(n)}, "'committed'"),
+        (lambda n: {3: torch.zeros(n)}, "named 3"),
+    ],
+)
+def test_malformed_statistics_are_refused_naming_the_method_and_key(lm, reward, stats, message):
+    with pytest.raises((ValueError, TypeError), match=message) as err:
+        make(lm, reward, LateStat(stats=stats), steps=2, k=2).generate(PROMPTS[:2])
+    assert "LateStat.optimize" in str(err.value)
+
+
+def test_split_batch_traces_concatenate_with_nan_for_missing_keys():
+    a = {"entropy_mean": torch.zeros(2, 3, 4), "late": torch.ones(2, 3, 4)}
+    b = {"entropy_mean": torch.ones(1, 3, 4), "other": torch.full((1, 3, 4), 2.0)}
+    out = concat_traces([a, {}, b], [2, 0, 1])
+    assert list(out) == ["entropy_mean", "late", "other"] and all(v.shape == (3, 3, 4) for v in out.values())
+    assert torch.equal(out["entropy_mean"][:, 0, 0], torch.tensor([0.0, 0.0, 1.0]))
+    assert torch.equal(out["late"][:2], a["late"]) and torch.isnan(out["late"][2]).all()
+    assert torch.isnan(out["other"][:2]).all() and (out["other"][2] == 2).all()
+    assert concat_traces([{}, {}], [0, 0]) == {}

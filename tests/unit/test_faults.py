@@ -68,9 +68,9 @@ def test_a_fault_at_the_last_inner_step_drops_exactly_that_update(kind):
     assert torch.equal(phi[[0, 2]], clean3[[0, 2]])
     assert torch.equal(phi[[1, 3]], clean2[[1, 3]])
     assert not torch.equal(clean2[[1, 3]], clean3[[1, 3]])  # the dropped step did move them
-    assert stats.faults.tolist() == [0.0, 1.0, 0.0, 1.0]
+    assert stats["faults"].tolist() == [0.0, 1.0, 0.0, 1.0]
     if kind == "nan_reward":
-        assert torch.isfinite(stats.reward_before).all()  # the fault came after the first inner step
+        assert torch.isfinite(stats["reward_soft_before"]).all()  # the fault came after the first inner step
 
 
 def test_faults_at_every_inner_step_leave_phi_exactly_the_logits():
@@ -78,7 +78,7 @@ def test_faults_at_every_inner_step_leave_phi_exactly_the_logits():
     (clean, _), _, _ = optimize({})
     assert torch.equal(phi[2], logits[2].float())
     assert torch.equal(phi[[0, 1, 3]], clean[[0, 1, 3]])
-    assert stats.faults.tolist() == [0.0, 0.0, 3.0, 0.0]
+    assert stats["faults"].tolist() == [0.0, 0.0, 3.0, 0.0]
 
 
 def test_an_early_fault_poisons_nothing_later():
@@ -89,7 +89,7 @@ def test_an_early_fault_poisons_nothing_later():
     assert not torch.equal(phi[1][masked[1]], logits[1].float()[masked[1]])
     assert not torch.equal(phi[1], clean[1])
     assert torch.equal(phi[[0, 2, 3]], clean[[0, 2, 3]])
-    assert stats.faults.tolist() == [0.0, 1.0, 0.0, 0.0]
+    assert stats["faults"].tolist() == [0.0, 1.0, 0.0, 0.0]
 
 
 def test_adam_skip_keeps_param_m_and_v_rows_and_leaves_the_rest_bit_identical():

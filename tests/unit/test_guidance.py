@@ -202,25 +202,27 @@ def test_optimizer_raises_soft_reward_and_reports_stats():
     # Expectation's soft reward is deterministic, so a few small Adam steps must raise it
     at = StepPositions.every(0, keys, masked)
     _, stats = GradientGuidance(weight="zero", inner_steps=5, lr=0.1).optimize(logits.float(), tokens, obj, sampler, at)
-    assert (stats.reward_after > stats.reward_before + 0.1).all()
+    assert (stats["reward_soft_after"] > stats["reward_soft_before"] + 0.1).all()
     guide = GradientGuidance(weight="entropy", inner_steps=5, lr=0.3)
     phi, stats = guide.optimize(logits.float(), tokens, obj, sampler, at)
     assert phi.dtype == torch.float32
     # unmasked positions keep their logits exactly
     torch.testing.assert_close(phi[~masked], logits.float()[~masked])
-    assert ((stats.w_min <= stats.w_mean) & (stats.w_mean <= stats.w_max)).all()
-    assert 0.3 < stats.w_mean.min() and stats.w_max.max() <= 1.0  # random logits: high entropy
+    assert ((stats["w_min"] <= stats["w_mean"]) & (stats["w_mean"] <= stats["w_max"])).all()
+    assert 0.3 < stats["w_mean"].min() and stats["w_max"].max() <= 1.0  # random logits: high entropy
+    assert set(stats) == {"w_mean", "w_min", "w_max", "reward_soft_before", "reward_soft_after", "guided", "faults"}
+    assert stats["guided"].tolist() == [1.0] * 3 and stats["faults"].tolist() == [0.0] * 3
     same, none = NoGuidance().optimize(logits, tokens, None, sampler, at)
-    assert same is logits and none is None
+    assert same is logits and none == {}
 
 
 def test_sync_free_adam_matches_torch_adam():
-    from entrgi.guidance.guidance import _Adam
+    from entrgi.guidance.adam import RowAdam
 
     g = torch.Generator().manual_seed(0)
     a = torch.randn(3, 4, generator=g, requires_grad=True)
     b = a.detach().clone().requires_grad_(True)
-    ours, ref = _Adam(a.detach(), lr=0.5), torch.optim.Adam([b], lr=0.5)
+    ours, ref = RowAdam(a.detach(), lr=0.5), torch.optim.Adam([b], lr=0.5)
     for _ in range(4):
         grad = torch.randn(3, 4, generator=g)
         ours.begin_step()

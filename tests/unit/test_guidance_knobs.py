@@ -7,7 +7,7 @@ from test_guidance import _setup
 from entrgi import rng
 from entrgi.denoiser import GuidedDenoiser
 from entrgi.guidance import GradientGuidance, NoGuidance
-from entrgi.guidance.guidance import masked_stats, normalized_entropy
+from entrgi.guidance.stats import masked_stats, normalized_entropy
 from entrgi.positions import StepPositions
 from entrgi.schedule import DenoisingSchedule
 from entrgi.schedule.sampling import TokenSampler
@@ -64,5 +64,5 @@ def test_min_entropy_leaves_gated_trajectories_exactly_unchanged():
     phi, stats = guide.optimize(logits.clone(), tokens, obj, TokenSampler(temperature=1.0), at, entropy=h)
     assert torch.equal(phi[:2], logits[:2])
     assert not torch.equal(phi[2:][masked[2:]], logits[2:][masked[2:]])
-    assert stats.guided.tolist() == [0.0, 0.0, 1.0, 1.0]
-    assert torch.isnan(stats.w_mean[:2]).all() and torch.isfinite(stats.w_mean[2:]).all()
+    assert stats["guided"].tolist() == [0.0, 0.0, 1.0, 1.0]
+    assert torch.isnan(stats["w_mean"][:2]).all() and torch.isfinite(stats["w_mean"][2:]).all()

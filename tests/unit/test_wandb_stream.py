@@ -129,6 +129,24 @@ def test_define_metrics_puts_every_key_on_batch_exactly():
     assert logged - {"batch"} == set(ws.ALL_KEYS)  # the row holds exactly the defined keys
 
 
+def test_step_curves_log_every_trace_key_under_its_stable_name():
+    """Known keys keep their W&B names; any other key (a guidance method's statistic) is ``denoise/<key>``;
+    a record without a key, or with nulls, does not count; a step with no value leaves the key out."""
+    a = rec(1.0, 1.0, sid="a") | {"trace": {"committed": [4, 2], "w_mean": [0.5, None], "bias_applied": [1.0, 3.0]}}
+    b = rec(1.0, 1.0, sid="b") | {"trace": {"committed": [2, 4], "w_mean": [0.25, None], "late": [None, None, 7.0]}}
+    rows = wl.step_curves([a, b])
+    assert rows == [
+        {wl.DENOISE_STEP: 0, "denoise/tokens_committed": 3.0, "denoise/w_mean": 0.375, "denoise/bias_applied": 1.0},
+        {wl.DENOISE_STEP: 1, "denoise/tokens_committed": 3.0, "denoise/bias_applied": 3.0},
+        {wl.DENOISE_STEP: 2, "denoise/late": 7.0},
+    ]
+    assert wl.curve_name("entropy_max") == "denoise/entropy_max" and wl.curve_name("guided") == "denoise/guided"
+    assert wl.step_curves([]) == [] and wl.step_curves([{"trace": {}}]) == []
+    run = FakeRun()
+    wl.log_run(run, [a, b], {})
+    assert run.metrics["denoise/bias_applied"] == run.metrics["denoise/late"] == wl.DENOISE_STEP
+
+
 def test_log_run_defines_its_axes_exactly_and_flattens_the_summary():
     run = FakeRun()
     metrics = {

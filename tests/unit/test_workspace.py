@@ -77,6 +77,20 @@ def test_denoising_and_prompts_panels(spec):
     assert prompts == {"prompt/top1_reward", "prompt/avgN_reward", "prompt/judge_score"}
 
 
+def test_one_denoising_panel_shows_any_method_statistic(spec):
+    """A regex panel: every ``denoise/*`` curve, a new method's statistic included, but not the x-axis."""
+    import re
+
+    (panel,) = [p for p in sections(spec)["Denoising"].panels if p.metric_regex]
+    assert panel.x == wl.DENOISE_STEP and panel.y == []
+    run = FakeRun()
+    record = rec(1.0, 0.5) | {"trace": {"committed": [1, 2], "bias_applied": [0.5, 1.0]}}
+    wl.log_run(run, [record], {})
+    curves = {key for row in run.logged for key in row if key.startswith("denoise/")}
+    assert curves == {wl.DENOISE_STEP, "denoise/tokens_committed", "denoise/bias_applied"}
+    assert {key for key in curves if re.search(panel.metric_regex, key)} == curves - {wl.DENOISE_STEP}
+
+
 def test_generations_table_panel(spec, logged_keys):
     (table,) = sections(spec)["Generations"].panels
     assert isinstance(table, wr.WeavePanelSummaryTable) and table.table_name == "generations"

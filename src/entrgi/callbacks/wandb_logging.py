@@ -1,6 +1,7 @@
 """Weights & Biases logging of a finished run, from rank 0.
 
-Per denoising step curves share the x-axis ``denoise/step``; per prompt Top@1 / Avg@N use
+Per denoising step curves, one per trace key (the denoiser's and whatever statistics the guidance
+method reports, ``denoise/<key>``), share the x-axis ``denoise/step``; per prompt Top@1 / Avg@N use
 ``prompt/index``; a generations table, an entropy heatmap per prompt for the first prompts, and
 summary metrics complete the run. The per-batch rows logged while the run goes are in
 ``wandb_stream``; both leave W&B's ``_step`` to count ``run.log`` calls and chart against their
@@ -24,6 +25,8 @@ HEATMAP_PREFIX = "entropy_heatmap/"  # + sample_id
 REPORT_PREFIX = "report/"
 REPORT_TABLE = REPORT_PREFIX + "table"  # a wandb.Table: one row per group of runs (mean +- SEM over seeds)
 REPORT_PLOTS = tuple(REPORT_PREFIX + name for name in ("frontier", "soft_reward", "entropy_w", "w_hist", "denoising"))
+# trace key -> W&B key for the keys whose name differs from or predates the rule: every other trace key,
+# a guidance method's own statistics included, is logged as ``denoise/<key>`` (:func:`curve_name`)
 CURVES = {
     "entropy_mean": "denoise/entropy_mean",
     "entropy_min": "denoise/entropy_min",
@@ -40,18 +43,28 @@ def _nanmean(values: list) -> float | None:
     return sum(finite) / len(finite) if finite else None
 
 
+def _at(values: list | None, t: int):
+    return values[t] if values is not None and t < len(values) else None
+
+
+def curve_name(key: str) -> str:
+    """The W&B key of trace key ``key``: ``denoise/<key>`` unless :data:`CURVES` names it."""
+    return CURVES.get(key, f"denoise/{key}")
+
+
 def step_curves(records: list[dict]) -> list[dict[str, float]]:
-    """Means over prompts of each trace key, one dict per denoising step."""
-    if not records:
-        return []
-    steps = len(records[0]["trace"]["committed"])
+    """Means over prompts of every trace key any record has, one dict per denoising step; a record
+    without the key (or its null values) does not count, and a step with no value leaves the key out."""
+    traces = [r.get("trace") or {} for r in records]
+    keys = list(dict.fromkeys(key for trace in traces for key in trace))
+    steps = max((len(values or []) for trace in traces for values in trace.values()), default=0)
     rows = []
     for t in range(steps):
         row = {DENOISE_STEP: t}
-        for key, name in CURVES.items():
-            value = _nanmean([r["trace"][key][t] for r in records])
+        for key in keys:
+            value = _nanmean([_at(trace.get(key), t) for trace in traces])
             if value is not None:
-                row[name] = value
+                row[curve_name(key)] = value
         rows.append(row)
     return rows
 

@@ -1,7 +1,11 @@
-"""Guidance: weight policies for w, the reward objective, and the logit optimizer."""
+"""Guidance: the contract (``Guidance``, ``GuidanceStats``), Best-of-N, and reward-gradient guidance with
+its weight policies for w and the reward objective."""
 
-from entrgi.guidance.guidance import GradientGuidance, Guidance, GuidanceStats, NoGuidance, normalized_entropy
+from entrgi.guidance.bon import NoGuidance
+from entrgi.guidance.gradient import GradientGuidance
+from entrgi.guidance.guidance import Guidance, GuidanceStats
 from entrgi.guidance.objective import RewardObjective
+from entrgi.guidance.stats import masked_stats, normalized_entropy
 from entrgi.guidance.weights import WEIGHT_POLICIES, WeightPolicy, parse_weight
 
 __all__ = [
@@ -12,6 +16,7 @@ __all__ = [
     "RewardObjective",
     "WEIGHT_POLICIES",
     "WeightPolicy",
+    "masked_stats",
     "normalized_entropy",
     "parse_weight",
 ]

@@ -1,89 +1,58 @@
-"""Guidance: turn the dLLM logits at masked positions into reward-optimized logits phi.
+"""The guidance contract: turn the dLLM logits at masked positions into guided logits phi.
 
-``GradientGuidance`` runs M Adam steps on phi (fp32) to maximize the reward of
-``e_hat = e_soft + stopgrad(w * (e_hard - e_soft))`` at masked positions, with
-``e_soft = softmax(phi / tau) @ E_R``, ``e_hard = E_R[x]``, ``x ~ top_p(softmax(phi / tau))``
-redrawn each inner step, and ``w`` from a :mod:`weight policy <entrgi.guidance.weights>`.
-Unmasked positions use ``E_R[token]``. ``NoGuidance`` returns the logits unchanged (BoN).
-
-Memory: phi, Adam's m and v are the only [N, G, V] tensors. Autograd runs through the reward
-model only (to the response embeddings); the last link, ``e_soft = softmax(phi / tau) @ E_R``,
-is differentiated by hand chunk by chunk with the same kernels autograd would use
-(``grad_p = grad_e @ E_R^T``, softmax backward, ``/ tau``), and each chunk's Adam update is
-applied as soon as its gradient is known (a row's gradient depends on that row of phi only).
-
-Faults: a trajectory whose soft reward or reward gradient is not finite at an inner step skips that
-step (:mod:`entrgi.guidance.adam`), counted in ``GuidanceStats.faults``; the others are untouched.
+A guidance method is a :class:`Guidance` subclass and a ``conf/guidance/<name>.yaml`` selecting it by
+``_target_``. Each guided denoising step calls ``optimize`` once for all N trajectories; it returns
+phi and its per-step statistics, a :data:`GuidanceStats` mapping that the denoiser adds to the trace
+under the names it is given (``generations.jsonl`` records, W&B ``denoise/<name>`` curves). The
+shipped methods: :class:`~entrgi.guidance.bon.NoGuidance` (Best-of-N) and
+:class:`~entrgi.guidance.gradient.GradientGuidance` (Expectation, APS, EntRGi, weight ablations).
 """
 
 from __future__ import annotations
 
-import math
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
 
 import torch
 
-from entrgi.checks import require_choice, require_positive, require_range
-from entrgi.guidance.adam import RowAdam, finite_rows
 from entrgi.guidance.objective import RewardObjective
-from entrgi.guidance.weights import WeightPolicy, parse_weight
 from entrgi.positions import StepPositions
-from entrgi.rng import DRAW_GUIDANCE, draw_id
 from entrgi.schedule.sampling import TokenSampler
 
-NORMALIZATIONS = ("log_vocab", "log_support")
-_Adam = RowAdam  # its former name here
+GuidanceStats = dict[str, torch.Tensor]
+"""One guided step's statistics: name -> [N] float tensor, one value per trajectory, on the device.
 
-
-@dataclass
-class GuidanceStats:
-    """Per trajectory [N], on device."""
-
-    w_mean: torch.Tensor
-    w_min: torch.Tensor
-    w_max: torch.Tensor
-    reward_before: torch.Tensor  # soft reward at the first inner step
-    reward_after: torch.Tensor  # soft reward of the optimized logits (nan when not tracked)
-    guided: torch.Tensor | None = None  # 1.0 where the trajectory's phi was updated (guidance.min_entropy), else 0.0
-    faults: torch.Tensor | None = None  # inner steps skipped for a non-finite soft reward or gradient (float)
-
-
-def masked_stats(x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Mean / min / max of x [N, L] over mask [N, L] per row; nan for rows with nothing masked."""
-    count = mask.sum(-1)
-    nan = torch.full_like(x[:, 0], float("nan"))
-    mean = torch.where(count > 0, (x * mask).sum(-1) / count.clamp_min(1), nan)
-    lo = torch.where(count > 0, x.masked_fill(~mask, float("inf")).amin(-1), nan)
-    hi = torch.where(count > 0, x.masked_fill(~mask, float("-inf")).amax(-1), nan)
-    return mean, lo, hi
-
-
-def normalized_entropy(
-    phi: torch.Tensor, normalization: str = "log_vocab", support_log_probs: torch.Tensor | None = None
-) -> torch.Tensor:
-    """H(softmax(phi)) at temperature 1, normalized to [0, 1]. [N, L, V] -> [N, L].
-
-    ``log_vocab`` divides by log V (the paper); ``log_support`` by the log of the top-p support
-    size of ``support_log_probs`` (w = 0 where the support is a single token).
-    """
-    logp = torch.log_softmax(phi.float(), dim=-1)
-    h = -(logp.exp() * logp).sum(-1)
-    if normalization == "log_vocab":
-        return h / math.log(phi.shape[-1])
-    size = torch.isfinite(support_log_probs).sum(-1).float()
-    return torch.where(size > 1, h / size.clamp_min(2).log(), torch.zeros_like(h)).clamp(0.0, 1.0)
+Any names; the denoiser traces each as ``trace[name]`` [B, K, T] (nan at steps that did not report
+it). Names the project reads: ``guided`` (1.0 where the trajectory's phi was updated; the denoiser
+writes 1.0 at guided steps and 0.0 at the others unless the method reports it) and ``faults``
+(inner steps skipped for a non-finite value, summed into ``metrics.json``'s ``faults``); EntRGi's
+``w_mean``, ``w_min``, ``w_max``, ``reward_soft_before``, ``reward_soft_after`` have plots of their
+own. A method must not report the denoiser's ``entropy_mean``, ``entropy_min``, ``entropy_max``
+or ``committed``.
+"""
 
 
 class Guidance(ABC):
+    """A guidance method.
+
+    ``name`` says what ran: the method and its hyper-parameters, e.g. ``entrgi(M=3,eta=0.5)``
+    (metrics.json ``guidance``, the log); deterministic, and different when a hyper-parameter that
+    changes the generations differs. ``method`` is the short label results are grouped and plotted by
+    (records' and metrics.json's ``method``): by default ``name`` up to its first ``(``.
+    ``requires_reward``: whether ``optimize`` needs the reward objective (the denoiser builds it and
+    the vocabulary bridge only then; otherwise ``objective`` is None).
+    """
+
     requires_reward: bool = True
     name: str
-    weight: WeightPolicy | None = None
+
+    @property
+    def method(self) -> str:
+        return self.name.split("(", 1)[0]
 
     def guides(self, step: int, steps: int) -> bool:
         """Whether denoising step ``step`` (of ``steps``) is guided at all; host-known, so an unguided
         step costs nothing. The denoiser passes the logits through unchanged when False."""
-        return self.requires_reward
+        return True
 
     @abstractmethod
     def optimize(
@@ -94,201 +63,10 @@ class Guidance(ABC):
         sampler: TokenSampler,
         at: StepPositions,
         entropy: torch.Tensor | None = None,
-    ) -> tuple[torch.Tensor, GuidanceStats | None]:
+    ) -> tuple[torch.Tensor, GuidanceStats]:
         """logits [N, G, V] at ``at.positions``, tokens [N, L] -> (phi [N, G, V], stats).
 
-        ``entropy`` [N, G] may pass the normalized entropy (temperature 1, log V) of the logits.
-        Implementations may reuse the ``logits`` tensor's memory for phi.
+        Only rows at ``at.active`` (the masked positions) may change. ``entropy`` [N, G] may pass the
+        normalized entropy (temperature 1, log V) of the logits. Implementations may reuse the
+        ``logits`` tensor's memory for phi. No host reads (``.item()``): the loop stays sync-free.
         """
-
-
-class NoGuidance(Guidance):
-    """Unguided sampling; with K trajectories and best-by-reward selection this is Best-of-N."""
-
-    requires_reward = False
-    name = "bon"
-
-    def __init__(self, track_final_reward: bool = False):
-        self.track_final_reward = False  # accepted so an experiment can set it for every method; nothing to track
-
-    def optimize(self, logits, tokens, objective, sampler, at, entropy=None):
-        return logits, None
-
-
-class GradientGuidance(Guidance):
-    """Reward-gradient guidance on the logits (Expectation, APS, EntRGi, ablations)."""
-
-    def __init__(
-        self,
-        weight: str | float | WeightPolicy = "entropy",
-        inner_steps: int = 3,
-        lr: float = 0.5,
-        normalization: str = "log_vocab",
-        fp32: bool = True,
-        track_final_reward: bool = True,
-        every: int = 1,
-        until: float = 1.0,
-        min_entropy: float = 0.0,
-    ):
-        require_positive(inner_steps, "guidance.inner_steps (M)", hint="use guidance=bon for no optimization")
-        require_positive(lr, "guidance.lr (eta)", kind=float)
-        require_choice(normalization, "guidance.normalization", NORMALIZATIONS)
-        self.weight = parse_weight(weight)
-        self.inner_steps = inner_steps
-        self.lr = float(lr)
-        self.normalization = normalization
-        self.fp32 = fp32
-        self.track_final_reward = track_final_reward
-        require_positive(every, "guidance.every", hint="guide every k-th denoising step (1: every step)")
-        require_range(until, "guidance.until", 0.0, 1.0, low_open=True, hint="a fraction of the denoising steps")
-        require_range(min_entropy, "guidance.min_entropy", 0.0, 1.0, hint="a normalized entropy H / log V")
-        self.every, self.until, self.min_entropy = every, float(until), float(min_entropy)
-
-    def guides(self, step: int, steps: int) -> bool:
-        """Every ``every``-th step among the first ``until`` fraction of the steps."""
-        return step % self.every == 0 and step < self.until * steps
-
-    def _gate(self, entropy: torch.Tensor | None, at: StepPositions) -> torch.Tensor | None:
-        """[N] bool: trajectories whose masked positions' mean normalized entropy reaches
-        ``min_entropy`` (None when every trajectory is guided). Stays on the device."""
-        if self.min_entropy <= 0:
-            return None
-        if entropy is None:
-            raise ValueError("guidance.min_entropy needs the logits' normalized entropy from the denoiser")
-        return masked_stats(entropy, at.active)[0] >= self.min_entropy  # nan (nothing masked) -> False
-
-    @property
-    def name(self) -> str:
-        """The method's name in outputs: expectation / aps / entrgi, or ``w=<spec>`` for ablations."""
-        return {"zero": "expectation", "one": "aps", "entropy": "entrgi"}.get(self.weight.spec, f"w={self.weight.spec}")
-
-    @torch.no_grad()
-    def _embed(
-        self,
-        phi: torch.Tensor,
-        tokens: torch.Tensor,
-        objective: RewardObjective,
-        sampler: TokenSampler,
-        at: StepPositions,
-        draw: int,
-        entropy: torch.Tensor | None = None,
-    ):
-        """e_hat at the active covered positions, E_R[token] elsewhere, chunk by chunk over phi's rows.
-
-        Returns (embeds [N, L, D], current tokens [N, L] (argmax at active positions; they locate
-        the first stop token), w [N, G]).
-        """
-        n, width, vocab = phi.shape
-        rows = phi.view(-1, vocab)
-        u = at.uniform(draw).reshape(-1)
-        h_given = None if entropy is None or self.normalization != "log_vocab" else entropy.reshape(-1)
-        e_soft = torch.empty(rows.shape[0], objective.bridge.shape[1], dtype=objective.bridge.dtype, device=phi.device)
-        hard = torch.empty(rows.shape[0], dtype=torch.long, device=phi.device)
-        top = torch.empty_like(hard)
-        w = torch.empty(rows.shape[0], dtype=torch.float32, device=phi.device)
-        for sl in at.row_chunks(rows.shape[0], vocab):
-            chunk = rows[sl]
-            z = sampler.scale(chunk)  # phi / tau, fp32
-            logp = sampler.log_probs(chunk, scaled=z)  # [r, V] filtered at tau
-            hard[sl] = sampler.draw(logp, u[sl])
-            if not self.weight.uses_entropy:
-                h = torch.zeros(chunk.shape[0], device=phi.device)
-            elif h_given is not None:
-                h = h_given[sl]
-            else:
-                h = normalized_entropy(chunk, self.normalization, logp)
-            w[sl] = self.weight(h)
-            del logp
-            e_soft[sl] = objective.soft(
-                torch.softmax(z if chunk.dtype == torch.float32 else chunk / sampler.temperature, dim=-1)
-            )
-            del z
-            top[sl] = chunk.argmax(-1)
-        e_hard = objective.hard(hard)
-        e_hat = e_soft + w[:, None].to(e_soft.dtype) * (e_hard - e_soft)
-        current = at.gather(tokens)
-        e_hat = torch.where(
-            at.active.reshape(-1, 1), e_hat, objective.hard(current.reshape(-1))
-        )  # unmasked: E_R[token]
-        embeds = at.scatter(objective.hard(tokens), e_hat.view(n, width, -1))
-        current = at.scatter(tokens, torch.where(at.active, top.view(n, width), current))
-        return embeds, current, w.view(n, width)
-
-    @torch.no_grad()
-    def _ascend(
-        self,
-        phi: torch.Tensor,
-        grad_embeds: torch.Tensor,
-        objective: RewardObjective,
-        sampler: TokenSampler,
-        at: StepPositions,
-        adam: RowAdam,
-        update: torch.Tensor,
-        ok: torch.Tensor | None = None,
-    ) -> None:
-        """One Adam step on phi [N, G, V] from the gradient of the loss w.r.t. the response embeddings.
-
-        d loss / d phi = softmax_backward(grad_e @ E_R^T, softmax(phi / tau)) / tau at active rows
-        (the straight-through term carries no gradient), chunk by chunk, each chunk updated at once.
-        Rows outside ``update`` [N, G] get a zero gradient, so Adam leaves them exactly unchanged.
-        Trajectories where ``ok`` [N] is False (a non-finite reward or gradient) skip the step: a zero
-        gradient (selected, never multiplied: NaN * 0 is NaN) and Adam's skip, so phi, m and v keep
-        their rows exactly.
-        """
-        vocab = phi.shape[-1]
-        rows = phi.view(-1, vocab)
-        keep = None
-        if ok is not None:
-            update = update & ok[:, None]
-            keep = ok[:, None].expand(update.shape).reshape(-1)  # [N*G]
-        g = torch.where(update[..., None], at.gather(grad_embeds), 0.0).reshape(-1, grad_embeds.shape[-1])
-        bridge_t = objective.bridge.T
-        adam.begin_step()
-        for sl in at.row_chunks(rows.shape[0], vocab):
-            probs = torch.softmax(rows[sl] / sampler.temperature, dim=-1)
-            grad_probs = (g[sl].to(bridge_t.dtype) @ bridge_t).to(probs.dtype)  # [r, V]
-            grad = torch._softmax_backward_data(grad_probs, probs, -1, probs.dtype).div_(sampler.temperature)
-            del probs, grad_probs
-            if keep is None:
-                adam.update(sl, grad)
-            else:
-                adam.update(sl, grad, keep[sl])
-
-    def optimize(self, logits, tokens, objective, sampler, at, entropy=None):
-        gate = self._gate(entropy, at)
-        if gate is not None and logits.device.type == "cpu" and not bool(gate.any()):
-            return logits, None  # a host read is free on CPU: skip the work (on GPU the update is masked, sync-free)
-        update = at.active if gate is None else at.active & gate[:, None]
-        phi = logits.float() if self.fp32 else logits  # no copy when already fp32: phi takes the logits' memory
-        adam = RowAdam(phi.view(-1, phi.shape[-1]), self.lr)
-        reward_before = w = None
-        faults = torch.zeros(phi.shape[0], device=phi.device)  # [N] inner steps skipped
-        for m in range(self.inner_steps):
-            # at m = 0 phi equals the logits: reuse their entropy
-            embeds, current, w = self._embed(
-                phi, tokens, objective, sampler, at, draw_id(at.index, DRAW_GUIDANCE, m), entropy if m == 0 else None
-            )
-            embeds.requires_grad_(True)
-            with torch.enable_grad():
-                reward = objective.score(embeds, current)  # [N]
-                # sum: each trajectory's phi sees only its own reward
-                (grad_embeds,) = torch.autograd.grad(-reward.sum(), embeds)
-            if m == 0:
-                reward_before = reward.detach()
-            ok = finite_rows(reward.detach(), grad_embeds).to(phi.device)  # [N] a fault skips this inner step
-            faults += (~ok).float()
-            self._ascend(phi, grad_embeds, objective, sampler, at, adam, update, ok)
-        del adam
-        if self.track_final_reward:
-            with torch.no_grad():
-                embeds, current, _ = self._embed(
-                    phi, tokens, objective, sampler, at, draw_id(at.index, DRAW_GUIDANCE, self.inner_steps)
-                )
-                reward_after = objective.score(embeds, current)
-        else:
-            reward_after = torch.full_like(reward_before, float("nan"))
-        w_mean, w_min, w_max = masked_stats(w, update)  # nan for trajectories left unguided
-        guided = torch.ones_like(reward_before) if gate is None else gate.to(reward_before.dtype)
-        if gate is not None:
-            faults = torch.where(gate.to(faults.device), faults, 0.0)  # nothing is skipped where nothing moves
-        return phi, GuidanceStats(w_mean, w_min, w_max, reward_before, reward_after, guided, faults)
