@@ -4,6 +4,9 @@
 ``python -m entrgi.train train=dllm|reward``) through the same ``from_pretrained`` code paths
 real checkpoints use; pass ``path`` to load another directory in the same format. ``device="auto"``
 is this rank's GPU when CUDA is available, else cpu (``entrgi.models.dtypes.resolve_device``).
+
+Here: the language (``lexicon`` tables, ``language`` sampler), its ``oracle`` and ``judge``, the
+``tokenizers`` and the dLLM's modeling file. The recipes that trained the assets are in ``testbed.training``.
 """
 
 from __future__ import annotations
