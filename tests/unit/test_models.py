@@ -3,7 +3,15 @@ import tiny_models
 import torch
 from transformers import AutoModel
 
-from entrgi.models import BidirectionalLM, DreamLM, LLaDALM, SequenceClassifierReward, build_vocab_bridge
+from entrgi.models import (
+    BidirectionalLM,
+    CausalLMLogLikReward,
+    DreamLM,
+    LLaDALM,
+    SequenceClassifierReward,
+    build_vocab_bridge,
+)
+from entrgi.models.chat_template import encode_with_bos, split_chat_template
 from entrgi.models.vocab import EXACT, FALLBACK, NONE
 
 MSGS = [[{"role": "user", "content": "the cat eat food"}], [{"role": "user", "content": "a dog"}]]
@@ -51,15 +59,6 @@ def test_logits_at_positions_equal_the_full_logits_gathered(tiny_dir, cls):
     torch.testing.assert_close(part, full.gather(1, positions[..., None].expand(-1, -1, full.shape[-1])))
     assert (lm._head_name() is not None) == (cls is not LLaDALM)
     assert isinstance(lm.model.get_output_embeddings(), torch.nn.Linear)  # the head is restored
-
-
-def test_left_padding_does_not_change_a_prompts_logits(tiny_dir):
-    lm = BidirectionalLM.from_pretrained(str(tiny_dir["dllm"]), dtype="float32", device="cpu", trust_remote_code=True)
-    alone = lm.encode(MSGS[1:], 5)
-    batch = lm.encode(MSGS, 5)
-    a = lm.response_logits(alone.tokens, alone.attention_mask, alone.prompt_len)
-    b = lm.response_logits(batch.tokens, batch.attention_mask, batch.prompt_len)
-    torch.testing.assert_close(a[0], b[1], atol=1e-5, rtol=1e-5)
 
 
 def test_missing_mask_token_is_a_clear_error(tiny_dir):
@@ -199,3 +198,100 @@ def test_remote_code_runs_only_where_the_model_family_needs_it(tiny_dir):
         > 0
     )
     assert DreamLM.from_pretrained(str(tiny_dir["dllm"]), dtype="float32", device="cpu").vocab_size > 0
+
+
+# ----------------------------------------------------------------- causal LM log-likelihood reward
+@pytest.fixture(scope="module")
+def loglik(tmp_path_factory):
+    path = tiny_models.save_causal_lm(tmp_path_factory.mktemp("loglik") / "lm")
+    return CausalLMLogLikReward.from_pretrained(str(path), dtype="float32", device="cpu")
+
+
+def _by_hand(reward, messages, response, shift=1):
+    """Mean log-softmax at the response + suffix ids from one plain forward of the unpadded sequence;
+    the logits at position t predict token t + ``shift`` (1 is right)."""
+    prefix, suffix = split_chat_template(reward.tokenizer, messages)
+    head = encode_with_bos(reward.tokenizer, prefix)
+    tail = reward.tokenizer(response, add_special_tokens=False)["input_ids"]
+    tail += reward.tokenizer(suffix, add_special_tokens=False)["input_ids"]
+    ids = torch.tensor([head + tail])
+    with torch.no_grad():
+        logp = reward.model(ids).logits[0].log_softmax(-1)  # [S, V]
+    targets = torch.arange(len(head), ids.shape[1])
+    return logp[targets - shift, ids[0, targets]].mean().item()
+
+
+def test_loglik_text_score_is_the_mean_log_likelihood_by_hand(loglik):
+    msgs = [MSGS[0], MSGS[1], [{"role": "user", "content": "red bird song and music today"}]]
+    responses = ["good cat and happy dog", "the sun", "bad"]
+    scores = loglik.score_text(msgs, responses)  # one batch: left-padded prefixes
+    hand = [_by_hand(loglik, m, r) for m, r in zip(msgs, responses, strict=True)]
+    torch.testing.assert_close(scores, torch.tensor(hand), atol=1e-4, rtol=1e-5)
+    wrong = [_by_hand(loglik, m, r, shift=0) for m, r in zip(msgs, responses, strict=True)]
+    assert min(abs(a - b) for a, b in zip(hand, wrong, strict=True)) > 0.1  # a wrong shift would be caught
+    assert (scores < 0).all()
+
+
+def test_loglik_targets_are_the_nearest_embedding_rows(loglik):
+    e = loglik.embedding_matrix
+    ids = torch.tensor([[5, 9, 12], [7, 7, 30]])
+    assert torch.equal(loglik.nearest_ids(e[ids]), ids)  # exact for hard embeddings
+    probs = torch.full((2, 3, len(loglik.tokenizer)), 0.1 / (len(loglik.tokenizer) - 1))
+    probs.scatter_(-1, ids[..., None], 0.9)
+    assert torch.equal(loglik.nearest_ids(probs @ e[: len(loglik.tokenizer)]), ids)  # a peaked mixture
+
+
+def test_loglik_cache_matches_uncached_score_and_gradient(loglik):
+    plain = CausalLMLogLikReward(loglik.model, loglik.tokenizer, cache_prefix=False)
+    msgs = [MSGS[0], MSGS[1]]
+    ctx_c, ctx_p = loglik.context(msgs).repeat(2), plain.context(msgs).repeat(2)
+    assert ctx_c.prefix_kv is not None and ctx_p.prefix_kv is None
+    g = torch.Generator().manual_seed(0)
+    embeds = torch.randn(4, 5, loglik.embedding_matrix.shape[1], generator=g)
+    mask = torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1], [1, 0, 0, 0, 0], [0, 0, 0, 0, 0]], dtype=torch.bool)
+    out = []
+    for reward, ctx in [(loglik, ctx_c), (plain, ctx_p)]:
+        e = embeds.clone().requires_grad_(True)
+        score = reward.score_embeds(ctx, e, mask)
+        out.append((score.detach(), torch.autograd.grad(score.sum(), e)[0]))
+    torch.testing.assert_close(out[0][0], out[1][0], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(out[0][1], out[1][1], atol=1e-5, rtol=1e-5)
+
+
+def test_loglik_reward_composes_and_loads_from_its_config(tmp_path):
+    from hydra import compose, initialize_config_module
+    from hydra.utils import instantiate
+    from omegaconf.errors import MissingMandatoryValue
+
+    path = tiny_models.save_causal_lm(tmp_path / "lm")
+    with initialize_config_module("entrgi.conf", version_base="1.3"):
+        cfg = compose("run", overrides=["reward=causal_lm_loglik", f"reward.path={path}", "paths.output_dir=x"])
+        missing = compose("run", overrides=["reward=causal_lm_loglik", "paths.output_dir=x"])
+        skywork = compose("run", overrides=["reward=skywork_v2_qwen3_0_6b", "paths.output_dir=x"])
+    assert list(cfg.reward) == list(skywork.reward)  # the same keys as the sequence classifiers'
+    reward = instantiate(cfg.reward, dtype="float32", device="cpu")
+    assert isinstance(reward, CausalLMLogLikReward) and reward.cache_prefix
+    with pytest.raises(MissingMandatoryValue, match="reward.path"):
+        instantiate(missing.reward)
+
+
+def test_guidance_raises_the_loglik_reward(tiny_dir, tmp_path):
+    """EntRGi through the log-likelihood reward: finite traces, and the inner steps raise the soft reward."""
+    from entrgi.denoiser import GuidedDenoiser
+    from entrgi.guidance import GradientGuidance
+    from entrgi.schedule import DenoisingSchedule
+    from entrgi.types import PromptItem
+
+    lm = DreamLM.from_pretrained(str(tiny_dir["dllm"]), dtype="float32", device="cpu")
+    path = tiny_models.save_causal_lm(tmp_path / "lm", tokenizer=tiny_models.dllm_tokenizer())
+    reward = CausalLMLogLikReward.from_pretrained(str(path), dtype="float32", device="cpu")
+    schedule = DenoisingSchedule(steps=3, max_new_tokens=6, temperature=0.7, top_p=0.95)
+    guidance = GradientGuidance(weight="entropy", inner_steps=3, lr=0.5)
+    denoiser = GuidedDenoiser(lm, reward, guidance, schedule, samples_per_prompt=2, seed=0)
+    assert denoiser.bridge.coverage.usable == 1.0  # one tokenizer: every token maps exactly
+    out = denoiser.generate([PromptItem("a", "the cat"), PromptItem("b", "a big dog eat food today")])
+    again = reward.score_text([m for it in out.items for m in [it.messages()] * 2], sum(out.responses, []))
+    torch.testing.assert_close(out.rewards.view(-1), again)
+    before, after = out.trace["reward_soft_before"], out.trace["reward_soft_after"]
+    assert torch.isfinite(before).all() and torch.isfinite(after).all()
+    assert (after - before).mean() > 0
