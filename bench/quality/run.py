@@ -5,7 +5,7 @@ entrgi.run`` over ``guidance`` x ``seed`` on the testbed defaults (model, reward
 guidance hyper-parameters as in ``conf/``), then the runs' ``metrics.json`` aggregated by
 ``entrgi.eval.aggregate`` (what ``python -m entrgi.report`` prints). Per run: reward-model Top@1
 (max over K) and Avg@N (mean over K), the oracle total and grammaticality of the Top@1 response,
-each a mean over prompts; per method: mean ± SEM over seeds. ``data.seed`` follows ``seed``, so
+each a mean over prompts; per method: mean ± SEM over seeds. ``data.source.seed`` follows ``seed``, so
 each seed draws its own prompts and keys its own sampler.
 
     python bench/quality/run.py                              # 64 prompts x seeds 1 2 3, K=4

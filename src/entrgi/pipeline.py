@@ -1,7 +1,9 @@
-"""Build everything from a composed config, run ``trainer.predict``, write and log the results.
+"""One guided-denoising job as a sequence of phases: check, prepare the output, load prompts, build,
+predict, summarize, log.
 
 ``run(cfg)`` is what ``python -m entrgi.run`` calls; tests and notebooks call it directly with a
-config composed by ``hydra.compose`` (set ``paths.output_dir`` there).
+config composed by ``hydra.compose`` (set ``paths.output_dir`` there). Everything up to
+``load_prompts`` loads no model, so a bad config or bad data fails in seconds.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import json
 import logging
 import subprocess
 import time
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -30,89 +33,193 @@ from entrgi.callbacks.writer import (
     merge_records,
     read_jsonl,
 )
-from entrgi.checks import require_positive
 from entrgi.console import print_summary
 from entrgi.data.dataset import PromptDataset, collate_prompts, filter_done
 from entrgi.denoiser import GuidedDenoiser
 from entrgi.eval.compute import compute_summary
 from entrgi.eval.identity import run_identity
-from entrgi.eval.records import summarize
-from entrgi.models.dtypes import resolve_device
+from entrgi.metrics import empty_metrics, run_metrics, write_metrics
 from entrgi.models.usage import matmul_params
 from entrgi.module import GuidedDenoisingModule
+from entrgi.preflight import check_config, device_kwarg, model_devices
 from entrgi.resume import prepare_resume
 from entrgi.types import PromptItem
 
 log = logging.getLogger(__name__)
 
-_DATA_RUNTIME_KEYS = ("batch_size",)  # data-config keys that are not the source's arguments
-_MODEL_GROUPS = ("model", "reward", "judge")
-_PRE_LAUNCH_STRATEGIES = ("spawn", "fork", "notebook")  # start their ranks after this process built the models
+
+@dataclass
+class Prompts:
+    """The prompts of one run, known before any model loads."""
+
+    items: list[PromptItem]
+    skipped: dict[str, int]  # reason -> rows the source left out
+    order: dict[str, int]  # sample_id -> position in generations.jsonl
 
 
-def check_config(cfg: DictConfig) -> None:
-    """Checks that need no model: fail fast, naming the key."""
-    require_positive(cfg.get("samples_per_prompt"), "samples_per_prompt (K)")
-    require_positive(cfg.data.get("batch_size"), "data.batch_size")
-    if cfg.get("max_chunk_bytes") is not None:
-        require_positive(
-            cfg.max_chunk_bytes, "max_chunk_bytes", hint="bytes per [rows, V] chunk, or null for the default"
-        )
-    if "path" in cfg.data and OmegaConf.is_missing(cfg.data, "path"):
-        raise ValueError("data.path is required for data=jsonl: pass data.path=/path/to/prompts.jsonl")
-    _guard_multirun_ddp(cfg)
-    model_devices(cfg)
+@dataclass
+class Built:
+    """The models and what drives them, for this rank."""
+
+    lm: Any
+    reward: Any
+    denoiser: GuidedDenoiser
+    module: GuidedDenoisingModule
+    identity: dict[str, Any]
+    logger: Any  # a Lightning logger, or None for logger=none
+    writer: JsonlPredictionWriter
+    trainer: Any
+    todo: list[PromptItem]  # the prompts to generate (resume=true leaves out those already written)
+    resumed: int  # prompts an interrupted run already wrote
+    skipped: dict[str, int]  # the source's skips, plus prompts too long for the dLLM
 
 
-def model_devices(cfg: DictConfig) -> dict[str, torch.device]:
-    """Where this rank loads each model (``{"model": ..., "reward": ...}``, for groups with a ``device``).
+def run(cfg: DictConfig) -> dict[str, Any]:
+    """Run one guided-denoising job; returns metrics on global rank 0 (an empty dict elsewhere)."""
+    start = time.perf_counter()
+    check_config(cfg)
+    schedule = instantiate(cfg.schedule)  # these constructors validate their values
+    guidance = instantiate(cfg.guidance)
+    output_dir = prepare_output(cfg)
+    prompts = load_prompts(cfg)
+    if not prompts.items:
+        return _nothing_to_run(cfg, output_dir, prompts.skipped, guidance.name)
+    record_run(cfg, output_dir, guidance.name)
+    built = build(cfg, schedule, guidance, prompts, output_dir)
+    summary = None
+    try:
+        predict(built, prompts.order, output_dir, cfg.data.batch_size)
+        if not built.trainer.is_global_zero:
+            return {}
+        records, metrics = summarize(cfg, built, prompts.order, output_dir, start)
+        log_run(cfg, built.logger, records, metrics)
+        summary = (metrics, records)
+        return metrics
+    finally:
+        if built.logger is not None:
+            import wandb
 
-    ``device: auto`` is this rank's GPU (``resolve_device``: ``cuda:<local rank>``, or the local
-    rank's entry of a ``trainer.devices`` list) when CUDA is available, so each rank loads straight
-    onto its own GPU and Lightning's move is a no-op. It is ``cpu`` when ``trainer.accelerator=cpu``
-    (where a GPU device is an error) and under spawn/fork strategies, whose ranks start after the
-    models are built in this process (Lightning moves them). Bad values fail here, naming the key.
-    """
-    trainer = cfg.get("trainer") or {}
-    accelerator = trainer.get("accelerator")
-    pre_launch = any(name in str(trainer.get("strategy", "")) for name in _PRE_LAUNCH_STRATEGIES)
-    devices = trainer.get("devices")
-    if isinstance(devices, str) and "," in devices:  # Lightning's "0,1" form
-        devices = [d for d in devices.split(",") if d.strip()]
-    gpu_ids = [int(d) for d in devices] if OmegaConf.is_list(devices) or isinstance(devices, (list, tuple)) else None
-    placed = {}
-    for group in _MODEL_GROUPS:
-        if group not in cfg or "device" not in cfg[group]:
-            continue
-        device = cfg[group].device
-        if pre_launch and device in (None, "auto"):
-            device = "cpu"
-        placed[group] = resolve_device(device, f"{group}.device", accelerator, gpu_ids)
-    return placed
+            wandb.finish()
+        if summary is not None:  # last, after W&B's own end-of-run lines
+            print_summary(*summary, output_dir)
 
 
-def _device_kwarg(devices: dict[str, torch.device], group: str) -> dict[str, str]:
-    return {"device": str(devices[group])} if group in devices else {}
+def prepare_output(cfg: DictConfig) -> Path:
+    """The output folder; with ``resume=true``, refuses one of different settings (before any model loads)."""
+    output_dir = Path(cfg.paths.output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    if cfg.resume and rank_zero_only.rank == 0:
+        prepare_resume(output_dir, cfg)
+    return output_dir
 
 
-def _guard_multirun_ddp(cfg: DictConfig) -> None:
-    """Lightning-spawned DDP inside a Hydra multirun re-runs the whole sweep in each child rank."""
-    from hydra.core.hydra_config import HydraConfig
-    from hydra.types import RunMode
+def load_prompts(cfg: DictConfig) -> Prompts:
+    """``data.source`` instantiated as it is, and loaded."""
+    loaded = instantiate(cfg.data.source).load()
+    return Prompts(loaded.items, dict(loaded.skipped), {it.sample_id: i for i, it in enumerate(loaded.items)})
 
-    if not HydraConfig.initialized():
+
+def record_run(cfg: DictConfig, output_dir: Path, method: str) -> None:
+    """On rank 0: the resolved config and the run info (git commit, torch); a fresh run clears old results."""
+    if rank_zero_only.rank != 0:
         return
-    hc = HydraConfig.get()
-    if hc.mode != RunMode.MULTIRUN or "BasicLauncher" not in str(hc.launcher.get("_target_", "")):
+    if not cfg.resume:  # a fresh run owns its folder's results
+        (output_dir / GENERATIONS).unlink(missing_ok=True)
+        for shard in (output_dir / SHARDS).glob("rank*"):
+            shard.unlink()
+    (output_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    (output_dir / "run_info.json").write_text(
+        json.dumps(git_commit() | {"torch": torch.__version__, "method": method}, indent=2)
+    )
+
+
+def build(cfg: DictConfig, schedule, guidance, prompts: Prompts, output_dir: Path) -> Built:
+    """Load the dLLM and the reward onto this rank's devices, drop prompts too long for the dLLM, and
+    build the denoiser, the module, the judge, the logger, the writer and the trainer."""
+    done = done_sample_ids(output_dir) if cfg.resume else set()
+    devices = model_devices(cfg)  # validated in check_config, before any weights load
+    log.info(
+        "loading the dLLM onto %s and the reward model onto %s",
+        devices.get("model", "its configured device"),
+        devices.get("reward", "its configured device"),
+    )
+    lm = instantiate(cfg.model, **device_kwarg(devices, "model"))
+    reward = instantiate(cfg.reward, **device_kwarg(devices, "reward"))
+    items, too_long = drop_too_long(prompts.items, lm, schedule.max_new_tokens, cfg.data.get("on_invalid", "skip"))
+    skipped = prompts.skipped | ({"too_long": too_long} if too_long else {})
+    todo = filter_done(items, done)
+    log.info(
+        "%d prompts (%d already done, %d skipped) x K=%d with %s",
+        len(todo),
+        len(items) - len(todo),
+        sum(skipped.values()),
+        cfg.samples_per_prompt,
+        guidance.name,
+    )
+    denoiser = GuidedDenoiser(
+        lm, reward, guidance, schedule, cfg.samples_per_prompt, cfg.seed, max_chunk_bytes=cfg.get("max_chunk_bytes")
+    )
+    config = OmegaConf.to_container(cfg, resolve=True)
+    module = GuidedDenoisingModule(denoiser, config=config)
+    identity = run_identity(config, guidance.name)
+    judge = build_judge(cfg, devices)
+    logger = build_logger(cfg)
+    stream = partial(batch_logger, prompts_total=len(todo)) if logger is not None else None
+    writer = JsonlPredictionWriter(
+        output_dir, guidance.name, cfg.seed, prompts.order, cfg.save_entropy_maps, judge, identity, stream
+    )
+    trainer = instantiate(
+        cfg.trainer, logger=logger if logger is not None else False, callbacks=[writer, PromptProgressBar(len(todo))]
+    )
+    return Built(lm, reward, denoiser, module, identity, logger, writer, trainer, todo, len(items) - len(todo), skipped)
+
+
+def predict(built: Built, order: dict[str, int], output_dir: Path, batch_size: int) -> None:
+    """Generate the prompts still to do on every rank; the writer merges the shards on rank 0."""
+    if built.todo:
+        loader = DataLoader(PromptDataset(built.todo), batch_size=batch_size, shuffle=False, collate_fn=collate_prompts)
+        built.trainer.predict(built.module, loader, return_predictions=False)
+    elif built.trainer.is_global_zero:  # all done: merge what an interrupted run left in its shards
+        merge_records(output_dir, order)
+        built.writer.merged_stats = None
+
+
+def summarize(
+    cfg: DictConfig, built: Built, order: dict[str, int], output_dir: Path, start: float
+) -> tuple[list[dict], dict[str, Any]]:
+    """On rank 0: this run's records (in data order) and its metrics, written to metrics.json."""
+    records = [r for r in read_jsonl(output_dir / GENERATIONS) if r["sample_id"] in order]
+    stats = built.writer.merged_stats or {}
+    skipped = dict(built.skipped)
+    if stats.get("oom_skipped"):  # prompts that ran out of memory even alone (entrgi.oom)
+        skipped["out_of_memory"] = stats["oom_skipped"]
+    metrics = run_metrics(
+        records,
+        stats,
+        identity=built.identity,
+        method=built.identity["method"],
+        seed=cfg.seed,
+        samples_per_prompt=cfg.samples_per_prompt,
+        total_wall_s=time.perf_counter() - start,
+        compute=compute_summary(stats, matmul_params(built.lm.model), _reward_params(built.reward), len(built.todo)),
+        world_size=built.trainer.world_size,
+        resumed_prompts=built.resumed,
+        skipped=skipped,
+    )
+    if built.denoiser.bridge is not None:
+        metrics["vocab_coverage"] = built.denoiser.bridge.coverage.as_dict()
+    write_metrics(output_dir, metrics)
+    return records, metrics
+
+
+def log_run(cfg: DictConfig, logger, records: list[dict], metrics: dict[str, Any]) -> None:
+    """End-of-run W&B: the config (with the git commit), the metrics and the generations table."""
+    if logger is None:
         return
-    devices, nodes = cfg.trainer.get("devices", 1), cfg.trainer.get("num_nodes", 1)
-    if str(devices) not in ("1", "auto") or nodes != 1 or "ddp" in str(cfg.trainer.get("strategy", "")):
-        raise ValueError(
-            "a Hydra multirun with the basic launcher cannot use multi-device DDP "
-            f"(trainer.devices={devices}, trainer.num_nodes={nodes}, trainer.strategy={cfg.trainer.get('strategy')}): "
-            "Lightning's spawned ranks would re-run the whole sweep. Use launcher=slurm (one SLURM job per run), "
-            "or launch one single run per configuration without -m."
-        )
+    from entrgi.callbacks.wandb_logging import log_run as log_to_wandb
+
+    logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True) | git_commit())
+    log_to_wandb(logger.experiment, records, metrics)
 
 
 def git_commit() -> dict[str, Any]:
@@ -125,12 +232,6 @@ def git_commit() -> dict[str, Any]:
     except (OSError, subprocess.SubprocessError):
         pass
     return {"git_commit": None, "git_dirty": None}
-
-
-def load_prompts(cfg: DictConfig) -> tuple[list[PromptItem], dict[str, int]]:
-    kwargs = {k: v for k, v in cfg.data.items() if k not in _DATA_RUNTIME_KEYS}
-    loaded = instantiate(OmegaConf.create(kwargs)).load()
-    return loaded.items, dict(loaded.skipped)
 
 
 def drop_too_long(items: list[PromptItem], lm, max_new_tokens: int, on_invalid: str) -> tuple[list[PromptItem], int]:
@@ -152,7 +253,7 @@ def build_judge(cfg: DictConfig, devices: dict[str, torch.device]):
     """The ``judge`` group's judge on this rank's device, or None for ``judge=none``."""
     if not cfg.get("judge") or "_target_" not in cfg.judge:
         return None
-    return instantiate(cfg.judge, **_device_kwarg(devices, "judge"))
+    return instantiate(cfg.judge, **device_kwarg(devices, "judge"))
 
 
 def build_logger(cfg: DictConfig):
@@ -167,138 +268,12 @@ def _nothing_to_run(cfg: DictConfig, output_dir: Path, skipped: dict[str, int], 
         "nothing to run: the data gave no valid prompt (skipped: %s); see data.path / data.on_invalid",
         skipped or "none",
     )
-    metrics = {
-        "num_prompts": 0,
-        "top1_reward_mean": None,
-        "avgN_reward_mean": None,
-        "method": method,
-        "seed": cfg.seed,
-        "run": run_identity(OmegaConf.to_container(cfg, resolve=True), method),
-        "skipped": skipped,
-    }
+    identity = run_identity(OmegaConf.to_container(cfg, resolve=True), method)
+    metrics = empty_metrics(identity, method, cfg.seed, skipped)
     if rank_zero_only.rank == 0:
-        (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+        write_metrics(output_dir, metrics)
     return metrics
 
 
 def _reward_params(reward) -> int:
     return matmul_params(reward.model) if isinstance(getattr(reward, "model", None), torch.nn.Module) else 0
-
-
-def run(cfg: DictConfig) -> dict[str, Any]:
-    """Run one guided-denoising job; returns metrics on global rank 0 (an empty dict elsewhere)."""
-    start = time.perf_counter()
-    check_config(cfg)
-    schedule = instantiate(cfg.schedule)  # these constructors validate their values
-    guidance = instantiate(cfg.guidance)
-    output_dir = Path(cfg.paths.output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    if cfg.resume and rank_zero_only.rank == 0:  # refuses a folder of different settings, before any model loads
-        prepare_resume(output_dir, cfg)
-
-    items, skipped = load_prompts(cfg)
-    if not items:
-        return _nothing_to_run(cfg, output_dir, skipped, guidance.name)
-    order = {it.sample_id: i for i, it in enumerate(items)}
-    if rank_zero_only.rank == 0:
-        if not cfg.resume:  # a fresh run owns its folder's results
-            (output_dir / GENERATIONS).unlink(missing_ok=True)
-            for shard in (output_dir / SHARDS).glob("rank*"):
-                shard.unlink()
-        (output_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
-        (output_dir / "run_info.json").write_text(
-            json.dumps(git_commit() | {"torch": torch.__version__, "method": guidance.name}, indent=2)
-        )
-    done = done_sample_ids(output_dir) if cfg.resume else set()
-
-    devices = model_devices(cfg)  # validated in check_config, before any weights load
-    log.info(
-        "loading the dLLM onto %s and the reward model onto %s",
-        devices.get("model", "its configured device"),
-        devices.get("reward", "its configured device"),
-    )
-    lm = instantiate(cfg.model, **_device_kwarg(devices, "model"))
-    reward = instantiate(cfg.reward, **_device_kwarg(devices, "reward"))
-    items, too_long = drop_too_long(items, lm, schedule.max_new_tokens, cfg.data.get("on_invalid", "skip"))
-    if too_long:
-        skipped["too_long"] = too_long
-    todo = filter_done(items, done)
-    log.info(
-        "%d prompts (%d already done, %d skipped) x K=%d with %s",
-        len(todo),
-        len(items) - len(todo),
-        sum(skipped.values()),
-        cfg.samples_per_prompt,
-        guidance.name,
-    )
-
-    denoiser = GuidedDenoiser(
-        lm, reward, guidance, schedule, cfg.samples_per_prompt, cfg.seed, max_chunk_bytes=cfg.get("max_chunk_bytes")
-    )
-    config = OmegaConf.to_container(cfg, resolve=True)
-    module = GuidedDenoisingModule(denoiser, config=config)
-    identity = run_identity(config, guidance.name)
-    judge = build_judge(cfg, devices)
-    logger = build_logger(cfg)
-    stream = partial(batch_logger, prompts_total=len(todo)) if logger is not None else None
-    writer = JsonlPredictionWriter(
-        output_dir, guidance.name, cfg.seed, order, cfg.save_entropy_maps, judge, identity, stream
-    )
-    trainer = instantiate(
-        cfg.trainer, logger=logger if logger is not None else False, callbacks=[writer, PromptProgressBar(len(todo))]
-    )
-    summary = None
-    try:
-        if todo:
-            loader = DataLoader(
-                PromptDataset(todo), batch_size=cfg.data.batch_size, shuffle=False, collate_fn=collate_prompts
-            )
-            trainer.predict(module, loader, return_predictions=False)
-        elif trainer.is_global_zero:  # all done: merge what an interrupted run left in its shards
-            merge_records(output_dir, order)
-            writer.merged_stats = None
-        if not trainer.is_global_zero:
-            return {}
-        records = [r for r in read_jsonl(output_dir / GENERATIONS) if r["sample_id"] in order]
-        stats = writer.merged_stats or {}
-        if stats.get("oom_skipped"):  # prompts that ran out of memory even alone (entrgi.oom)
-            skipped["out_of_memory"] = stats["oom_skipped"]
-        metrics = summarize(records) | {
-            "run": identity,
-            "method": guidance.name,
-            "seed": cfg.seed,
-            "samples_per_prompt": cfg.samples_per_prompt,
-            "generation_wall_s": stats.get("generation_wall_s", 0.0),
-            "total_wall_s": time.perf_counter() - start,
-            "tokens_per_s": stats["generated_tokens"] / stats["generation_wall_s"]
-            if stats.get("generation_wall_s")
-            else None,
-            "device_s": stats.get("device_s"),
-            "gpu_s": stats.get("device_s") if stats.get("device_type") == "cuda" else None,
-            "compute": compute_summary(stats, matmul_params(lm.model), _reward_params(reward), len(todo)),
-            "peak_memory_bytes": stats.get("peak_memory_bytes"),
-            "peak_gpu_memory_bytes": stats.get("peak_gpu_memory_bytes"),
-            "dllm_calls": stats.get("dllm_calls", 0),
-            "reward_calls": stats.get("reward_calls", 0),
-            "faults": stats.get("faults", 0),
-            "world_size": stats.get("world_size", trainer.world_size),
-            "resumed_prompts": len(items) - len(todo),
-            "skipped": skipped,
-        }
-        if denoiser.bridge is not None:
-            metrics["vocab_coverage"] = denoiser.bridge.coverage.as_dict()
-        (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
-        if logger is not None:
-            from entrgi.callbacks.wandb_logging import log_run
-
-            logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True) | git_commit())
-            log_run(logger.experiment, records, metrics)
-        summary = (metrics, records)
-        return metrics
-    finally:
-        if logger is not None:
-            import wandb
-
-            wandb.finish()
-        if summary is not None:  # last, after W&B's own end-of-run lines
-            print_summary(*summary, output_dir)

@@ -7,10 +7,11 @@ records written before the kill unchanged byte for byte. A half-written last lin
 off before anything is appended and its sample is redone.
 
 What must match (:func:`generation_keys`): every key under ``model``, ``reward``, ``guidance``,
-``schedule`` and ``data`` except ``data.limit`` and ``data.batch_size``, plus ``seed``,
-``samples_per_prompt`` and ``save_entropy_maps`` — the keys that change a record. ``data.limit`` may
-differ (a bigger limit extends the run, a smaller one finishes a prefix); judges, loggers, paths,
-trainer (devices, strategy), ``data.batch_size`` and ``max_chunk_bytes`` may differ too.
+``schedule`` and ``data`` except ``data.limit`` (and ``data.source.limit``, which follows it) and
+``data.batch_size``, plus ``seed``, ``samples_per_prompt`` and ``save_entropy_maps`` — the keys that
+change a record. ``data.limit`` may differ (a bigger limit extends the run, a smaller one finishes a
+prefix); judges, loggers, paths, trainer (devices, strategy), ``data.batch_size`` and
+``max_chunk_bytes`` may differ too.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ log = logging.getLogger(__name__)
 CONFIG = "config.yaml"
 _GROUPS = ("model", "reward", "guidance", "schedule", "data")
 _TOP_LEVEL = ("seed", "samples_per_prompt", "save_entropy_maps")
-_MAY_DIFFER = ("data.limit", "data.batch_size")
+_MAY_DIFFER = ("data.limit", "data.source.limit", "data.batch_size")  # data.source.limit: ${..limit}
 RULE = (
     "resume=true requires the saved run's model.*, reward.*, guidance.*, schedule.*, data.* "
     "(except data.limit and data.batch_size), seed, samples_per_prompt and save_entropy_maps"

@@ -10,13 +10,16 @@ from hydra import compose, initialize_config_module
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
+from entrgi.data import PromptSource, TestbedPromptSource
 from entrgi.guidance import Guidance
+from entrgi.preflight import check_config
 from entrgi.schedule import DenoisingSchedule
 
 EXPERIMENTS = sorted(
     p.stem for p in (resources.files("entrgi.conf") / "experiment").iterdir() if p.name.endswith(".yaml")
 )
 REPO = Path(__file__).resolve().parents[2]
+TRAINERS = ["cpu", "gpu", "ddp"]
 
 
 def compose_run(overrides):
@@ -33,8 +36,8 @@ def test_experiment_composes_and_instantiates(name, tmp_path):
     cfg = compose_run([f"+experiment={name}", f"paths.output_dir={tmp_path}"])
     assert isinstance(instantiate(cfg.schedule), DenoisingSchedule)
     assert isinstance(instantiate(cfg.guidance), Guidance)
-    source_kwargs = {k: v for k, v in cfg.data.items() if k not in ("batch_size", "judge")}
-    instantiate(OmegaConf.create(source_kwargs))  # constructor validates, loads nothing
+    source = instantiate(cfg.data.source)  # as it is: the constructor validates, loads nothing
+    assert isinstance(source, (PromptSource, TestbedPromptSource)) and source.limit == cfg.data.limit
     trainer_cfg = OmegaConf.to_container(cfg.trainer)
     assert trainer_cfg["inference_mode"] is False
     OmegaConf.to_yaml(cfg, resolve=True)  # every interpolation resolves
@@ -75,14 +78,65 @@ def test_paper_main_matches_reference():
             ],
         ),
         ("guidance", ["bon", "expectation", "aps", "entrgi"]),
-        ("data", ["testbed", "rm_bench", "judgebench", "reward_bench_2"]),
-        ("trainer", ["cpu", "gpu", "ddp"]),
+        ("data", ["testbed", "rm_bench", "judgebench", "reward_bench_2", "jsonl"]),
+        ("trainer", TRAINERS),
         ("logger", ["wandb", "none"]),
     ],
 )
 def test_every_option_composes(group, options):
     for option in options:
         compose_run([f"{group}={option}", "paths.output_dir=x"])
+
+
+@pytest.mark.parametrize(
+    "option, path, split, prompt_field, id_field, subset_field",
+    [
+        ("rm_bench", "THU-KEG/RM-Bench", "train", "prompt", "id", None),
+        ("judgebench", "ScalerLab/JudgeBench", "gpt", "question", "pair_id", None),
+        ("reward_bench_2", "allenai/reward-bench-2", "test", "prompt", "id", "subset"),
+    ],
+)
+def test_hub_options_build_their_source(option, path, split, prompt_field, id_field, subset_field):
+    cfg = compose_run([f"data={option}", "data.limit=8", "data.batch_size=2", "seed=3", "paths.output_dir=x"])
+    source = instantiate(cfg.data.source)
+    assert isinstance(source, PromptSource)
+    assert (source.path, source.split, source.prompt_field, source.id_field, source.subset_field) == (
+        path,
+        split,
+        prompt_field,
+        id_field,
+        subset_field,
+    )
+    assert (source.limit, source.shuffle_seed, source.on_invalid, cfg.data.batch_size) == (8, 3, "skip", 2)
+
+
+def test_jsonl_reads_the_file_data_path_names(tmp_path):
+    data = tmp_path / "mine.jsonl"
+    data.write_text("".join(f'{{"q": "prompt {i}", "uid": "u{i}"}}\n' for i in range(4)))
+    overrides = ["data=jsonl", f"data.path={data}", "data.prompt_field=q", "data.id_field=uid", "paths.output_dir=x"]
+    cfg = compose_run([*overrides, "data.limit=3", "seed=5"])
+    source = instantiate(cfg.data.source)
+    assert isinstance(source, PromptSource) and (source.path, source.shuffle_seed) == (str(data), None)  # file order
+    loaded = source.load()
+    assert [(it.sample_id, it.prompt) for it in loaded.items] == [(f"u{i}", f"prompt {i}") for i in range(3)]
+    assert instantiate(compose_run(overrides).data.source).limit is None  # all rows by default
+    unset = compose_run(["data=jsonl", "paths.output_dir=x"])
+    with pytest.raises(ValueError, match=r"data\.path is required for data=jsonl"):
+        check_config(unset)  # before any model loads
+
+
+def test_testbed_source_follows_the_run_seed_and_limit():
+    cfg = compose_run(["data.limit=5", "seed=7", "paths.output_dir=x"])
+    source = instantiate(cfg.data.source)
+    assert isinstance(source, TestbedPromptSource) and (source.limit, source.seed) == (5, 7)
+    assert cfg.judge._target_.endswith("OracleJudge")  # data=testbed picks the oracle judge
+
+
+def test_trainer_options_share_one_base():
+    nodes = {t: OmegaConf.to_container(compose_run([f"trainer={t}", "paths.output_dir=x"]).trainer) for t in TRAINERS}
+    assert nodes["gpu"] == nodes["cpu"] | {"accelerator": "gpu"}
+    assert nodes["ddp"] == nodes["cpu"] | {"accelerator": "gpu", "devices": 4, "strategy": "ddp"}
+    assert nodes["cpu"]["accelerator"] == "cpu" and nodes["cpu"]["inference_mode"] is False
 
 
 def test_slurm_launcher_composes():

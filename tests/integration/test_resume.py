@@ -133,7 +133,7 @@ def test_resume_with_changed_settings_is_refused_before_models_load(tmp_path):
     )
     assert proc.returncode != 0
     assert "resume=true refused" in proc.stderr and "guidance.lr: saved 0.5, now 0.25" in proc.stderr
-    assert "seed: saved 1, now 3" in proc.stderr and "data.seed" in proc.stderr
+    assert "seed: saved 1, now 3" in proc.stderr and "data.source.seed: saved 1, now 3" in proc.stderr
     assert "load_dllm" not in proc.stderr and "no testbed dllm checkpoint" not in proc.stderr
     assert (out / "config.yaml").read_text() == saved  # the refused run changed nothing
 
@@ -187,7 +187,7 @@ def test_which_keys_must_match():
         "guidance": {"lr": 0.5},
         "schedule": {"steps": 4},
         "reward": {"path": "r"},
-        "data": {"limit": 8, "batch_size": 2, "seed": 1},
+        "data": {"limit": 8, "batch_size": 2, "source": {"limit": 8, "seed": 1}},
         "judge": {"_target_": "a"},
         "trainer": {"devices": 1},
         "logger": {},
@@ -199,7 +199,7 @@ def test_which_keys_must_match():
             {
                 "resume": True,
                 "max_chunk_bytes": 1024,
-                "data": {"limit": 80, "batch_size": 1},
+                "data": {"limit": 80, "batch_size": 1, "source": {"limit": 80}},  # source.limit: ${..limit}
                 "judge": {"_target_": "b"},
                 "trainer": {"devices": 2},
                 "logger": {"_target_": "w"},
@@ -215,12 +215,12 @@ def test_which_keys_must_match():
                 "model": {"dtype": "bfloat16"},
                 "schedule": {"steps": 8},
                 "samples_per_prompt": 2,
-                "data": {"split": "test"},
+                "data": {"source": {"split": "test"}},
             },
         )
     )
     assert config_differences(base, other) == {
-        "data.split": ("<absent>", "test"),
+        "data.source.split": ("<absent>", "test"),
         "model.dtype": ("float32", "bfloat16"),
         "samples_per_prompt": (4, 2),
         "schedule.steps": (4, 8),

@@ -12,14 +12,8 @@ import pyarrow.parquet as pq
 import pytest
 from torch.utils.data import DataLoader
 
-from entrgi.data import (
-    HubPromptSource,
-    LocalPromptSource,
-    PromptDataset,
-    TestbedPromptSource,
-    collate_prompts,
-    filter_done,
-)
+from entrgi.data import PromptDataset, PromptSource, TestbedPromptSource, collate_prompts, filter_done
+from entrgi.data.origin import is_local
 from entrgi.types import PromptItem
 
 RB2_SUBSETS = ["Factuality", "Math", "Focus", "Precise IF"]
@@ -127,7 +121,7 @@ def paper_subset(path: Path, split: str, seed: int, n: int) -> datasets.Dataset:
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_shuffle_select_matches_datasets_order(rm_bench: Path, seed: int) -> None:
-    loaded = HubPromptSource(str(rm_bench), split="train", limit=5, shuffle_seed=seed).load()
+    loaded = PromptSource(str(rm_bench), split="train", limit=5, shuffle_seed=seed).load()
 
     expected = paper_subset(rm_bench, "train", seed, 5)
     assert [it.prompt for it in loaded.items] == list(expected["prompt"])
@@ -138,7 +132,7 @@ def test_shuffle_select_matches_datasets_order(rm_bench: Path, seed: int) -> Non
 
 def test_seeds_pick_different_prompts_with_stable_ids(rm_bench: Path) -> None:
     by_seed = {
-        seed: HubPromptSource(str(rm_bench), split="train", id_field="id", limit=8, shuffle_seed=seed).load()
+        seed: PromptSource(str(rm_bench), split="train", id_field="id", limit=8, shuffle_seed=seed).load()
         for seed in (1, 2, 3)
     }
     id_sets = [frozenset(it.sample_id for it in lp.items) for lp in by_seed.values()]
@@ -151,14 +145,14 @@ def test_seeds_pick_different_prompts_with_stable_ids(rm_bench: Path) -> None:
 
 
 def test_no_seed_keeps_file_order_and_limit_beyond_size_takes_all(rm_bench: Path) -> None:
-    loaded = HubPromptSource(str(rm_bench), split="train", limit=1000).load()
+    loaded = PromptSource(str(rm_bench), split="train", limit=1000).load()
 
     assert [it.prompt for it in loaded.items] == [f"rm prompt {i}" for i in range(20)]
     assert [it.sample_id for it in loaded.items] == [f"RM-Bench-{i}" for i in range(20)]
 
 
 def test_split_comes_from_file_names(judgebench: Path) -> None:
-    loaded = HubPromptSource(
+    loaded = PromptSource(
         str(judgebench),
         split="gpt",
         prompt_field="question",
@@ -174,13 +168,13 @@ def test_split_comes_from_file_names(judgebench: Path) -> None:
 
 
 def test_unknown_split_names_config_key_and_splits(judgebench: Path) -> None:
-    with pytest.raises(ValueError, match=r"data\.split='train'") as err:
-        HubPromptSource(str(judgebench), split="train", prompt_field="question").load()
+    with pytest.raises(ValueError, match=r"data\.source\.split='train'") as err:
+        PromptSource(str(judgebench), split="train", prompt_field="question").load()
     assert "gpt" in str(err.value) and "claude" in str(err.value)
 
 
 def test_subset_filter_then_shuffle_like_filtered_dataset(reward_bench_2: Path) -> None:
-    loaded = HubPromptSource(
+    loaded = PromptSource(
         str(reward_bench_2),
         split="test",
         id_field="id",
@@ -202,41 +196,41 @@ def test_subset_filter_then_shuffle_like_filtered_dataset(reward_bench_2: Path) 
 
 
 def test_single_subset_and_row_ids_ignore_filter(reward_bench_2: Path) -> None:
-    loaded = HubPromptSource(str(reward_bench_2), split="test", subset_field="subset", subset="Math").load()
+    loaded = PromptSource(str(reward_bench_2), split="test", subset_field="subset", subset="Math").load()
 
     # Math is every 4th row from row 1; ids keep the unfiltered row index
     assert [it.sample_id for it in loaded.items] == [f"reward-bench-2-{i}" for i in (1, 5, 9, 13)]
 
 
 def test_unknown_subset_lists_available(reward_bench_2: Path) -> None:
-    source = HubPromptSource(str(reward_bench_2), split="test", subset_field="subset", subset=["Chat"])
-    with pytest.raises(ValueError, match=r"data\.subset=\['Chat'\].*Factuality.*Math"):
+    source = PromptSource(str(reward_bench_2), split="test", subset_field="subset", subset=["Chat"])
+    with pytest.raises(ValueError, match=r"data\.source\.subset=\['Chat'\].*Factuality.*Math"):
         source.load()
 
 
 def test_hub_source_accepts_a_single_file(messy_jsonl: Path) -> None:
-    loaded = HubPromptSource(str(messy_jsonl), split="test", id_field="id").load()
+    loaded = PromptSource(str(messy_jsonl), split="test", id_field="id").load()
 
     assert [it.sample_id for it in loaded.items] == ["a", "g"]
 
 
 def test_unreachable_hub_id_names_path() -> None:
     with pytest.raises(ConnectionError, match=r"data\.path='no-such-org/no-such-set'"):
-        HubPromptSource("no-such-org/no-such-set", split="train").load()
+        PromptSource("no-such-org/no-such-set", split="train").load()
 
 
 # ---------------------------------------------------------------- local files and invalid rows
 
 
 def test_invalid_prompts_are_skipped_and_counted(messy_jsonl: Path) -> None:
-    loaded = LocalPromptSource(str(messy_jsonl)).load()
+    loaded = PromptSource(str(messy_jsonl)).load()
 
     assert loaded.items == [PromptItem("messy-0", "first"), PromptItem("messy-6", "last")]
     assert loaded.skipped == {"missing_prompt": 1, "empty_prompt": 2, "non_string_prompt": 2}
 
 
 def test_invalid_prompt_error_names_sample_and_field(messy_jsonl: Path) -> None:
-    source = LocalPromptSource(str(messy_jsonl), id_field="id", on_invalid="error")
+    source = PromptSource(str(messy_jsonl), id_field="id", on_invalid="error")
     match = r"sample 'b'.*data\.prompt_field='prompt'.*missing_prompt"
     with pytest.raises(ValueError, match=match):
         source.load()
@@ -247,7 +241,7 @@ def test_parquet_file_with_ids_shuffled(tmp_path: Path) -> None:
         tmp_path / "prompts.parquet",
         {"uid": [f"u{i}" for i in range(10)], "text": [f"t{i}" for i in range(10)]},
     )
-    loaded = LocalPromptSource(str(path), prompt_field="text", id_field="uid", limit=4, shuffle_seed=7).load()
+    loaded = PromptSource(str(path), prompt_field="text", id_field="uid", limit=4, shuffle_seed=7).load()
 
     expected = datasets.Dataset.from_parquet(str(path)).shuffle(seed=7).select(range(4))
     want = list(zip(expected["uid"], expected["text"], strict=True))
@@ -258,14 +252,14 @@ def test_json_list_file(tmp_path: Path) -> None:
     path = tmp_path / "prompts.json"
     path.write_text(json.dumps([{"prompt": "x"}, {"prompt": "y"}]))
 
-    assert LocalPromptSource(str(path)).load().items == [
+    assert PromptSource(str(path)).load().items == [
         PromptItem("prompts-0", "x"),
         PromptItem("prompts-1", "y"),
     ]
 
 
 def test_missing_prompt_field_lists_columns(rm_bench: Path) -> None:
-    source = HubPromptSource(str(rm_bench), split="train", prompt_field="question")
+    source = PromptSource(str(rm_bench), split="train", prompt_field="question")
     with pytest.raises(ValueError, match=r"data\.prompt_field='question'") as err:
         source.load()
     for column in ("id", "prompt", "chosen", "rejected", "domain"):
@@ -275,19 +269,19 @@ def test_missing_prompt_field_lists_columns(rm_bench: Path) -> None:
 
 def test_missing_id_field_names_key(messy_jsonl: Path) -> None:
     with pytest.raises(ValueError, match=r"data\.id_field='uid'.*'prompt'"):
-        LocalPromptSource(str(messy_jsonl), id_field="uid").load()
+        PromptSource(str(messy_jsonl), id_field="uid").load()
 
 
 def test_missing_file_names_path(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match=r"data\.path=.*nowhere\.jsonl"):
-        LocalPromptSource(str(tmp_path / "nowhere.jsonl")).load()
+        PromptSource(str(tmp_path / "nowhere.jsonl")).load()
 
 
 def test_duplicate_ids_rejected(tmp_path: Path) -> None:
     path = tmp_path / "dup.jsonl"
     path.write_text("".join(json.dumps({"id": i % 3, "prompt": f"p{i}"}) + "\n" for i in range(5)))
     with pytest.raises(ValueError, match=r"data\.id_field='id' is not unique: rows 0 and 3"):
-        LocalPromptSource(str(path), id_field="id").load()
+        PromptSource(str(path), id_field="id").load()
 
 
 @pytest.mark.parametrize(
@@ -297,23 +291,53 @@ def test_duplicate_ids_rejected(tmp_path: Path) -> None:
         ({"limit": -3}, r"data\.limit must be .*got -3"),
         ({"limit": True}, r"data\.limit must be .*got True"),
         ({"limit": "8"}, r"data\.limit must be .*got '8'"),
-        ({"shuffle_seed": 1.5}, r"data\.shuffle_seed must be an integer, got 1\.5"),
+        ({"shuffle_seed": 1.5}, r"data\.source\.shuffle_seed must be an integer, got 1\.5"),
         ({"on_invalid": "ignore"}, r"data\.on_invalid='ignore'"),
     ],
 )
 def test_bad_arguments_rejected_before_loading(kwargs: dict, key: str) -> None:
-    # the path does not exist: validation must fail first
+    # neither path exists: validation must fail first, for a local file and for a hub id alike
     with pytest.raises(ValueError, match=key):
-        LocalPromptSource("/nonexistent/prompts.jsonl", **kwargs)
+        PromptSource("/nonexistent/prompts.jsonl", **kwargs)
     with pytest.raises(ValueError, match=key):
-        HubPromptSource("/nonexistent", split="train", **kwargs)
+        PromptSource("no-such-org/no-such-set", split="train", **kwargs)
 
 
-def test_unsupported_extension_and_half_subset_rejected() -> None:
-    with pytest.raises(ValueError, match=r"data\.path='prompts\.csv'"):
-        LocalPromptSource("prompts.csv")
-    with pytest.raises(ValueError, match=r"data\.subset='Math' needs data\.subset_field"):
-        HubPromptSource("x", split="test", subset="Math")
+def test_unsupported_extension_and_half_subset_rejected(tmp_path: Path) -> None:
+    (tmp_path / "prompts.csv").write_text("prompt\nhello\n")
+    with pytest.raises(ValueError, match=r"data\.path='.*prompts\.csv' is not a \.jsonl, \.json or \.parquet file"):
+        PromptSource(str(tmp_path / "prompts.csv"))
+    with pytest.raises(ValueError, match=r"data\.source\.subset='Math' needs data\.source\.subset_field"):
+        PromptSource("x", split="test", subset="Math")
+
+
+@pytest.mark.parametrize(
+    ("path", "local"),
+    [
+        ("THU-KEG/RM-Bench", False),
+        ("allenai/reward-bench-2", False),
+        ("Skywork/Skywork-Reward-Preference-80K-v0.2", False),  # a dot in a hub id is not a file suffix
+        ("prompts.jsonl", True),
+        ("data/prompts.parquet", True),
+        ("./RM-Bench", True),
+        ("../RM-Bench", True),
+        ("/data/RM-Bench", True),
+    ],
+)
+def test_path_decides_local_or_hub(path: str, local: bool) -> None:
+    assert is_local(path) is local
+
+
+def test_an_existing_relative_folder_is_local_and_a_missing_path_is_not_sent_to_the_hub(
+    rm_bench: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert is_local("RM-Bench") is False  # no folder of that name here: a hub id
+    monkeypatch.chdir(tmp_path)
+    assert is_local("RM-Bench") is True
+    loaded = PromptSource("RM-Bench", split="train", limit=2).load()
+    assert [it.prompt for it in loaded.items] == ["rm prompt 0", "rm prompt 1"]
+    with pytest.raises(FileNotFoundError, match=r"data\.path=.*gone' does not exist \(resolved to"):
+        PromptSource(str(tmp_path / "gone"), split="train").load()
 
 
 # ---------------------------------------------------------------- testbed
@@ -332,7 +356,7 @@ def test_testbed_prompts() -> None:
 def test_testbed_limit_validated() -> None:
     with pytest.raises(ValueError, match=r"data\.limit must be a positive integer, got 0"):
         TestbedPromptSource(limit=0)
-    with pytest.raises(ValueError, match=r"data\.seed must be an integer, got True"):
+    with pytest.raises(ValueError, match=r"data\.source\.seed must be an integer, got True"):
         TestbedPromptSource(limit=2, seed=True)
 
 
@@ -355,8 +379,8 @@ def test_empty_jsonl_is_a_clear_error_or_a_counted_skip(tmp_path: Path, text: st
     path = tmp_path / "empty.jsonl"
     path.write_text(text)
     with pytest.raises(ValueError, match=r"data\.path=.*empty\.jsonl' is empty"):
-        LocalPromptSource(str(path), on_invalid="error").load()
-    loaded = LocalPromptSource(str(path)).load()
+        PromptSource(str(path), on_invalid="error").load()
+    loaded = PromptSource(str(path)).load()
     assert loaded.items == [] and loaded.skipped == {"empty_file": 1}
 
 
@@ -365,16 +389,16 @@ def test_a_bad_json_line_names_file_and_line_or_is_skipped_keeping_ids(tmp_path:
     path = tmp_path / "p.jsonl"
     path.write_text('{"id": "a", "prompt": "one"}\n' + bad + '\n{"id": "c", "prompt": "three"}\n')
     with pytest.raises(ValueError, match=r"data\.path=.*p\.jsonl', line 2: .*data\.on_invalid=skip"):
-        LocalPromptSource(str(path), on_invalid="error").load()
-    loaded = LocalPromptSource(str(path)).load()
+        PromptSource(str(path), on_invalid="error").load()
+    loaded = PromptSource(str(path)).load()
     assert loaded.items == [PromptItem("p-0", "one"), PromptItem("p-2", "three")]  # ids keep their rows
     assert loaded.skipped == {kind: 1}
-    with_ids = LocalPromptSource(str(path), id_field="id").load()
+    with_ids = PromptSource(str(path), id_field="id").load()
     assert [it.sample_id for it in with_ids.items] == ["a", "c"] and with_ids.skipped == {kind: 1}
 
 
 def test_parquet_column_of_the_wrong_type_names_file_row_and_field(tmp_path: Path) -> None:
     path = write_parquet(tmp_path / "ints.parquet", {"prompt": [1, 2, 3]})
     with pytest.raises(ValueError, match=r"ints\.parquet', row 0 .*data\.prompt_field='prompt'.*non_string_prompt"):
-        LocalPromptSource(str(path), on_invalid="error").load()
-    assert LocalPromptSource(str(path)).load().skipped == {"non_string_prompt": 3}
+        PromptSource(str(path), on_invalid="error").load()
+    assert PromptSource(str(path)).load().skipped == {"non_string_prompt": 3}

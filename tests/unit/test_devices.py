@@ -17,6 +17,7 @@ from entrgi.models import DreamLM, SequenceClassifierReward
 from entrgi.models import hf as hf_mod
 from entrgi.models import reward as reward_mod
 from entrgi.models.dtypes import local_rank, resolve_device
+from entrgi.preflight import device_kwarg, model_devices
 
 
 @pytest.fixture
@@ -71,14 +72,14 @@ def test_cpu_trainer_never_gets_a_gpu(cuda):
     with pytest.raises(ValueError, match=r"reward\.device='cuda:1'.*trainer\.accelerator=cpu"):
         resolve_device("cuda:1", "reward.device", accelerator="cpu")
     cfg = compose_run(["trainer=cpu"])
-    assert pipeline.model_devices(cfg) == {"model": torch.device("cpu"), "reward": torch.device("cpu")}
+    assert model_devices(cfg) == {"model": torch.device("cpu"), "reward": torch.device("cpu")}
     cfg = compose_run(["trainer=gpu"])
-    assert pipeline.model_devices(cfg) == {"model": torch.device("cuda", 2), "reward": torch.device("cuda", 2)}
+    assert model_devices(cfg) == {"model": torch.device("cuda", 2), "reward": torch.device("cuda", 2)}
     cfg = compose_run(["trainer=ddp", "trainer.devices=[6,7]", "trainer.strategy=ddp"])
     cuda.setenv("LOCAL_RANK", "1")
-    assert pipeline.model_devices(cfg)["model"] == torch.device("cuda", 7)
+    assert model_devices(cfg)["model"] == torch.device("cuda", 7)
     cfg = compose_run(["trainer=ddp", "trainer.strategy=ddp_spawn"])  # ranks start after this process loads
-    assert pipeline.model_devices(cfg)["reward"] == torch.device("cpu")
+    assert model_devices(cfg)["reward"] == torch.device("cpu")
 
 
 @pytest.mark.parametrize("value", ["gpu0", "meta", "cuda:x", ""])
@@ -132,17 +133,17 @@ def test_tiny_checkpoints_load_onto_the_resolved_device_through_the_configs(no_c
         ]
     )
     assert cfg.model.device == cfg.reward.device == "auto"
-    devices = pipeline.model_devices(cfg)
-    lm = instantiate(cfg.model, **pipeline._device_kwarg(devices, "model"))
-    reward = instantiate(cfg.reward, **pipeline._device_kwarg(devices, "reward"))
+    devices = model_devices(cfg)
+    lm = instantiate(cfg.model, **device_kwarg(devices, "model"))
+    reward = instantiate(cfg.reward, **device_kwarg(devices, "reward"))
     assert lm.device == devices["model"] == torch.device("cpu")
     assert reward.device == devices["reward"] == torch.device("cpu")
     assert lm.model.config._attn_implementation == reward.model.config._attn_implementation == "sdpa"
     # the shipped testbed models take the same route
     cfg = compose_run([])
-    devices = pipeline.model_devices(cfg)
+    devices = model_devices(cfg)
     assert devices == {"model": torch.device("cpu"), "reward": torch.device("cpu")}
-    assert instantiate(cfg.model, **pipeline._device_kwarg(devices, "model")).device == torch.device("cpu")
+    assert instantiate(cfg.model, **device_kwarg(devices, "model")).device == torch.device("cpu")
 
 
 class _Module:

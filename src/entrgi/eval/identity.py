@@ -37,12 +37,14 @@ def _model_name(node: dict | None, default: str) -> str | None:
 
 
 def dataset_name(data: dict) -> str:
-    """``testbed``, a hub id (``allenai/reward-bench-2``, with its config name) or a local file path."""
-    target = data.get("_target_", "")
+    """``testbed``, a hub id (``allenai/reward-bench-2``, with its config name) or a local file path,
+    from the ``data`` node's ``source`` (the prompt source's arguments)."""
+    source = data.get("source") or {}
+    target = source.get("_target_", "")
     if target.endswith("TestbedPromptSource"):
         return "testbed"
-    name = str(data.get("path") or target.rsplit(".", 1)[-1])
-    return f"{name}:{data['name']}" if data.get("name") else name
+    name = str(source.get("path") or target.rsplit(".", 1)[-1])
+    return f"{name}:{source['name']}" if source.get("name") else name
 
 
 def judge_name(judge: dict | None) -> str:
