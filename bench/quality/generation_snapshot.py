@@ -63,12 +63,19 @@ def compare(a_path: str, b_path: str) -> None:
     for name in a:
         x, y = a[name], b[name]
         same = torch.equal(x["tokens"], y["tokens"]) and torch.equal(x["rewards"], y["rewards"])
-        trace = max((x["trace"][k] - y["trace"][k]).abs().nan_to_num().max().item() for k in x["trace"])
+        shared = [k for k in x["trace"] if k in y["trace"]]  # trace keys are open: a method reports its own
+        trace = max((x["trace"][k] - y["trace"][k]).abs().nan_to_num().max().item() for k in shared)
+        one_side = sorted(k for k in x["trace"].keys() ^ y["trace"].keys() if not _all_nan(x, y, k))
         emap = (x["entropy_map"] - y["entropy_map"]).abs().nan_to_num().max().item()
+        extra = f", trace keys with values on one side only: {one_side}" if one_side else ""
         print(
             f"{name}: tokens and rewards {'identical' if same else 'DIFFER'}, max trace diff {trace:.1e}, "
-            f"max entropy-map diff {emap:.1e}"
+            f"max entropy-map diff {emap:.1e}{extra}"
         )
+
+
+def _all_nan(x: dict, y: dict, key: str) -> bool:
+    return bool(torch.isnan((x["trace"] if key in x["trace"] else y["trace"])[key]).all())
 
 
 def main() -> None:
