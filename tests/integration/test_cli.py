@@ -26,7 +26,8 @@ def check_records(records, metrics, k, n, method):
         assert r["avgN_reward"] == pytest.approx(sum(r["rewards"]) / k, abs=1e-5)
         assert r["rewards"][r["best_index"]] == pytest.approx(r["top1_reward"], abs=1e-5)
         assert r["method"] == method
-        assert set(r["trace"]) >= {"entropy_mean", "w_mean", "reward_soft_before", "committed"}
+        guided = {"w_mean", "reward_soft_before"} if method != "bon" else set()  # the method's statistics
+        assert set(r["trace"]) >= {"entropy_mean", "committed", "guided", *guided}
         assert "oracle_total" in r["judge"] and r["judge"]["score"] == r["judge"]["oracle_total"]
         assert len(r["judge_all"]) == k and r["judge_all"][r["best_index"]] == r["judge"]
         assert r["run"] == metrics["run"]
