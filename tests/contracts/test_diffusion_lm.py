@@ -30,11 +30,8 @@ MODELS = {
     "testbed": lambda d: load_dllm(device="cpu"),
 }
 # Known departures from the contract, each an expected failure until fixed (strict: a fix is noticed).
-KNOWN_GAPS = {
-    ("llada", "padding"): "LLaDA's remote code takes no position ids: left padding shifts a row's rotary "
-    "positions, so a prompt's logits depend on the batch it is in (a fix: roll the padding to the end "
-    "of each row inside LLaDALM)",
-}
+# Keys: (MODELS key, property), e.g. ("llada", "padding"); values: the reason.
+KNOWN_GAPS: dict[tuple[str, str], str] = {}
 
 
 def known_gap(request, prop: str) -> None:

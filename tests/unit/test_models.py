@@ -44,6 +44,45 @@ def test_dream_adapter_shifts_and_llada_does_not(tiny_dir):
     assert not torch.allclose(d[0], ll[0])
 
 
+def _llada(tiny_dir) -> LLaDALM:
+    return LLaDALM.from_pretrained(str(tiny_dir["dllm"]), dtype="float32", device="cpu", mask_token_id=3)
+
+
+def test_llada_prompt_alone_equals_the_prompt_batched_with_a_longer_one(tiny_dir):
+    """LLaDA takes no position ids: its left padding goes to the end of the row, so the short
+    prompt's logits (all, and a positions subset) do not change when a longer prompt joins it."""
+    lm = _llada(tiny_dir)
+    alone, batch = lm.encode(MSGS[1:], 6), lm.encode(MSGS, 6)
+    assert not batch.attention_mask[1, 0] and alone.attention_mask.all()  # padded only when batched
+    positions = torch.tensor([[5, 0, 2], [1, 4, 3]])
+
+    def logits(enc, at=None):
+        return lm.response_logits(enc.tokens, enc.attention_mask, enc.prompt_len, at)
+
+    torch.testing.assert_close(logits(alone)[0], logits(batch)[1], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(logits(alone, positions[1:])[0], logits(batch, positions)[1], atol=1e-5, rtol=1e-5)
+    lm.pad_to_end = False  # the tiny checkpoint's positions matter: without the move the rows differ
+    assert (logits(alone)[0] - logits(batch)[1]).abs().max() > 1e-2
+
+
+def test_llada_logits_equal_the_unpadded_single_row_forward(tiny_dir):
+    """Each row's response logits are the raw model's logits of that row with its padding cut off
+    (positions 0.. from its first token), for the full response and a positions subset."""
+    lm = _llada(tiny_dir)
+    msgs = [*MSGS, [{"role": "user", "content": "red bird song and music today"}]]
+    enc = lm.encode(msgs, 6)
+    p = enc.prompt_len
+    full = lm.response_logits(enc.tokens, enc.attention_mask, p)  # [3, 6, V]
+    positions = torch.tensor([[0, 3, 5], [1, 2, 4], [5, 0, 2]])
+    part = lm.response_logits(enc.tokens, enc.attention_mask, p, positions)  # [3, 3, V]
+    pads = (~enc.attention_mask).sum(-1).tolist()
+    assert sorted(pads)[0] == 0 and len(set(pads)) == 3  # three different paddings, one row unpadded
+    for i, pad in enumerate(pads):
+        raw = lm.model(enc.tokens[i : i + 1, pad:]).logits[0, p - pad :]  # [6, V]
+        torch.testing.assert_close(full[i], raw, atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(part[i], raw[positions[i]], atol=1e-5, rtol=1e-5)
+
+
 @pytest.mark.parametrize("cls", [DreamLM, BidirectionalLM, LLaDALM])
 def test_logits_at_positions_equal_the_full_logits_gathered(tiny_dir, cls):
     """The head applied at the wanted response positions only (Dream, testbed) or the full logits

@@ -12,16 +12,31 @@ from entrgi.models.base import DiffusionLM, EncodedPrompts
 from entrgi.models.dtypes import dtype_kwarg, resolve_device, resolve_dtype
 
 
+def left_padding(attention_mask: torch.Tensor) -> torch.Tensor:
+    """The number of leading unattended positions of each row: [N, S] bool -> [N] long."""
+    return (attention_mask.cumsum(-1) == 0).sum(-1)
+
+
+def roll_rows(x: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
+    """Rotate each row left by its own ``shift``: out[i, j] = x[i, (j + shift[i]) % S]; [N, S] -> [N, S]."""
+    cols = torch.arange(x.shape[1], device=x.device)
+    return x.gather(1, (cols + shift[:, None]) % x.shape[1])
+
+
 class HFDiffusionLM(DiffusionLM):
     """A dLLM checkpoint with a chat template, run bidirectionally over prompt + masked response.
 
     ``shift_logits``: the model predicts position i from hidden state i-1 (Dream); otherwise
     from hidden state i (LLaDA). ``mask_4d``: pass a boolean [N, 1, S, S] attention mask and
     position ids ``cumsum(mask) - 1`` (Dream's own sampler); otherwise a 2D mask only.
+    ``pad_to_end``: the model takes no position ids (positions are 0..S-1), so each row's left
+    padding is moved to the end of the row before the forward and the logits are read back at the
+    caller's columns: a row's attended tokens sit at positions 0.. whatever batch it is in.
     """
 
     shift_logits: bool = False
     mask_4d: bool = True
+    pad_to_end: bool = False
     head_at_positions: bool = True  # the forward ends with get_output_embeddings(), a linear layer
     # trust_remote_code's default: run Python code shipped with a checkpoint only for families that
     # need it (Dream, LLaDA); it executes that repository's code with your permissions.
@@ -144,8 +159,15 @@ class HFDiffusionLM(DiffusionLM):
     def response_logits(self, tokens, attention_mask, prompt_len, positions=None):
         length = tokens.shape[1] - prompt_len
         start = prompt_len - 1 if self.shift_logits else prompt_len  # shifted: position i from hidden state i - 1
+        if self.pad_to_end:
+            pad = left_padding(attention_mask)  # [N]
+            tokens, attention_mask = roll_rows(tokens, pad), roll_rows(attention_mask, pad)
 
         def at_positions(x: torch.Tensor) -> torch.Tensor:  # [N, S, H] -> [N, L or G, H]
+            if self.pad_to_end:  # the caller's column c is column c - pad of the rolled rows
+                cols = torch.arange(length, device=x.device).expand(x.shape[0], -1) if positions is None else positions
+                cols = start + cols - pad[:, None]  # [N, L or G]
+                return x.gather(1, cols[..., None].expand(-1, -1, x.shape[-1]))
             x = x[:, start : start + length]
             return x if positions is None else x.gather(1, positions[..., None].expand(-1, -1, x.shape[-1]))
 
@@ -174,10 +196,15 @@ class DreamLM(HFDiffusionLM):
 
 
 class LLaDALM(HFDiffusionLM):
-    """``GSAI-ML/LLaDA-8B-Instruct``: unshifted logits, mask id 126336, 2D attention mask."""
+    """``GSAI-ML/LLaDA-8B-Instruct``: unshifted logits, mask id 126336, 2D attention mask.
+
+    Its forward takes no position ids (rotary positions 0..S-1), so left padding is moved to the
+    end of each row (``pad_to_end``): a prompt's logits do not depend on the batch it is in.
+    """
 
     shift_logits = False
     mask_4d = False
+    pad_to_end = True
     head_at_positions = False  # its remote code applies the output layer inside the backbone
     remote_code = True  # modeling_llada.py ships with the checkpoint
     DEFAULT_MASK_ID = 126336
