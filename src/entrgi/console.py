@@ -104,7 +104,7 @@ def summary_text(metrics: dict, records: list[dict], output_dir: str | Path) -> 
     """The end-of-run block: rewards, judge, compute, two best responses, and where the outputs are."""
     k = _samples_per_prompt(metrics, records) or "?"
     n = metrics.get("num_prompts", len(records))
-    head = f"entrgi: {metrics.get('method', '?')}, {n} prompts x K={k}"
+    head = f"entrgi: {metrics.get('guidance') or metrics.get('method', '?')}, {n} prompts x K={k}"
     if metrics.get("seed") is not None:
         head += f", seed {metrics['seed']}"
     lines = [

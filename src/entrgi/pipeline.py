@@ -83,8 +83,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     output_dir = prepare_output(cfg)
     prompts = load_prompts(cfg)
     if not prompts.items:
-        return _nothing_to_run(cfg, output_dir, prompts.skipped, guidance.name)
-    record_run(cfg, output_dir, guidance.name)
+        return _nothing_to_run(cfg, output_dir, prompts.skipped, guidance.method)
+    record_run(cfg, output_dir, guidance.method)
     built = build(cfg, schedule, guidance, prompts, output_dir)
     summary = None
     try:
@@ -161,12 +161,12 @@ def build(cfg: DictConfig, schedule, guidance, prompts: Prompts, output_dir: Pat
     )
     config = OmegaConf.to_container(cfg, resolve=True)
     module = GuidedDenoisingModule(denoiser, config=config)
-    identity = run_identity(config, guidance.name)
+    identity = run_identity(config, guidance.method)
     judge = build_judge(cfg, devices)
     logger = build_logger(cfg)
     stream = partial(batch_logger, prompts_total=len(todo)) if logger is not None else None
     writer = JsonlPredictionWriter(
-        output_dir, guidance.name, cfg.seed, prompts.order, cfg.save_entropy_maps, judge, identity, stream
+        output_dir, guidance.method, cfg.seed, prompts.order, cfg.save_entropy_maps, judge, identity, stream
     )
     trainer = instantiate(
         cfg.trainer, logger=logger if logger is not None else False, callbacks=[writer, PromptProgressBar(len(todo))]
@@ -206,6 +206,7 @@ def summarize(
         resumed_prompts=built.resumed,
         skipped=skipped,
     )
+    metrics["guidance"] = built.denoiser.guidance.name  # what ran: the method and its hyper-parameters
     if built.denoiser.bridge is not None:
         metrics["vocab_coverage"] = built.denoiser.bridge.coverage.as_dict()
     write_metrics(output_dir, metrics)

@@ -231,3 +231,17 @@ def test_sync_free_adam_matches_torch_adam():
         b.grad = grad.clone()
         ref.step()
     torch.testing.assert_close(a.detach(), b.detach())
+
+
+def test_name_says_the_hyper_parameters_and_method_stays_the_short_label():
+    """``name``: M and eta always, every other knob that changes generations when off its default;
+    ``method`` (what records and the report group by) keeps the short label."""
+    assert (GradientGuidance().name, GradientGuidance().method) == ("entrgi(M=3,eta=0.5)", "entrgi")
+    aps = GradientGuidance(weight="one", inner_steps=1, lr=0.1, normalization="log_support", every=2, until=0.5)
+    assert aps.name == "aps(M=1,eta=0.1,norm=log_support,every=2,until=0.5)" and aps.method == "aps"
+    ablation = GradientGuidance(weight="constant:0.5", fp32=False, min_entropy=0.25)
+    assert ablation.name == "w=constant:0.5(M=3,eta=0.5,fp32=false,min_entropy=0.25)"
+    assert ablation.method == "w=constant:0.5"
+    assert GradientGuidance(track_final_reward=False).name == GradientGuidance().name  # trace only
+    assert GradientGuidance(weight="zero", lr=1e-3).name == "expectation(M=3,eta=0.001)"
+    assert NoGuidance().name == NoGuidance().method == "bon"

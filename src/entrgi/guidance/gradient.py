@@ -87,7 +87,21 @@ class GradientGuidance(Guidance):
 
     @property
     def name(self) -> str:
-        return self.method
+        """What ran: the method, M and eta always, then each other knob that changes the generations
+        where it departs from its default, in a fixed order (``track_final_reward`` only adds a trace
+        entry): ``entrgi(M=3,eta=0.5)``, ``aps(M=1,eta=0.1,norm=log_support,every=2,until=0.5)``."""
+        knobs = [f"M={self.inner_steps}", f"eta={self.lr:g}"]
+        if self.normalization != "log_vocab":
+            knobs.append(f"norm={self.normalization}")
+        if not self.fp32:
+            knobs.append("fp32=false")
+        if self.every != 1:
+            knobs.append(f"every={self.every}")
+        if self.until != 1.0:
+            knobs.append(f"until={self.until:g}")
+        if self.min_entropy != 0.0:
+            knobs.append(f"min_entropy={self.min_entropy:g}")
+        return f"{self.method}({','.join(knobs)})"
 
     @torch.no_grad()
     def _embed(
