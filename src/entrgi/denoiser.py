@@ -88,7 +88,7 @@ class GuidedDenoiser:
                 reward.tokenizer,
                 reward.embedding_matrix,
                 lm.vocab_size,
-                min_coverage=getattr(reward, "min_vocab_coverage", 0.5),
+                min_coverage=reward.min_vocab_coverage,
             )
 
     @torch.no_grad()

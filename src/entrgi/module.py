@@ -25,7 +25,7 @@ class GuidedDenoisingModule(LightningModule):
         self.save_hyperparameters(ignore=["denoiser"])
         self.denoiser = denoiser
         self.dllm = denoiser.lm.model
-        self.reward_model = denoiser.reward.model if hasattr(denoiser.reward, "model") else None
+        self.reward_model = denoiser.reward.model
         self.oom_skipped_ids: list[str] = []
 
     def transfer_batch_to_device(self, batch, device, dataloader_idx):

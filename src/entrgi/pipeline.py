@@ -193,6 +193,7 @@ def summarize(
     skipped = dict(built.skipped)
     if stats.get("oom_skipped"):  # prompts that ran out of memory even alone (entrgi.oom)
         skipped["out_of_memory"] = stats["oom_skipped"]
+    params = matmul_params(built.lm.model), matmul_params(built.reward.model)  # dLLM, reward
     metrics = run_metrics(
         records,
         stats,
@@ -201,7 +202,7 @@ def summarize(
         seed=cfg.seed,
         samples_per_prompt=cfg.samples_per_prompt,
         total_wall_s=time.perf_counter() - start,
-        compute=compute_summary(stats, matmul_params(built.lm.model), _reward_params(built.reward), len(built.todo)),
+        compute=compute_summary(stats, *params, len(built.todo)),
         world_size=built.trainer.world_size,
         resumed_prompts=built.resumed,
         skipped=skipped,
@@ -237,7 +238,7 @@ def git_commit() -> dict[str, Any]:
 
 def drop_too_long(items: list[PromptItem], lm, max_new_tokens: int, on_invalid: str) -> tuple[list[PromptItem], int]:
     """Prompts that do not fit the dLLM context next to the response: skipped and counted, or an error."""
-    if getattr(lm, "max_length", None) is None or not hasattr(lm, "prompt_ids"):
+    if lm.max_length is None:
         return items, 0
     lengths = [len(x) for x in lm.prompt_ids([it.messages() for it in items])] if items else []
     keep = [it for it, n in zip(items, lengths, strict=True) if n + max_new_tokens <= lm.max_length]
@@ -274,7 +275,3 @@ def _nothing_to_run(cfg: DictConfig, output_dir: Path, skipped: dict[str, int], 
     if rank_zero_only.rank == 0:
         write_metrics(output_dir, metrics)
     return metrics
-
-
-def _reward_params(reward) -> int:
-    return matmul_params(reward.model) if isinstance(getattr(reward, "model", None), torch.nn.Module) else 0
