@@ -24,6 +24,7 @@ def test_testbed_default():
         "every": 1,
         "until": 1.0,
         "min_entropy": 0.0,
+        "fp32": True,
         "samples_per_prompt": 4,
         "steps": 48,
         "temperature": 0.7,
@@ -53,6 +54,13 @@ def test_bon_has_no_gradient_hyper_parameters():
     assert "lr" not in run and run["judge"] == "none" and run["dataset"] == "/tmp/p.jsonl"
 
 
+def test_a_new_methods_hyper_parameters_join_the_identity():
+    cfg = {"guidance": {"_target_": "my.ToyGuidance", "bias": 12.0, "token_id": 7, "track_final_reward": True}}
+    run = run_identity(cfg, "toy")
+    assert run["bias"] == 12.0 and run["token_id"] == 7
+    assert "_target_" not in run and "track_final_reward" not in run
+
+
 @pytest.mark.parametrize("option", ["expectation", "aps", "entrgi"])
 def test_gradient_methods_share_one_base(option):
     with initialize_config_module("entrgi.conf", version_base="1.3"):
@@ -63,7 +71,7 @@ def test_gradient_methods_share_one_base(option):
 
 def test_target_paths_shorten_to_the_class_name_in_identities_and_tables() -> None:
     from entrgi.eval.identity import target_class
-    from entrgi.eval.runs import short_value
+    from entrgi.eval.runs import short_name, short_value
 
     assert target_class("entrgi.models.reward.SequenceClassifierReward.from_pretrained") == "SequenceClassifierReward"
     assert target_class("entrgi.judges.oracle.OracleJudge") == "OracleJudge"
@@ -71,3 +79,4 @@ def test_target_paths_shorten_to_the_class_name_in_identities_and_tables() -> No
         "SequenceClassifierReward"
     )
     assert short_value("guidance.lr", 0.5) == "0.5"
+    assert short_name("data.source._target_") == "data" and short_name("reward._target_") == "reward"

@@ -20,12 +20,11 @@ GRADIENT = {
     "lr": 0.5,
     "normalization": "log_vocab",
 }
-JSONL_DATA = {
-    "_target_": "entrgi.data.sources.JsonlPromptSource",
+JSONL_DATA = {  # conf/data/jsonl.yaml's layout, resolved
     "path": "prompts.jsonl",
     "limit": 2,
     "batch_size": 2,
-    "judge": None,
+    "source": {"_target_": "entrgi.data.sources.PromptSource", "path": "prompts.jsonl", "limit": 2},
 }
 
 
@@ -36,12 +35,11 @@ def config(method: str, seed: int, out, **dotted) -> dict:
         "guidance": dict(GRADIENT) if method != "bon" else {"_target_": "entrgi.guidance.NoGuidance"},
         "schedule": {"steps": STEPS, "temperature": 0.7, "top_p": 0.95},
         "data": {
-            "_target_": "entrgi.data.sources.TestbedPromptSource",
             "limit": 2,
-            "seed": seed,
             "batch_size": 2,
-            "judge": {"_target_": "entrgi.testbed.judge.TestbedJudge"},
+            "source": {"_target_": "entrgi.data.sources.TestbedPromptSource", "limit": 2, "seed": seed},
         },
+        "judge": {"_target_": "entrgi.judges.oracle.OracleJudge"},
         "trainer": {"devices": 1},
         "logger": {},
         "paths": {"root_dir": ".", "output_dir": str(out)},
@@ -152,19 +150,22 @@ def test_a_2x2_sweep_groups_by_its_axes_and_averages_seeds(tmp_path):
                 write_run(tmp_path / str(i), "entrgi", seed, [top1, top1], cfg=cfg)
                 i += 1
     rep = report.load(tmp_path)
-    assert rep.axes == ["guidance.lr", "data._target_"]
-    assert "data.seed" not in varying_axes(rep.runs)  # equals the run's seed wherever it is set
-    assert rep.grouped_by() == "Grouped by: guidance.lr, data._target_; averaged over seeds 1, 2"
+    assert rep.axes == ["guidance.lr", "data.source._target_"]
+    assert "data.source.seed" not in varying_axes(rep.runs)  # equals the run's seed wherever it is set
+    assert rep.grouped_by() == "Grouped by: guidance.lr, data.source._target_; averaged over seeds 1, 2"
     assert len(rep.rows) == 4 and all(r["runs"] == 2 and r["seeds"] == [1, 2] for r in rep.rows)
     got = {
-        (r["guidance.lr"], r["data._target_"].rsplit(".", 1)[-1]): (r["top1_reward_mean"], r["top1_reward_mean_sem"])
+        (r["guidance.lr"], r["data.source._target_"].rsplit(".", 1)[-1]): (
+            r["top1_reward_mean"],
+            r["top1_reward_mean_sem"],
+        )
         for r in rep.rows
     }
     assert got == {
         (0.1, "TestbedPromptSource"): pytest.approx((4.0, 1.0)),
-        (0.1, "JsonlPromptSource"): pytest.approx((5.0, 1.0)),
+        (0.1, "PromptSource"): pytest.approx((5.0, 1.0)),
         (0.5, "TestbedPromptSource"): pytest.approx((8.0, 1.0)),
-        (0.5, "JsonlPromptSource"): pytest.approx((9.0, 1.0)),
+        (0.5, "PromptSource"): pytest.approx((9.0, 1.0)),
     }
     report.main([str(tmp_path), "--no-plots"])
     rows = list(csv.DictReader(io.StringIO((tmp_path / "report.csv").read_text())))
@@ -173,7 +174,7 @@ def test_a_2x2_sweep_groups_by_its_axes_and_averages_seeds(tmp_path):
         "group",
         "method",
         "guidance.lr",
-        "data._target_",
+        "data.source._target_",
         "runs",
         "seeds",
         "top1_reward_mean",

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-_GUIDANCE_KEYS = ("weight", "inner_steps", "lr", "normalization", "every", "until", "min_entropy")
+_GUIDANCE_KEYS = ("weight", "inner_steps", "lr", "normalization", "every", "until", "min_entropy")  # first, in order
+_NOT_IDENTITY = ("_target_", "track_final_reward")  # the method names the class; the other shapes only the trace
 _SCHEDULE_KEYS = {
     "steps": "steps",
     "temperature": "temperature",
@@ -63,6 +64,8 @@ def run_identity(cfg: dict[str, Any], method: str) -> dict[str, Any]:
     schedule = cfg.get("schedule") or {}
     out: dict[str, Any] = {"method": method}
     out.update({key: guidance[key] for key in _GUIDANCE_KEYS if key in guidance})
+    # any other hyper-parameter, so a new method's knobs are part of its identity with no change here
+    out.update({k: v for k, v in sorted(guidance.items()) if k not in _GUIDANCE_KEYS and k not in _NOT_IDENTITY})
     out["samples_per_prompt"] = cfg.get("samples_per_prompt")
     out.update({name: schedule[key] for key, name in _SCHEDULE_KEYS.items() if key in schedule})
     out["dataset"] = dataset_name(cfg.get("data") or {})

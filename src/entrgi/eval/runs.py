@@ -2,7 +2,7 @@
 
 A group is every run that shares the values of all varying config keys except the seed: the
 report averages each metric over a group's runs (its seeds). Keys that are not experimental
-axes never split groups: seeds (``seed`` and keys equal to it, e.g. ``data.seed: ${seed}``),
+axes never split groups: seeds (``seed`` and keys equal to it, e.g. ``data.source.seed: ${seed}``),
 ``paths.*``, ``logger.*``, ``hydra.*``, ``judge.*`` / ``data.judge.*`` (a judge is a metric:
 rescoring may change it), ``resume`` and ``experiment_name``.
 """
@@ -176,11 +176,12 @@ def shown_axes(runs: list[Run], axes: list[str]) -> list[str]:
 
 
 def short_name(key: str) -> str:
-    """``guidance.lr`` -> ``lr``; ``data._target_`` -> ``data``; ``samples_per_prompt`` -> ``K``."""
+    """``guidance.lr`` -> ``lr``; ``data.source._target_`` -> ``data`` (a class by its config group);
+    ``samples_per_prompt`` -> ``K``."""
     if key in SYMBOLS:
         return SYMBOLS[key]
     parts = key.split(".")
-    return parts[-2] if parts[-1] == "_target_" and len(parts) > 1 else parts[-1]
+    return parts[0] if parts[-1] == "_target_" and len(parts) > 1 else parts[-1]
 
 
 def short_value(key: str, value: Any) -> str:
