@@ -27,3 +27,10 @@ def encode_with_bos(tokenizer, text: str) -> list[int]:
     if getattr(tokenizer, "add_bos_token", False) and bos is not None and (not ids or ids[0] != bos):
         ids = [bos] + ids
     return ids
+
+
+def generation_prompt_ids(tokenizer, messages: list[list[dict[str, str]]]) -> list[list[int]]:
+    """Chat-formatted prompt ids ending in the assistant header, one list per conversation. The
+    template already holds any BOS, so no special tokens are added (a BOS is never doubled)."""
+    texts = [tokenizer.apply_chat_template(m, tokenize=False, add_generation_prompt=True) for m in messages]
+    return tokenizer(texts, add_special_tokens=False)["input_ids"]

@@ -9,6 +9,7 @@ from transformers import AutoModel, AutoTokenizer
 
 from entrgi.models.attention import bidirectional_inputs
 from entrgi.models.base import DiffusionLM, EncodedPrompts
+from entrgi.models.chat_template import generation_prompt_ids
 from entrgi.models.dtypes import dtype_kwarg, resolve_device, resolve_dtype
 
 
@@ -116,9 +117,7 @@ class HFDiffusionLM(DiffusionLM):
 
     def prompt_ids(self, messages) -> list[list[int]]:
         """Chat-formatted prompt ids (generation prompt added), one list per prompt."""
-        texts = [self.tokenizer.apply_chat_template(m, tokenize=False, add_generation_prompt=True) for m in messages]
-        # The template already holds any BOS; adding special tokens again would double it.
-        return self.tokenizer(texts, add_special_tokens=False)["input_ids"]
+        return generation_prompt_ids(self.tokenizer, messages)
 
     def encode(self, messages, max_new_tokens, sample_ids=None) -> EncodedPrompts:
         ids = self.prompt_ids(messages)

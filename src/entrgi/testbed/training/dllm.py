@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
 from entrgi.models.attention import bidirectional_inputs
+from entrgi.models.chat_template import generation_prompt_ids
 from entrgi.testbed.language import sample_pairs
 from entrgi.testbed.modeling_tiny_dllm import TinyDLMConfig, TinyDLMForMaskedDiffusion
 from entrgi.testbed.tokenizers import build_dllm_tokenizer
@@ -29,11 +30,8 @@ RESPONSE_LENGTH = 48  # tokens; every natural response (<= 48 words) fits
 
 
 def encode_prompt(tokenizer, prompt: str) -> list[int]:
-    """Prompt ids: the chat template over the user turn, with the assistant header."""
-    text = tokenizer.apply_chat_template(
-        [{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True
-    )
-    return tokenizer(text, add_special_tokens=False)["input_ids"]
+    """Prompt ids: the chat template over the user turn, with the assistant header (as at inference)."""
+    return generation_prompt_ids(tokenizer, [[{"role": "user", "content": prompt}]])[0]
 
 
 def pad_response(ids: list[int], eos_id: int, length: int) -> list[int]:
