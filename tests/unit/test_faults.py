@@ -5,8 +5,7 @@ import math
 
 import pytest
 import torch
-from fakes import TokenCountReward
-from test_guidance import _setup
+from fakes import FaultyReward, HashJudge, TokenCountReward, linear_step
 
 from entrgi import rng
 from entrgi.denoiser import GuidedDenoiser
@@ -21,36 +20,8 @@ from entrgi.types import PromptItem
 PROMPTS = [PromptItem("a", "the cat"), PromptItem("b", "a big dog eat food today"), PromptItem("c", "rain")]
 
 
-class FaultyReward:
-    """Wraps a reward; at the ``c``-th differentiable ``score_embeds`` call (an inner step) the rows in
-    ``faults[c]`` get a NaN reward (``kind="nan_reward"``) or a NaN / inf gradient w.r.t. their
-    embeddings (``"nan_grad"`` / ``"inf_grad"``, through a hook; the reward stays finite)."""
-
-    def __init__(self, inner, faults: dict[int, list[int]], kind: str = "nan_reward"):
-        self.inner, self.faults, self.kind = inner, faults, kind
-        self.backward_calls = 0
-
-    def __getattr__(self, name):
-        return getattr(self.inner, name)
-
-    def score_embeds(self, ctx, embeds, mask):
-        if not embeds.requires_grad:  # the untracked final soft reward
-            return self.inner.score_embeds(ctx, embeds, mask)
-        rows = torch.zeros(embeds.shape[0], dtype=torch.bool)
-        rows[self.faults.get(self.backward_calls, [])] = True
-        rows = rows.to(embeds.device)
-        self.backward_calls += 1
-        x = embeds * 1.0  # the same values; a place for the hook
-        if self.kind != "nan_reward":
-            bad = float("nan") if self.kind == "nan_grad" else float("inf")
-            x.register_hook(lambda g: torch.where(rows[:, None, None], bad, g))
-        r = self.inner.score_embeds(ctx, x, mask)
-        return torch.where(rows, float("nan"), r) if self.kind == "nan_reward" else r
-
-
 def optimize(faults, kind="nan_reward", inner_steps=3, n=4):
-    torch.manual_seed(0)  # LinearReward's direction
-    logits, tokens, masked, obj = _setup(n=n, length=6)
+    logits, tokens, masked, obj = linear_step(n=n, length=6)
     obj = RewardObjective(FaultyReward(obj.reward, faults, kind), obj.bridge, None, obj.stop_ids)
     at = StepPositions.every(0, rng.trajectory_keys(0, torch.arange(n), 1), masked)
     guide = GradientGuidance(weight="entropy", inner_steps=inner_steps, lr=0.5)
@@ -151,13 +122,6 @@ class NanTextReward(TokenCountReward):
         return scores
 
 
-class FieldJudge:
-    name = "fake"
-
-    def score(self, messages, responses):
-        return [[{"score": float(i)} for i in range(len(r))] for r in responses]
-
-
 def test_nonfinite_text_scores_are_null_and_left_out_of_the_means(lm):
     k = 3  # prompt a: rows 0..2, b: 3..5, c: 6..8
     reward = NanTextReward(
@@ -183,9 +147,11 @@ def test_nonfinite_text_scores_are_null_and_left_out_of_the_means(lm):
     assert metrics["top1_reward_mean"] == pytest.approx((a["top1_reward"] + b["top1_reward"]) / 2)
     assert metrics["avgN_reward_mean"] == pytest.approx((a["avgN_reward"] + b["avgN_reward"]) / 2)
     assert all(math.isfinite(metrics[key]) for key in ("top1_reward_mean", "avgN_reward_mean"))
-    judge_records(records, FieldJudge())  # a null best_index has no Top@1 response to judge
-    assert a["judge"] == {"score": float(best)} and b["judge"] == {"score": 1.0} and c["judge"] is None
-    assert judge_summary(records)["judge_score_mean"] == (best + 1.0) / 2
+    judge_records(records, HashJudge())  # a null best_index has no Top@1 response to judge
+    assert all(len({f["score"] for f in r["judge_all"]}) == k for r in (a, b))  # the judge tells them apart
+    top1_a, top1_b = HashJudge.fields(a["responses"][best]), HashJudge.fields(b["responses"][1])
+    assert a["judge"] == top1_a and b["judge"] == top1_b and c["judge"] is None
+    assert judge_summary(records)["judge_score_mean"] == pytest.approx((top1_a["score"] + top1_b["score"]) / 2)
     # a clean run: no nulls, the count is 0, and no record carries the key
     clean_out = generate(lm, NanTextReward(lm.tokenizer, {}), NoGuidance(), k=k)
     clean_records = to_records(clean_out, "bon", 5)

@@ -1,6 +1,7 @@
 import pytest
 import tiny_models
 import torch
+from fakes import linear_step
 
 from entrgi import rng
 from entrgi.guidance import GradientGuidance, NoGuidance, RewardObjective, normalized_entropy, parse_weight
@@ -8,27 +9,6 @@ from entrgi.guidance.weights import ConstantWeight, PowerWeight, ThresholdWeight
 from entrgi.models import SequenceClassifierReward, build_vocab_bridge
 from entrgi.positions import StepPositions
 from entrgi.schedule import TokenSampler
-
-
-class LinearReward:
-    """score = sum over attended positions of <embedding, direction>: gradients are known exactly."""
-
-    def __init__(self, dim):
-        self.direction = torch.randn(dim, dtype=torch.float64)
-
-    def score_embeds(self, ctx, embeds, mask):
-        return ((embeds @ self.direction) * mask).sum(-1)
-
-
-def _setup(n=2, length=5, vocab=11, dim=6, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    bridge = torch.randn(vocab, dim, generator=g, dtype=torch.float64)
-    logits = torch.randn(n, length, vocab, generator=g, dtype=torch.float64)
-    tokens = torch.randint(1, vocab, (n, length), generator=g)
-    masked = torch.rand(n, length, generator=g) < 0.6
-    masked[:, 0] = True
-    objective = RewardObjective(LinearReward(dim), bridge, None, torch.tensor([0]))
-    return logits, tokens, masked, objective
 
 
 class _RecordingAdam:
@@ -55,7 +35,7 @@ def phi_gradient(guide, phi, grad_embeds, obj, sampler, at):
 @pytest.mark.parametrize("chunk_bytes", [1, 2**20])
 def test_relaxed_embedding_values_and_gradients(w, chunk_bytes):
     """e_hat's values, and the hand-written backward to phi equals autograd through the soft path."""
-    logits, tokens, masked, obj = _setup()
+    logits, tokens, masked, obj = linear_step()
     sampler = TokenSampler(temperature=0.7, top_p=0.9)
     guide = GradientGuidance(weight=w)
     keys = rng.trajectory_keys(0, torch.arange(2), 1)
@@ -82,7 +62,7 @@ def test_relaxed_embedding_values_and_gradients(w, chunk_bytes):
 
 
 def test_gathered_positions_give_the_gradient_of_every_position():
-    logits, tokens, masked, obj = _setup(n=3, length=6)
+    logits, tokens, masked, obj = linear_step(n=3, length=6)
     masked[:] = False
     masked[:, [0, 2, 5]] = True  # three masked positions in every row
     sampler = TokenSampler(temperature=0.7, top_p=0.9)
@@ -196,7 +176,7 @@ def test_expectation_gradient_matches_finite_differences(tiny_dir, monkeypatch):
 
 
 def test_optimizer_raises_soft_reward_and_reports_stats():
-    logits, tokens, masked, obj = _setup(n=3, length=6)
+    logits, tokens, masked, obj = linear_step(n=3, length=6)
     sampler = TokenSampler(temperature=1.0)
     keys = rng.trajectory_keys(0, torch.arange(3), 1)
     # Expectation's soft reward is deterministic, so a few small Adam steps must raise it

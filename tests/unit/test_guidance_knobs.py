@@ -2,7 +2,7 @@
 
 import pytest
 import torch
-from test_guidance import _setup
+from fakes import linear_step
 
 from entrgi import rng
 from entrgi.denoiser import GuidedDenoiser
@@ -52,7 +52,7 @@ def test_min_entropy_above_every_step_is_unguided_sampling(lm, reward):
 
 def test_min_entropy_leaves_gated_trajectories_exactly_unchanged():
     """The masked update (the GPU path): trajectories under the threshold keep phi == logits."""
-    logits, tokens, masked, obj = _setup(n=4, length=6)
+    logits, tokens, masked, obj = linear_step(n=4, length=6)
     logits = logits.float()
     logits[:2] *= 8.0  # peaked rows: low entropy
     at = StepPositions.every(0, rng.trajectory_keys(0, torch.arange(4), 1), masked)

@@ -11,11 +11,11 @@ from types import SimpleNamespace
 import pytest
 import tiny_models
 import torch
+from fakes import LengthJudge
 from hydra import compose, initialize_config_module
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from entrgi.judges import (
-    Judge,
     LMUnitJudge,
     OracleJudge,
     RewardModelJudge,
@@ -199,16 +199,6 @@ def test_lmunit_yaml_matches_the_module_defaults():
 
 
 # ----------------------------------------------------------------- records
-class LengthJudge(Judge):
-    name = "length"
-
-    def score(self, messages, responses):
-        return [
-            [{"score": float(len(r.split())), "system": m[0]["role"] == "system"} for r in rs]
-            for m, rs in zip(messages, responses, strict=True)
-        ]
-
-
 def _records() -> list[dict]:
     return [
         {
