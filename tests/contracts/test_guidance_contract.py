@@ -1,22 +1,21 @@
 """The Guidance contract (entrgi.guidance.guidance), run by every guidance method in the project.
 
 Every option of ``conf/guidance/`` joins by itself (composed and instantiated as a run would), plus a
-gated EntRGi (``every`` / ``until``: steps it does not guide) and the toy method of
-``tests/integration/test_toy_guidance.py``. A new method passes these tests; a new hyper-parameter
-gets an alternative value in ``ALTERNATIVES`` (its name must change with it).
+gated EntRGi (``every`` / ``until``: steps it does not guide) and the toy method of ``tests/toy_guidance.py``.
+A new method passes these tests; a new hyper-parameter gets an alternative value in ``ALTERNATIVES``
+(its name must change with it). The reward is ``fakes.LinearReward`` (exact float64 gradients).
 
 (Named ``test_guidance_contract.py``: ``tests/unit/test_guidance.py`` owns the module name ``test_guidance``.)
 """
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Mapping
 from importlib import resources
-from pathlib import Path
 
 import pytest
 import torch
+from fakes import LinearReward
 from hydra import compose, initialize_config_module
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
@@ -29,14 +28,12 @@ from entrgi.schedule import DenoisingSchedule, TokenSampler
 from entrgi.trace import DENOISER_KEYS
 from entrgi.types import PromptItem
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))  # the toy method's module
-
 OPTIONS = sorted(
     p.name[: -len(".yaml")]
     for p in (resources.files("entrgi.conf") / "guidance").iterdir()
     if p.name.endswith(".yaml") and not p.name.startswith("_")
 )
-TOY = {"_target_": "test_toy_guidance.ToyGuidance", "token_id": 4, "bias": 3.0}
+TOY = {"_target_": "toy_guidance.ToyGuidance", "token_id": 4, "bias": 3.0}
 # a different valid value per hyper-parameter: the name must differ when it does
 ALTERNATIVES = {
     "weight": "constant:0.5",
@@ -73,18 +70,6 @@ def build(config: dict) -> Guidance:
     return instantiate(config)
 
 
-class LinearReward:
-    """score = sum over attended positions of <embedding, direction> (float64: exact comparisons)."""
-
-    def __init__(self, dim: int):
-        self.direction = torch.randn(dim, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
-        self.calls = 0
-
-    def score_embeds(self, ctx, embeds, mask):
-        self.calls += 1
-        return ((embeds @ self.direction) * mask).sum(-1)
-
-
 def step_inputs(seed: int = 0, n: int = 3, length: int = 6, vocab: int = 11, dim: int = 5):
     """fp32 logits [N, L, V] (what the denoiser passes), tokens, positions (some unmasked) and an objective."""
     g = torch.Generator().manual_seed(seed)
@@ -93,7 +78,7 @@ def step_inputs(seed: int = 0, n: int = 3, length: int = 6, vocab: int = 11, dim
     masked = torch.rand(n, length, generator=g) < 0.6
     masked[:, 0], masked[:, -1] = True, False
     at = StepPositions.every(0, rng.trajectory_keys(seed, torch.arange(n), 1), masked)
-    reward = LinearReward(dim)
+    reward = LinearReward(dim, seed=1)  # float64: exact comparisons
     bridge = torch.randn(vocab, dim, generator=g, dtype=torch.float64)  # E_R
     objective = RewardObjective(reward, bridge, None, torch.tensor([0]))
     return logits, tokens, at, objective, reward

@@ -1,9 +1,10 @@
 """A new guidance method is one class and one yaml: nothing in src/ changes.
 
-``ToyGuidance`` below is the whole method. The test writes its one yaml into a config folder of its
-own, adds that folder to Hydra's search path (``hydra.searchpath``, as a user would on the command
-line) and runs the testbed pipeline with ``guidance=toy``: the run finishes, the toy's statistic
-``bias_applied`` is in every record's trace and in the W&B curves, and the generations show the bias.
+``ToyGuidance`` (``tests/toy_guidance.py``, a module outside src/ and the package) is the whole method.
+The test writes its one yaml into a config folder of its own, adds that folder to Hydra's search path
+(``hydra.searchpath``, as a user would on the command line) and runs the testbed pipeline with
+``guidance=toy``: the run finishes, the toy's statistic ``bias_applied`` is in every record's trace and
+in the W&B curves, and the generations show the bias.
 """
 
 from __future__ import annotations
@@ -14,33 +15,14 @@ from pathlib import Path
 import pytest
 import torch
 from hydra import compose, initialize_config_module
+from toy_guidance import ToyGuidance
 from transformers import AutoTokenizer
 
 from entrgi import pipeline
-from entrgi.guidance import Guidance
 from entrgi.testbed import ASSETS
 
 WORD = "happy"  # one token of the testbed vocabulary
-HERE = Path(__file__).resolve().parent
-
-
-class ToyGuidance(Guidance):
-    """Adds ``bias`` to the logit of token ``token_id`` at every masked position; reports
-    ``bias_applied``, the number of positions it biased per trajectory. Needs no reward."""
-
-    requires_reward = False
-
-    def __init__(self, token_id: int, bias: float = 1.0):
-        self.token_id, self.bias = int(token_id), float(bias)
-
-    @property
-    def name(self) -> str:
-        return f"toy(token={self.token_id},bias={self.bias:g})"
-
-    def optimize(self, logits, tokens, objective, sampler, at, entropy=None):
-        active = at.active.to(logits.dtype)  # [N, G]
-        logits[..., self.token_id] += self.bias * active  # in place: phi takes the logits' memory
-        return logits, {"bias_applied": active.sum(-1)}
+TOY_MODULE_DIR = Path(__file__).resolve().parents[1]  # tests/: the folder of toy_guidance.py
 
 
 def toy_yaml(folder: Path, token_id: int, bias: float) -> Path:
@@ -124,12 +106,13 @@ def test_the_toy_biases_only_masked_positions():
 @pytest.mark.slow
 def test_the_toy_from_the_command_line(tmp_path, token_id):
     """The user's way: ``python -m entrgi.run hydra.searchpath=[file://<folder>] guidance=toy`` with the
-    class's module on PYTHONPATH."""
+    class's module (tests/toy_guidance.py) on PYTHONPATH."""
     from cli_runs import read_run, run_cli
 
     conf = toy_yaml(tmp_path / "conf", token_id, bias=12.0)
     args = [f"hydra.searchpath=[file://{conf}]", "guidance=toy", "+experiment=smoke", "logger=none"]
-    run_cli([*args, f"paths.output_dir={tmp_path / 'out'}"], cwd=tmp_path, env_extra={"PYTHONPATH": str(HERE)})
-    records, metrics = read_run(tmp_path / "out")
+    out = tmp_path / "out"
+    run_cli([*args, f"paths.output_dir={out}"], cwd=tmp_path, env_extra={"PYTHONPATH": str(TOY_MODULE_DIR)})
+    records, metrics = read_run(out)
     assert metrics["method"] == "toy" and metrics["guidance"] == f"toy(token={token_id},bias=12)"
     assert all(r["trace"]["bias_applied"][0] == 16 for r in records)  # smoke: 16 masked positions at step 0
