@@ -66,3 +66,9 @@ def require_choice(value: Any, key: str, choices: Iterable[Any], hint: str = "")
     choices = list(choices)
     if value not in choices:
         raise ValueError(f"{key}={value!r}; choose one of {choices}{_suffix(hint)}")
+
+
+def require_bool(value: Any, key: str, hint: str = "") -> None:
+    """``true`` or ``false``; not 0 / 1 or a string (``"false"`` would be truthy)."""
+    if not isinstance(value, bool):
+        raise ValueError(f"{key} must be true or false, got {value!r}{_suffix(hint)}")

@@ -48,9 +48,8 @@ class GenerationOutput:
     tokens: torch.Tensor  # [B, K, L]
     trace: dict[str, torch.Tensor]  # each [B, K, T]: entrgi.trace.DENOISER_KEYS and the guidance's statistics
     entropy_map: torch.Tensor  # [B, T, L] normalized entropy per position (nan once committed), trajectory 0
-    commit_step: torch.Tensor | None = (
-        None  # [B, L] the step each position of trajectory 0 was committed at (-1: never)
-    )
+    # [B, L] the step each position of trajectory 0 was committed at (-1: never)
+    commit_step: torch.Tensor | None = None
     token_pieces: list[list[str]] | None = None  # [B][L] trajectory 0's final tokens, each decoded alone
     wall_s: float = 0.0
     counters: dict[str, int] = field(default_factory=dict)

@@ -38,6 +38,7 @@ from entrgi.data.dataset import PromptDataset, collate_prompts, filter_done
 from entrgi.denoiser import GuidedDenoiser
 from entrgi.eval.compute import compute_summary
 from entrgi.eval.identity import run_identity
+from entrgi.guidance import Guidance
 from entrgi.metrics import empty_metrics, run_metrics, write_metrics
 from entrgi.models.usage import matmul_params
 from entrgi.module import GuidedDenoisingModule
@@ -83,7 +84,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     output_dir = prepare_output(cfg)
     prompts = load_prompts(cfg)
     if not prompts.items:
-        return _nothing_to_run(cfg, output_dir, prompts.skipped, guidance.method)
+        return _nothing_to_run(cfg, output_dir, prompts.skipped, guidance)
     record_run(cfg, output_dir, guidance.method)
     built = build(cfg, schedule, guidance, prompts, output_dir)
     summary = None
@@ -264,14 +265,15 @@ def build_logger(cfg: DictConfig):
     return instantiate(cfg.logger)
 
 
-def _nothing_to_run(cfg: DictConfig, output_dir: Path, skipped: dict[str, int], method: str) -> dict[str, Any]:
+def _nothing_to_run(cfg: DictConfig, output_dir: Path, skipped: dict[str, int], guidance: Guidance) -> dict[str, Any]:
     """No prompt survived loading: say so, write metrics.json (rank 0) and load no model."""
     log.warning(
         "nothing to run: the data gave no valid prompt (skipped: %s); see data.path / data.on_invalid",
         skipped or "none",
     )
-    identity = run_identity(OmegaConf.to_container(cfg, resolve=True), method)
-    metrics = empty_metrics(identity, method, cfg.seed, skipped)
+    identity = run_identity(OmegaConf.to_container(cfg, resolve=True), guidance.method)
+    metrics = empty_metrics(identity, guidance.method, cfg.seed, skipped)
+    metrics["guidance"] = guidance.name  # as summarize() writes it
     if rank_zero_only.rank == 0:
         write_metrics(output_dir, metrics)
     return metrics

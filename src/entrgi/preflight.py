@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from entrgi.checks import require_positive
+from entrgi.checks import require_bool, require_positive
 from entrgi.models.dtypes import resolve_device
 
 _MODEL_GROUPS = ("model", "reward", "judge")
@@ -25,7 +25,12 @@ def check_config(cfg: DictConfig) -> None:
             cfg.max_chunk_bytes, "max_chunk_bytes", hint="bytes per [rows, V] chunk, or null for the default"
         )
     if OmegaConf.is_missing(cfg.data, "path"):  # (`"path" in cfg.data` is False for a missing value)
-        raise ValueError("data.path is required for data=jsonl: pass data.path=/path/to/prompts.jsonl")
+        raise ValueError(
+            "data.path is required for this data option: pass data.path=/path/to/prompts.jsonl (a local file) "
+            "or a hub dataset id"
+        )
+    for key in ("resume", "save_entropy_maps"):
+        require_bool(cfg.get(key), key)
     _guard_multirun_ddp(cfg)
     model_devices(cfg)
 

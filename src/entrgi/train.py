@@ -19,7 +19,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from entrgi.checks import require_positive
+from entrgi.checks import require_integer, require_positive
 from entrgi.testbed import ASSETS
 
 
@@ -39,14 +39,10 @@ def _validate(trainer: L.Trainer, module: L.LightningModule, data: L.LightningDa
 
 def check_config(cfg: DictConfig) -> None:
     """Reject bad values before any data is generated or model built, naming the key."""
-    for key, kind in (
-        ("max_steps", int),
-        ("batch_size", int),
-        ("lr", float),
-    ):  # max_steps=-1: Lightning trains 1000 epochs
+    # max_steps=-1 would make Lightning train 1000 epochs
+    for key, kind in (("max_steps", int), ("batch_size", int), ("lr", float)):
         require_positive(cfg.get(key), key, kind, f"e.g. `python -m entrgi.train train={cfg.name} {key}=...`")
-    if not isinstance(cfg.seed, int) or isinstance(cfg.seed, bool):
-        raise ValueError(f"seed must be an integer, got {cfg.seed!r}")
+    require_integer(cfg.seed, "seed")
 
 
 def train(cfg: DictConfig) -> TrainingResult:

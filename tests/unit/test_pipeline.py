@@ -11,7 +11,7 @@ from hydra.errors import InstantiationException
 from entrgi import pipeline
 from entrgi.metrics import empty_metrics, run_metrics, write_metrics
 
-CONTRACT_KEYS = [  # README / DESIGN.md: metrics.json's key names, in the order the file holds them
+CONTRACT_KEYS = [  # README (Outputs): metrics.json's key names, in the order the file holds them
     "num_prompts",
     "top1_reward_mean",
     "avgN_reward_mean",

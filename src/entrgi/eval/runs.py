@@ -38,7 +38,7 @@ IDENTITY_KEYS = {
     "top_k": "schedule.top_k",
     "alg": "schedule.alg",
     "max_new_tokens": "schedule.max_new_tokens",
-    "dataset": "data.name",
+    "dataset": "data.path",  # a hub id or file; the testbed's name otherwise
     "dllm": "model.path",
     "reward": "reward.path",
     "judge": "judge.name",

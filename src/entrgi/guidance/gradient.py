@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import torch
 
-from entrgi.checks import require_choice, require_positive, require_range
+from entrgi.checks import require_bool, require_choice, require_positive, require_range
 from entrgi.guidance.adam import RowAdam, finite_rows
 from entrgi.guidance.guidance import Guidance, GuidanceStats
 from entrgi.guidance.objective import RewardObjective
@@ -56,6 +56,8 @@ class GradientGuidance(Guidance):
         require_positive(inner_steps, "guidance.inner_steps (M)", hint="use guidance=bon for no optimization")
         require_positive(lr, "guidance.lr (eta)", kind=float)
         require_choice(normalization, "guidance.normalization", NORMALIZATIONS)
+        require_bool(fp32, "guidance.fp32")
+        require_bool(track_final_reward, "guidance.track_final_reward")
         self.weight = parse_weight(weight)
         self.inner_steps = inner_steps
         self.lr = float(lr)
@@ -90,7 +92,7 @@ class GradientGuidance(Guidance):
         """What ran: the method, M and eta always, then each other knob that changes the generations
         where it departs from its default, in a fixed order (``track_final_reward`` only adds a trace
         entry): ``entrgi(M=3,eta=0.5)``, ``aps(M=1,eta=0.1,norm=log_support,every=2,until=0.5)``."""
-        knobs = [f"M={self.inner_steps}", f"eta={self.lr:g}"]
+        knobs = [f"M={self.inner_steps}", f"eta={self.lr!r}"]
         if self.normalization != "log_vocab":
             knobs.append(f"norm={self.normalization}")
         if not self.fp32:
@@ -98,9 +100,9 @@ class GradientGuidance(Guidance):
         if self.every != 1:
             knobs.append(f"every={self.every}")
         if self.until != 1.0:
-            knobs.append(f"until={self.until:g}")
+            knobs.append(f"until={self.until!r}")
         if self.min_entropy != 0.0:
-            knobs.append(f"min_entropy={self.min_entropy:g}")
+            knobs.append(f"min_entropy={self.min_entropy!r}")
         return f"{self.method}({','.join(knobs)})"
 
     @torch.no_grad()

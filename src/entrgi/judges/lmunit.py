@@ -22,6 +22,7 @@ from collections.abc import Sequence
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from entrgi.checks import require_choice, require_positive
 from entrgi.judges.base import Judge, check_batch, json_number, last_user_turn
 from entrgi.models.dtypes import dtype_kwarg, resolve_device, resolve_dtype
 
@@ -153,10 +154,8 @@ class LMUnitJudge(Judge):
     ) -> LMUnitJudge:
         """Load the judge model (hub id or folder). ``backend=auto``: vLLM when it is installed and
         ``device`` is CUDA, else transformers. Tokens "1".."5" are checked before weights load."""
-        if backend not in BACKENDS:
-            raise ValueError(f"judge.backend={backend!r}; choose one of {list(BACKENDS)}")
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"judge.batch_size={batch_size!r} must be a positive integer (judge inputs per forward)")
+        require_choice(backend, "judge.backend", BACKENDS)
+        require_positive(batch_size, "judge.batch_size", hint="judge inputs per forward")
         device, dtype = resolve_device(device, "judge.device"), resolve_dtype(dtype, "judge.dtype")
         has_vllm = importlib.util.find_spec("vllm") is not None
         if backend == "vllm" and not has_vllm:

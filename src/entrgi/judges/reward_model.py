@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import torch
 
+from entrgi.checks import require_positive
 from entrgi.judges.base import Judge, check_batch, json_number
 from entrgi.models.dtypes import resolve_device, resolve_dtype
 from entrgi.models.reward import SequenceClassifierReward
@@ -31,8 +32,7 @@ class RewardModelJudge(Judge):
         attn_implementation: str | None = None,
     ) -> RewardModelJudge:
         """Load any one-label ``AutoModelForSequenceClassification`` checkpoint (hub id or folder)."""
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"judge.batch_size={batch_size!r} must be a positive integer (responses per forward)")
+        require_positive(batch_size, "judge.batch_size", hint="responses per forward")
         # resolved here so that errors name the judge's keys, not the guiding reward's
         device, dtype = resolve_device(device, "judge.device"), resolve_dtype(dtype, "judge.dtype")
         reward = SequenceClassifierReward.from_pretrained(
