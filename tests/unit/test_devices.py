@@ -15,6 +15,7 @@ from entrgi import pipeline
 from entrgi.callbacks import writer as writer_mod
 from entrgi.models import DreamLM, SequenceClassifierReward
 from entrgi.models import hf as hf_mod
+from entrgi.models import hf_reward as hf_reward_mod
 from entrgi.models import reward as reward_mod
 from entrgi.models.dtypes import local_rank, resolve_device
 from entrgi.preflight import device_kwarg, model_devices
@@ -106,7 +107,7 @@ def test_bad_device_fails_before_any_file_is_read(no_cuda):
     for mod, name in (
         (hf_mod, "AutoModel"),
         (hf_mod, "AutoTokenizer"),
-        (reward_mod, "AutoTokenizer"),
+        (hf_reward_mod, "AutoTokenizer"),
         (reward_mod, "AutoModelForSequenceClassification"),
     ):
         no_cuda.setattr(getattr(mod, name), "from_pretrained", loaded)

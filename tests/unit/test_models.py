@@ -334,3 +334,53 @@ def test_guidance_raises_the_loglik_reward(tiny_dir, tmp_path):
     before, after = out.trace["reward_soft_before"], out.trace["reward_soft_after"]
     assert torch.isfinite(before).all() and torch.isfinite(after).all()
     assert (after - before).mean() > 0
+
+
+# ----------------------------------------------------------------- shared HF reward checks
+BAD_OPTIONS = [
+    ("score_batch_size", 0),
+    ("score_batch_size", -4),
+    ("score_batch_size", True),  # a bool is not a count
+    ("score_batch_size", 8.0),
+    ("min_vocab_coverage", -0.1),
+    ("min_vocab_coverage", 1.5),
+    ("min_vocab_coverage", float("nan")),
+    ("min_vocab_coverage", True),
+    ("cache_prefix", "false"),  # a non-empty string would read as true
+    ("cache_prefix", 1),
+    ("cache_prefix", None),
+]
+
+
+@pytest.mark.parametrize("cls", [SequenceClassifierReward, CausalLMLogLikReward])
+@pytest.mark.parametrize(("key", "value"), BAD_OPTIONS)
+def test_reward_options_are_checked_before_anything_loads(cls, key, value):
+    """A bad value names its key, before the (absent) checkpoint is read: no OSError."""
+    with pytest.raises(ValueError, match=rf"reward\.{key} must be"):
+        cls.from_pretrained("org/absent", device="cpu", **{key: value})
+    if key == "cache_prefix":  # the loader's own switch is checked the same way
+        with pytest.raises(ValueError, match=r"reward\.trust_remote_code must be"):
+            cls.from_pretrained("org/absent", device="cpu", trust_remote_code=value)
+
+
+@pytest.mark.parametrize(("key", "value"), BAD_OPTIONS)
+def test_reward_constructors_check_their_options(reward, loglik, key, value):
+    for built in (reward, loglik):
+        with pytest.raises(ValueError, match=rf"reward\.{key} must be"):
+            type(built)(built.model, built.tokenizer, **{key: value})
+    ok = type(reward)(reward.model, reward.tokenizer, score_batch_size=1, min_vocab_coverage=1.0, cache_prefix=False)
+    assert (ok.score_batch_size, ok.min_vocab_coverage, ok.cache_prefix) == (1, 1.0, False)
+
+
+def test_both_reward_kinds_share_loading_context_and_backbone(reward, loglik):
+    """One loader and one context for both kinds; the backbone returns hidden states, not scores."""
+    from entrgi.models import HFRewardModel
+
+    for built in (reward, loglik):
+        assert isinstance(built, HFRewardModel) and type(built).context is HFRewardModel.context
+        assert type(built).from_pretrained.__func__ is HFRewardModel.from_pretrained.__func__
+        hidden = built._backbone(input_ids=torch.tensor([[5, 6, 7]])).last_hidden_state
+        assert hidden.shape == (1, 3, built.embedding_matrix.shape[1])
+    full, cut = reward.context(MSGS), loglik.context(MSGS)  # the causal LM keeps the last prefix column out
+    assert full.prefix_kv[0][0].shape[2] == full.prefix_ids.shape[1]
+    assert cut.prefix_kv[0][0].shape[2] == cut.prefix_ids.shape[1] - 1

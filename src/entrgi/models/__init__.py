@@ -3,6 +3,7 @@
 from entrgi.models.base import DiffusionLM, EncodedPrompts
 from entrgi.models.causal_lm_reward import CausalLMLogLikReward
 from entrgi.models.hf import BidirectionalLM, DreamLM, HFDiffusionLM, LLaDALM
+from entrgi.models.hf_reward import HFRewardModel
 from entrgi.models.reward import SequenceClassifierReward
 from entrgi.models.reward_base import RewardContext, RewardModel
 from entrgi.models.vocab import BridgeCoverage, VocabBridge, build_vocab_bridge
@@ -15,6 +16,7 @@ __all__ = [
     "DreamLM",
     "EncodedPrompts",
     "HFDiffusionLM",
+    "HFRewardModel",
     "LLaDALM",
     "RewardContext",
     "RewardModel",

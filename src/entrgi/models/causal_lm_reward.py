@@ -6,18 +6,15 @@ import inspect
 from collections.abc import Sequence
 
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer, DynamicCache
+from transformers import AutoModelForCausalLM, DynamicCache
 
-from entrgi.checks import require_positive, require_range
-from entrgi.models.dtypes import dtype_kwarg, resolve_device, resolve_dtype
-from entrgi.models.reward_base import RewardContext, RewardModel
-from entrgi.models.reward_prefix import prefix_kv, template_ids
-from entrgi.models.usage import ModelUsage
+from entrgi.models.hf_reward import HFRewardModel
+from entrgi.models.reward_base import RewardContext
 
 _CHUNK_BYTES = 256 * 2**20  # one [rows, V_R] fp32 temporary of the target search
 
 
-class CausalLMLogLikReward(RewardModel):
+class CausalLMLogLikReward(HFRewardModel):
     """score = mean over target tokens of log p(token | everything before it), where the sequence is
     the reward chat template's prefix (the prompt), the response, and the template's suffix (the
     end-of-turn tokens), and the targets are the response's tokens and the suffix's.
@@ -40,77 +37,13 @@ class CausalLMLogLikReward(RewardModel):
     batch in ``context`` and reused by every call (exact).
     """
 
-    def __init__(
-        self,
-        model: torch.nn.Module,
-        tokenizer,
-        score_batch_size: int = 32,
-        min_vocab_coverage: float = 0.5,
-        cache_prefix: bool = True,
-    ):
-        if getattr(tokenizer, "chat_template", None) is None:
-            raise ValueError(
-                "the reward tokenizer has no chat_template; reward.path must be a chat model (its "
-                "log-likelihood is read on chat-formatted text)"
-            )
-        require_positive(score_batch_size, "reward.score_batch_size")
-        require_range(min_vocab_coverage, "reward.min_vocab_coverage", 0.0, 1.0)
-        self.model = model.eval().requires_grad_(False)
-        self.tokenizer = tokenizer
-        self.score_batch_size = score_batch_size
-        self.min_vocab_coverage = min_vocab_coverage
-        self.cache_prefix = cache_prefix
-        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-        self.pad_token_id = 0 if pad is None else pad  # never attended; any id will do
-        self.calls = 0
-        self.usage = ModelUsage()
+    auto_class = AutoModelForCausalLM
+    uncached_prefix_columns = 1  # the prefix's last column predicts the first response token
+
+    def __init__(self, model: torch.nn.Module, tokenizer, **options):
+        """``options``: ``score_batch_size``, ``min_vocab_coverage``, ``cache_prefix`` (``HFRewardModel``)."""
+        super().__init__(model, tokenizer, **options)
         self._keep_arg = "logits_to_keep" in inspect.signature(model.forward).parameters
-
-    @classmethod
-    def from_pretrained(
-        cls,
-        path: str,
-        dtype: str | torch.dtype = "bfloat16",
-        device: str | None = None,
-        trust_remote_code: bool = False,
-        score_batch_size: int = 32,
-        min_vocab_coverage: float = 0.5,
-        cache_prefix: bool = True,
-        attn_implementation: str | None = None,
-    ) -> CausalLMLogLikReward:
-        """Load tokenizer and causal LM (hub id or folder) onto ``device`` (checked before anything is read)."""
-        device = resolve_device(device, "reward.device")
-        kwargs = dtype_kwarg(resolve_dtype(dtype, "reward.dtype"))
-        if attn_implementation:
-            kwargs["attn_implementation"] = attn_implementation
-        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
-        model = AutoModelForCausalLM.from_pretrained(path, trust_remote_code=trust_remote_code, **kwargs)
-        model.to(device)
-        return cls(
-            model,
-            tokenizer,
-            score_batch_size=score_batch_size,
-            min_vocab_coverage=min_vocab_coverage,
-            cache_prefix=cache_prefix,
-        )
-
-    @property
-    def embedding_matrix(self) -> torch.Tensor:
-        """E_R: the input-embedding matrix [V_R, D]."""
-        return self.model.get_input_embeddings().weight
-
-    def context(self, messages: Sequence[list[dict[str, str]]]) -> RewardContext:
-        """Prefix / suffix ids per prompt; with ``cache_prefix`` the keys/values of the prefix's columns
-        but the last (whose output predicts the first response token, so it runs with the response)."""
-        ids, mask, suffix = template_ids(self.tokenizer, messages, self.pad_token_id)
-        dev = self.device
-        ctx = RewardContext(ids.to(dev), mask.to(dev), torch.tensor(suffix, dtype=torch.long, device=dev))
-        if self.cache_prefix and ids.shape[1] > 1:
-            embed = self.model.get_input_embeddings()
-            ctx.prefix_kv = prefix_kv(self.model.base_model, embed, ctx.prefix_ids[:, :-1], ctx.prefix_mask[:, :-1])
-            self.calls += 1
-            self.usage.forward(ctx.prefix_ids[:, :-1].numel())
-        return ctx
 
     @torch.no_grad()
     def nearest_ids(self, embeds: torch.Tensor) -> torch.Tensor:
@@ -140,9 +73,7 @@ class CausalLMLogLikReward(RewardModel):
         out = []
         for start in range(0, len(responses), self.score_batch_size):
             chunk = list(responses[start : start + self.score_batch_size])
-            ids, mask, suffix = template_ids(self.tokenizer, messages[start : start + len(chunk)], self.pad_token_id)
-            dev = self.device
-            ctx = RewardContext(ids.to(dev), mask.to(dev), torch.tensor(suffix, dtype=torch.long, device=dev))
+            ctx = self._template(messages[start : start + len(chunk)])  # no cache: one call per chunk
             encoded = self.tokenizer(chunk, add_special_tokens=False)["input_ids"]
             width = max(len(x) for x in encoded)
             tokens = torch.full((len(chunk), width), self.pad_token_id, dtype=torch.long)
@@ -150,7 +81,7 @@ class CausalLMLogLikReward(RewardModel):
             for i, x in enumerate(encoded):
                 tokens[i, : len(x)] = torch.tensor(x, dtype=torch.long)
                 att[i, : len(x)] = True
-            tokens, att = tokens.to(dev), att.to(dev)
+            tokens, att = tokens.to(self.device), att.to(self.device)
             out.append(self._loglik(ctx, embed(tokens), att, tokens).cpu())
         return torch.cat(out)
 

@@ -5,22 +5,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-from transformers import AutoModelForSequenceClassification, AutoTokenizer, DynamicCache
+from transformers import AutoModelForSequenceClassification, DynamicCache
 
 from entrgi.models.chat_template import encode_with_bos, split_chat_template
-from entrgi.models.dtypes import dtype_kwarg, resolve_device, resolve_dtype
-from entrgi.models.reward_base import RewardContext, RewardModel
-from entrgi.models.reward_prefix import prefix_kv, template_ids
-from entrgi.models.usage import ModelUsage
-
-__all__ = ["RewardContext", "SequenceClassifierReward"]  # RewardContext lives in reward_base; importable here too
+from entrgi.models.hf_reward import HFRewardModel
+from entrgi.models.reward_base import RewardContext
 
 
 def _at_least_fp32(x: torch.Tensor) -> torch.Tensor:
     return x if x.dtype == torch.float64 else x.float()
 
 
-class SequenceClassifierReward(RewardModel):
+class SequenceClassifierReward(HFRewardModel):
     """A frozen ``AutoModelForSequenceClassification`` with one label; score = ``logits[:, 0]``.
 
     The chat template is split into prefix / suffix around the response by rendering it with a
@@ -30,86 +26,15 @@ class SequenceClassifierReward(RewardModel):
     tokenizer wants one and the template did not write it.
     """
 
-    def __init__(
-        self,
-        model: torch.nn.Module,
-        tokenizer,
-        score_batch_size: int = 32,
-        min_vocab_coverage: float = 0.5,
-        cache_prefix: bool = True,
-    ):
+    auto_class = AutoModelForSequenceClassification
+    load_kwargs = {"num_labels": 1}
+    needs_suffix = True  # the score is read at the last position
+
+    def __init__(self, model: torch.nn.Module, tokenizer, **options):
+        """``options``: ``score_batch_size``, ``min_vocab_coverage``, ``cache_prefix`` (``HFRewardModel``)."""
         if getattr(model.config, "num_labels", 1) != 1:
             raise ValueError(f"reward model must have one label (num_labels=1), got {model.config.num_labels}")
-        if getattr(tokenizer, "chat_template", None) is None:
-            raise ValueError(
-                "the reward tokenizer has no chat_template; reward models are scored on chat-formatted text"
-            )
-        self.model = model.eval().requires_grad_(False)
-        self.tokenizer = tokenizer
-        self.score_batch_size = score_batch_size
-        self.min_vocab_coverage = min_vocab_coverage  # demanded of the vocabulary bridge to a dLLM
-        self.cache_prefix = cache_prefix  # prompt prefix keys/values computed once per batch, reused every call
-        self.pad_token_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-        self.calls = 0
-        self.usage = ModelUsage()  # passes and token positions, for compute accounting
-
-    @classmethod
-    def from_pretrained(
-        cls,
-        path: str,
-        dtype: str | torch.dtype = "bfloat16",
-        device: str | None = None,
-        trust_remote_code: bool = False,
-        score_batch_size: int = 32,
-        min_vocab_coverage: float = 0.5,
-        cache_prefix: bool = True,
-        attn_implementation: str | None = None,
-    ) -> SequenceClassifierReward:
-        """Load tokenizer and reward model onto ``device`` (checked before anything is read; see
-        ``resolve_device`` and ``HFDiffusionLM.from_pretrained`` for how weights reach the device)."""
-        device = resolve_device(device, "reward.device")
-        kwargs = dtype_kwarg(resolve_dtype(dtype, "reward.dtype"))
-        if attn_implementation:
-            kwargs["attn_implementation"] = attn_implementation
-        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
-        model = AutoModelForSequenceClassification.from_pretrained(
-            path, num_labels=1, trust_remote_code=trust_remote_code, **kwargs
-        )
-        model.to(device)
-        return cls(
-            model,
-            tokenizer,
-            score_batch_size=score_batch_size,
-            min_vocab_coverage=min_vocab_coverage,
-            cache_prefix=cache_prefix,
-        )
-
-    # ----------------------------------------------------------------- template
-    @property
-    def embedding_matrix(self) -> torch.Tensor:
-        """E_R: the input-embedding matrix [V_R, D]."""
-        return self.model.get_input_embeddings().weight
-
-    def context(self, messages: Sequence[list[dict[str, str]]]) -> RewardContext:
-        """Prefix / suffix token ids for each prompt (one row per prompt)."""
-        ids, mask, suffix = template_ids(self.tokenizer, messages, self.pad_token_id)
-        if not suffix:
-            raise ValueError(
-                "the reward chat template writes nothing after the response; the score position "
-                "would be a response token"
-            )
-        dev = self.device
-        ctx = RewardContext(ids.to(dev), mask.to(dev), torch.tensor(suffix, dtype=torch.long, device=dev))
-        if self.cache_prefix:
-            embed = self.model.get_input_embeddings()
-            ctx.prefix_kv = prefix_kv(self._backbone, embed, ctx.prefix_ids, ctx.prefix_mask)
-            self.calls += 1
-            self.usage.forward(ctx.prefix_ids.numel())
-        return ctx
-
-    @property
-    def _backbone(self) -> torch.nn.Module:
-        return getattr(self.model, self.model.base_model_prefix)
+        super().__init__(model, tokenizer, **options)
 
     # ----------------------------------------------------------------- scoring
     def score_embeds(
