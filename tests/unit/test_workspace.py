@@ -9,7 +9,7 @@ pytest.importorskip("wandb_workspaces")
 
 import wandb_workspaces.reports.v2 as wr  # noqa: E402
 import wandb_workspaces.workspaces as ws  # noqa: E402
-from test_wandb_stream import FakeRun, rec  # noqa: E402
+from wandb_fakes import FakeRun, rec  # noqa: E402
 
 from entrgi import workspace as wsp  # noqa: E402
 from entrgi.callbacks import wandb_logging as wl  # noqa: E402
@@ -100,7 +100,7 @@ def test_generations_table_panel(spec, logged_keys):
 @pytest.mark.slow
 def test_report_panels_show_what_entrgi_report_logs(spec, tmp_path, monkeypatch):
     """A real ``python -m entrgi.report`` (plots included) logged to an offline W&B run, read back."""
-    from test_report import config, write_run
+    from report_runs import config, write_run
     from wandb_reader import summarize_run
 
     from entrgi import report
