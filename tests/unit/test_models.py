@@ -384,3 +384,22 @@ def test_both_reward_kinds_share_loading_context_and_backbone(reward, loglik):
     full, cut = reward.context(MSGS), loglik.context(MSGS)  # the causal LM keeps the last prefix column out
     assert full.prefix_kv[0][0].shape[2] == full.prefix_ids.shape[1]
     assert cut.prefix_kv[0][0].shape[2] == cut.prefix_ids.shape[1] - 1
+
+
+@pytest.mark.parametrize("config_pad", [None, "other"])
+def test_text_scores_pad_with_the_id_the_classifier_pools_by(tiny_dir, config_pad):
+    """transformers reads a classifier's score at the last token that is not config.pad_token_id:
+    padding with another id would read shorter rows' scores off a padding column."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(tiny_dir["reward"]))
+    model = AutoModelForSequenceClassification.from_pretrained(str(tiny_dir["reward"]), num_labels=1)
+    other = next(i for i in range(len(tokenizer)) if i != tokenizer.pad_token_id and i not in tokenizer.all_special_ids)
+    model.config.pad_token_id = None if config_pad is None else other
+    reward = SequenceClassifierReward(model, tokenizer)
+    assert reward.pad_token_id == model.config.pad_token_id == (tokenizer.pad_token_id if config_pad is None else other)
+    messages = [[{"role": "user", "content": "hi"}]] * 2
+    responses = ["a", "a much longer response than the first one"]
+    together = reward.score_text(messages, responses)
+    alone = torch.cat([reward.score_text(messages[:1], [r]) for r in responses])
+    assert torch.allclose(together, alone, atol=1e-5)

@@ -35,6 +35,11 @@ class SequenceClassifierReward(HFRewardModel):
         if getattr(model.config, "num_labels", 1) != 1:
             raise ValueError(f"reward model must have one label (num_labels=1), got {model.config.num_labels}")
         super().__init__(model, tokenizer, **options)
+        # score_text pads on the right and transformers pools at the last token that is not
+        # config.pad_token_id: pad with exactly that id (and give the config one if it has none)
+        if model.config.pad_token_id is None:
+            model.config.pad_token_id = self.pad_token_id
+        self.pad_token_id = model.config.pad_token_id
 
     # ----------------------------------------------------------------- scoring
     def score_embeds(
@@ -81,6 +86,12 @@ class SequenceClassifierReward(HFRewardModel):
         for m, r in zip(messages, responses, strict=True):
             prefix, suffix = split_chat_template(self.tokenizer, m)
             ids.append(encode_with_bos(self.tokenizer, prefix + r + suffix))
+            if ids[-1][-1] == self.pad_token_id:  # the pooled position would move off the last token
+                raise ValueError(
+                    f"the reward's chat template ends with its padding token (id {self.pad_token_id}), so "
+                    "the classifier would not read the score at the last token; give the reward model a "
+                    "distinct pad token (config.pad_token_id)"
+                )
         out = []
         for start in range(0, len(ids), self.score_batch_size):
             chunk = ids[start : start + self.score_batch_size]
