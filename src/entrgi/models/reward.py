@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 import torch
@@ -10,6 +11,8 @@ from transformers import AutoModelForSequenceClassification, DynamicCache
 from entrgi.models.chat_template import encode_with_bos, split_chat_template
 from entrgi.models.hf_reward import HFRewardModel
 from entrgi.models.reward_base import RewardContext
+
+log = logging.getLogger(__name__)
 
 
 def _at_least_fp32(x: torch.Tensor) -> torch.Tensor:
@@ -40,6 +43,7 @@ class SequenceClassifierReward(HFRewardModel):
         if model.config.pad_token_id is None:
             model.config.pad_token_id = self.pad_token_id
         self.pad_token_id = model.config.pad_token_id
+        self._warned_pad_at_end = False
 
     # ----------------------------------------------------------------- scoring
     def score_embeds(
@@ -86,11 +90,13 @@ class SequenceClassifierReward(HFRewardModel):
         for m, r in zip(messages, responses, strict=True):
             prefix, suffix = split_chat_template(self.tokenizer, m)
             ids.append(encode_with_bos(self.tokenizer, prefix + r + suffix))
-            if ids[-1][-1] == self.pad_token_id:  # the pooled position would move off the last token
-                raise ValueError(
-                    f"the reward's chat template ends with its padding token (id {self.pad_token_id}), so "
-                    "the classifier would not read the score at the last token; give the reward model a "
-                    "distinct pad token (config.pad_token_id)"
+            if ids[-1][-1] == self.pad_token_id and not self._warned_pad_at_end:
+                self._warned_pad_at_end = True  # transformers then pools before the trailing pad-valued tokens
+                log.warning(
+                    "the reward's chat template ends with its padding token (id %d): its text scores are "
+                    "read before that token, its embedding scores at it; give the model a distinct "
+                    "config.pad_token_id for the two to agree",
+                    self.pad_token_id,
                 )
         out = []
         for start in range(0, len(ids), self.score_batch_size):
