@@ -6,42 +6,11 @@ import time
 from types import SimpleNamespace
 
 import pytest
+from wandb_fakes import FakeRun, rec
 from wandb_reader import read_records, summarize_run
 
 from entrgi.callbacks import wandb_logging as wl
 from entrgi.callbacks import wandb_stream as ws
-
-
-class FakeRun:
-    """Records ``log`` and ``define_metric`` calls like a wandb run would receive them."""
-
-    def __init__(self):
-        self.logged, self.log_kwargs, self.metrics, self.summary, self.overwritten = [], [], {}, {}, []
-
-    def log(self, row, **kwargs):
-        self.logged.append(dict(row))
-        self.log_kwargs.append(kwargs)
-
-    def define_metric(self, name, step_metric=None, overwrite=None, **kwargs):
-        if overwrite:
-            self.overwritten.append(name)
-        self.metrics[name] = step_metric
-
-
-def rec(top1, avg, judge=None, k=2, sid="s"):
-    r = {
-        "sample_id": sid,
-        "prompt": "p " + sid,
-        "responses": ["a"] * k,
-        "rewards": [top1] + [avg] * (k - 1),
-        "best_index": 0,
-        "top1_reward": top1,
-        "avgN_reward": avg,
-        "trace": {key: [0.5, 0.25] for key in wl.CURVES},
-    }
-    if judge is not None:
-        r["judge"] = {"score": judge, "correct": judge > 0.5}
-    return r
 
 
 class Clock:
