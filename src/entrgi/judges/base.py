@@ -20,7 +20,10 @@ class Judge(ABC):
         """``messages[b]``: prompt b's chat (optional system turn, then user turns); ``responses[b]``: its K responses.
 
         Returns, per prompt, per response, a dict of JSON-ready fields that always includes
-        ``"score"`` (the judge's primary number, higher is better) plus any extra fields.
+        ``"score"`` (the judge's primary number, higher is better; ``None`` when it is not finite)
+        plus any extra fields, the same in every row. A result depends only on its chat and response
+        (batch and order invariant); a malformed batch raises ``ValueError`` (:func:`check_batch`);
+        no autograd graph is built. ``tests/contracts/test_judge.py`` checks all of it.
         """
 
 
