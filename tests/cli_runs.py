@@ -7,16 +7,26 @@ import sys
 from pathlib import Path
 
 
-def run_cli(args: list[str], cwd: Path, timeout: int = 600, check: bool = True, env_extra: dict | None = None):
-    """Run ``python -m entrgi.run`` as a user would, in ``cwd``."""
+def cli_env(silent: bool = True, **extra: str) -> dict[str, str]:
+    """This process's environment for a CLI child: no distributed variables inherited, offline hubs
+    and W&B (``silent=False``: W&B prints what a user would see)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LOCAL_RANK", "RANK", "WORLD_SIZE", "MASTER_"))}
     env |= {
         "WANDB_MODE": "offline",
-        "WANDB_SILENT": "true",
         "HF_HUB_OFFLINE": "1",
         "HF_DATASETS_OFFLINE": "1",
         "TOKENIZERS_PARALLELISM": "false",
-    } | (env_extra or {})
+    }
+    if silent:
+        env["WANDB_SILENT"] = "true"
+    else:
+        env.pop("WANDB_SILENT", None)
+    return env | extra
+
+
+def run_cli(args: list[str], cwd: Path, timeout: int = 600, check: bool = True, env_extra: dict | None = None):
+    """Run ``python -m entrgi.run`` as a user would, in ``cwd``."""
+    env = cli_env(**(env_extra or {}))
     proc = subprocess.run(
         [sys.executable, "-m", "entrgi.run", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
     )

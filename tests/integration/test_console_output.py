@@ -4,13 +4,13 @@ One real ``python -m entrgi.run +experiment=smoke`` (about 15 s on CPU; W&B offl
 stdout and stderr merged in the order they were written, as in a terminal.
 """
 
-import os
 import re
 import subprocess
 import sys
 from collections import Counter
 
 import pytest
+from cli_runs import cli_env
 
 HYDRA_LINE = re.compile(r"^\[[^\]]+\]\[[^\]]+\]\[(DEBUG|INFO|WARNING|ERROR|CRITICAL)\] - (?P<msg>.*)$")
 PLAIN_LINE = re.compile(r"^(DEBUG|INFO|WARNING|ERROR|CRITICAL): (?P<msg>.*)$")  # Lightning's own handler
@@ -26,14 +26,7 @@ def log_messages(output: str) -> list[str]:
 def smoke(tmp_path_factory):
     root = tmp_path_factory.mktemp("console")
     out = root / "out"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("LOCAL_RANK", "RANK", "WORLD_SIZE", "MASTER_"))}
-    env |= {
-        "HF_HUB_OFFLINE": "1",
-        "HF_DATASETS_OFFLINE": "1",
-        "TOKENIZERS_PARALLELISM": "false",
-        "WANDB_MODE": "offline",
-    }  # the default logger, not silenced: what a user sees
-    env.pop("WANDB_SILENT", None)
+    env = cli_env(silent=False)  # the default logger, not silenced: what a user sees
     proc = subprocess.run(
         [sys.executable, "-m", "entrgi.run", "+experiment=smoke", f"paths.output_dir={out}"],
         cwd=root,

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from cli_runs import read_run, run_cli
+from cli_runs import cli_env, read_run, run_cli
 from hydra import compose, initialize_config_module
 from omegaconf import OmegaConf
 
@@ -36,8 +36,7 @@ def complete_lines(path: Path) -> list[str]:
 def start_and_kill(args: list[str], out: Path, cwd: Path, timeout: float = 120) -> list[str]:
     """Start ``python -m entrgi.run``; SIGKILL its whole process group once a shard holds a complete line.
     Returns the complete shard lines present at the kill."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("LOCAL_RANK", "RANK", "WORLD_SIZE", "MASTER_"))}
-    env |= {"WANDB_MODE": "offline", "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    env = cli_env()
     proc = subprocess.Popen(
         [sys.executable, "-m", "entrgi.run", *args, f"paths.output_dir={out}"],
         cwd=cwd,
