@@ -403,3 +403,13 @@ def test_text_scores_pad_with_the_id_the_classifier_pools_by(tiny_dir, config_pa
     together = reward.score_text(messages, responses)
     alone = torch.cat([reward.score_text(messages[:1], [r]) for r in responses])
     assert torch.allclose(together, alone, atol=1e-5)
+
+
+def test_pad_rows_pads_right_or_left_and_marks_the_tokens():
+    from entrgi.models.padding import pad_rows
+
+    ids, mask = pad_rows([[5, 6, 7], [8]], pad_id=0)
+    assert ids.tolist() == [[5, 6, 7], [8, 0, 0]] and mask.tolist() == [[True] * 3, [True, False, False]]
+    ids, mask = pad_rows([[5, 6, 7], [8]], pad_id=0, left=True)
+    assert ids.tolist() == [[5, 6, 7], [0, 0, 8]] and mask.tolist() == [[True] * 3, [False, False, True]]
+    assert ids.dtype == torch.long and mask.dtype == torch.bool

@@ -25,6 +25,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from entrgi.checks import require_choice, require_positive
 from entrgi.judges.base import Judge, check_batch, json_number, last_user_turn
 from entrgi.models.dtypes import dtype_kwarg, resolve_device, resolve_dtype
+from entrgi.models.padding import pad_rows
 
 SCORE_TOKENS = ("1", "2", "3", "4", "5")
 # LMUnit's input layout (its model card); the model answers with the score right after it.
@@ -80,12 +81,8 @@ class TransformersScorer:
         out = [math.nan] * len(ids)
         for start in range(0, len(order), self.batch_size):
             chunk = order[start : start + self.batch_size]
-            width = max(len(ids[i]) for i in chunk)
-            tok = torch.full((len(chunk), width), self.pad_token_id, dtype=torch.long)
-            att = torch.zeros((len(chunk), width), dtype=torch.long)
-            for row, i in enumerate(chunk):
-                tok[row, width - len(ids[i]) :] = torch.tensor(ids[i])
-                att[row, width - len(ids[i]) :] = 1
+            tok, att = pad_rows([ids[i] for i in chunk], self.pad_token_id, left=True)
+            att = att.long()
             pos = (att.cumsum(-1) - 1).clamp_min(0)
             logits = self.model(
                 input_ids=tok.to(device), attention_mask=att.to(device), position_ids=pos.to(device), logits_to_keep=1

@@ -9,6 +9,7 @@ import torch
 from transformers import AutoModelForCausalLM, DynamicCache
 
 from entrgi.models.hf_reward import HFRewardModel
+from entrgi.models.padding import pad_rows
 from entrgi.models.reward_base import RewardContext
 
 _CHUNK_BYTES = 256 * 2**20  # one [rows, V_R] fp32 temporary of the target search
@@ -75,12 +76,7 @@ class CausalLMLogLikReward(HFRewardModel):
             chunk = list(responses[start : start + self.score_batch_size])
             ctx = self._template(messages[start : start + len(chunk)])  # no cache: one call per chunk
             encoded = self.tokenizer(chunk, add_special_tokens=False)["input_ids"]
-            width = max(len(x) for x in encoded)
-            tokens = torch.full((len(chunk), width), self.pad_token_id, dtype=torch.long)
-            att = torch.zeros((len(chunk), width), dtype=torch.bool)
-            for i, x in enumerate(encoded):
-                tokens[i, : len(x)] = torch.tensor(x, dtype=torch.long)
-                att[i, : len(x)] = True
+            tokens, att = pad_rows(encoded, self.pad_token_id)
             tokens, att = tokens.to(self.device), att.to(self.device)
             out.append(self._loglik(ctx, embed(tokens), att, tokens).cpu())
         return torch.cat(out)

@@ -11,6 +11,7 @@ from entrgi.models.attention import bidirectional_inputs
 from entrgi.models.base import DiffusionLM, EncodedPrompts
 from entrgi.models.chat_template import generation_prompt_ids
 from entrgi.models.dtypes import dtype_kwarg, resolve_device, resolve_dtype
+from entrgi.models.padding import pad_rows
 
 
 def left_padding(attention_mask: torch.Tensor) -> torch.Tensor:
@@ -131,14 +132,10 @@ class HFDiffusionLM(DiffusionLM):
                         f"exceeds the dLLM context of {self.max_length} tokens. Shorten or drop the prompt, or "
                         "lower schedule.max_new_tokens."
                     )
-        b, total = len(ids), prompt_len + max_new_tokens
-        tokens = torch.full((b, total), self.mask_token_id, dtype=torch.long)
-        attn = torch.ones((b, total), dtype=torch.bool)
-        for i, x in enumerate(ids):  # host-side, once per batch
-            pad = prompt_len - len(x)
-            tokens[i, :pad] = self.pad_token_id
-            tokens[i, pad:prompt_len] = torch.tensor(x, dtype=torch.long)
-            attn[i, :pad] = False
+        prompt, attended = pad_rows(ids, self.pad_token_id, left=True)  # [B, P]
+        masks = torch.full((len(ids), max_new_tokens), self.mask_token_id, dtype=torch.long)
+        tokens = torch.cat([prompt, masks], dim=1)
+        attn = torch.cat([attended, torch.ones_like(masks, dtype=torch.bool)], dim=1)
         return EncodedPrompts(tokens.to(self.device), attn.to(self.device), prompt_len)
 
     def _forward(self, tokens: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:

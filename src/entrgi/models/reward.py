@@ -10,6 +10,7 @@ from transformers import AutoModelForSequenceClassification, DynamicCache
 
 from entrgi.models.chat_template import encode_with_bos, split_chat_template
 from entrgi.models.hf_reward import HFRewardModel
+from entrgi.models.padding import pad_rows
 from entrgi.models.reward_base import RewardContext
 
 log = logging.getLogger(__name__)
@@ -100,14 +101,9 @@ class SequenceClassifierReward(HFRewardModel):
                 )
         out = []
         for start in range(0, len(ids), self.score_batch_size):
-            chunk = ids[start : start + self.score_batch_size]
-            width = max(len(x) for x in chunk)
-            tok = torch.full((len(chunk), width), self.pad_token_id, dtype=torch.long)
-            att = torch.zeros((len(chunk), width), dtype=torch.long)
-            for i, x in enumerate(chunk):  # right padding: HF pools the last non-pad token
-                tok[i, : len(x)] = torch.tensor(x)
-                att[i, : len(x)] = 1
-            logits = self.model(input_ids=tok.to(self.device), attention_mask=att.to(self.device)).logits
+            # right padding: HF pools the last non-pad token
+            tok, att = pad_rows(ids[start : start + self.score_batch_size], self.pad_token_id)
+            logits = self.model(input_ids=tok.to(self.device), attention_mask=att.long().to(self.device)).logits
             self.calls += 1
             self.usage.forward(tok.numel())
             out.append(_at_least_fp32(logits[:, 0]).cpu())

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import torch
 
 from entrgi.models.chat_template import encode_with_bos, split_chat_template
+from entrgi.models.padding import pad_rows
 
 
 def template_ids(
@@ -23,12 +24,7 @@ def template_ids(
     suffixes = {tuple(tokenizer(s, add_special_tokens=False)["input_ids"]) for _, s in parts}
     if len(suffixes) != 1:
         raise ValueError("the reward chat template closes the response differently across prompts")
-    width = max(len(p) for p in prefixes)
-    ids = torch.full((len(prefixes), width), pad_token_id, dtype=torch.long)
-    mask = torch.zeros((len(prefixes), width), dtype=torch.bool)
-    for i, p in enumerate(prefixes):
-        ids[i, width - len(p) :] = torch.tensor(p, dtype=torch.long)
-        mask[i, width - len(p) :] = True
+    ids, mask = pad_rows(prefixes, pad_token_id, left=True)
     return ids, mask, list(suffixes.pop())
 
 

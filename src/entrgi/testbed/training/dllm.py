@@ -21,6 +21,7 @@ from torch.utils.data import DataLoader
 
 from entrgi.models.attention import bidirectional_inputs
 from entrgi.models.chat_template import generation_prompt_ids
+from entrgi.models.padding import pad_rows
 from entrgi.testbed.language import sample_pairs
 from entrgi.testbed.modeling_tiny_dllm import TinyDLMConfig, TinyDLMForMaskedDiffusion
 from entrgi.testbed.tokenizers import build_dllm_tokenizer
@@ -46,13 +47,8 @@ def collate(examples: list[tuple[list[int], list[int]]], pad_id: int) -> dict[st
 
     -> ``tokens`` [B, P+L], ``attention_mask`` [B, P+L] bool, ``response`` [B, L] bool (True on response).
     """
-    width = max(len(p) for p, _ in examples)
-    length = len(examples[0][1])
-    tokens = torch.full((len(examples), width + length), pad_id, dtype=torch.long)
-    attention = torch.zeros_like(tokens, dtype=torch.bool)
-    for i, (prompt, response) in enumerate(examples):
-        tokens[i, width - len(prompt) :] = torch.tensor(prompt + response, dtype=torch.long)
-        attention[i, width - len(prompt) :] = True
+    width = max(len(p) for p, _ in examples)  # every response has the same length
+    tokens, attention = pad_rows([prompt + response for prompt, response in examples], pad_id, left=True)
     response_mask = torch.zeros_like(attention)
     response_mask[:, width:] = True
     return {"tokens": tokens, "attention_mask": attention, "response": response_mask}

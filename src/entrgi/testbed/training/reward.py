@@ -25,6 +25,7 @@ from torch.utils.data import DataLoader
 from transformers import Qwen3Config, Qwen3ForSequenceClassification
 
 from entrgi.models.chat_template import encode_with_bos, split_chat_template
+from entrgi.models.padding import pad_rows
 from entrgi.testbed import oracle
 from entrgi.testbed.language import TestbedPrompt, default_grammar, sample_prompts
 from entrgi.testbed.tokenizers import build_reward_tokenizer
@@ -109,15 +110,9 @@ def encode_chats(tokenizer, prompt: str, responses: list[str]) -> list[list[int]
 
 def collate(groups: list[tuple[list[list[int]], list[float]]], pad_id: int) -> dict[str, torch.Tensor]:
     """Right-pad every response of every group. -> ``input_ids`` / ``attention_mask`` [B*G, S], ``totals`` [B, G]."""
-    rows = [ids for sequences, _ in groups for ids in sequences]
-    width = max(len(r) for r in rows)
-    input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    attention = torch.zeros_like(input_ids)
-    for i, ids in enumerate(rows):
-        input_ids[i, : len(ids)] = torch.tensor(ids, dtype=torch.long)
-        attention[i, : len(ids)] = 1
+    input_ids, attention = pad_rows([ids for sequences, _ in groups for ids in sequences], pad_id)
     totals = torch.tensor([t for _, t in groups], dtype=torch.float32)
-    return {"input_ids": input_ids, "attention_mask": attention, "totals": totals}
+    return {"input_ids": input_ids, "attention_mask": attention.long(), "totals": totals}
 
 
 class RankedResponsesData(L.LightningDataModule):
