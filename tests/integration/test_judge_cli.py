@@ -111,12 +111,13 @@ def test_rejudge_with_lmunit_on_a_tiny_causal_lm(finished_run, tiny, tmp_path):
         ]
     )
     records, metrics = read_run(run)
-    for rec in records:
-        assert all(sorted(f) == ["score", "test_1", "test_2"] for f in rec["judge_all"])
-        assert all(1.0 <= f[k] <= 5.0 for f in rec["judge_all"] for k in f)
+    for rec in records:  # the tiny LM answers {"score": d} with d in 1..5 (tiny_models.save_causal_lm)
+        assert all(sorted(f) == ["failures", "score", "test_1", "test_2"] for f in rec["judge_all"])
+        assert all(f["failures"] == 0 and 1.0 <= f[k] <= 5.0 for f in rec["judge_all"] for k in f if k != "failures")
     assert metrics["judge"] == "lmunit"
     tests = [r["judge"]["test_2"] for r in records]
     assert metrics["judge_test_2_mean"] == pytest.approx(sum(tests) / len(tests))
+    assert metrics["judge_failures"] == 0 and "judge_failures_mean" not in metrics
 
 
 @pytest.mark.slow

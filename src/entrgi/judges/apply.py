@@ -6,6 +6,8 @@ import math
 
 from entrgi.judges.base import Judge
 
+FAILURES = "failures"  # a judge's count of a response's checks with no score (LMUnit's unit tests)
+
 
 def record_messages(rec: dict) -> list[dict[str, str]]:
     """The chat a record answered: its optional ``system`` turn, then its ``prompt`` as the user turn."""
@@ -52,7 +54,10 @@ def judge_summary(records: list[dict]) -> dict:
     - ``judge``: the judge's name (``judge_name`` of the records);
     - ``judge_<field>_mean``: mean over prompts of the Top@1 response's numeric / bool field
       (``judge_score_mean`` for the primary score); null and NaN values are left out;
-    - ``judge_score_avgN_mean``: mean over prompts of the mean ``score`` over all K responses.
+    - ``judge_score_avgN_mean``: mean over prompts of the mean ``score`` over all K responses;
+    - ``judge_failures``: the sum of the ``failures`` field (LMUnit: unit tests with no score) over
+      every judged response, all K of every record; absent when no judge reports ``failures``
+      (a count, so it gets no ``judge_failures_mean``).
 
     Empty when no record was judged.
     """
@@ -61,7 +66,7 @@ def judge_summary(records: list[dict]) -> dict:
         return {}
     names = sorted({str(r.get("judge_name")) for r in judged if r.get("judge_name") is not None})
     out: dict = {"judge": names[0] if len(names) == 1 else ",".join(names) if names else None}
-    keys = sorted({k for r in judged for k in r["judge"]})
+    keys = sorted({k for r in judged for k in r["judge"]} - {FAILURES})
     for key in keys:
         mean = _mean([_number(r["judge"].get(key)) for r in judged])
         if mean is not None:
@@ -70,4 +75,7 @@ def judge_summary(records: list[dict]) -> dict:
     avg_n = _mean(per_prompt)
     if avg_n is not None:
         out["judge_score_avgN_mean"] = avg_n
+    counts = [f[FAILURES] for r in records for f in (r.get("judge_all") or []) if isinstance(f, dict) and FAILURES in f]
+    if counts:
+        out["judge_failures"] = int(sum(_number(c) or 0 for c in counts))
     return out
