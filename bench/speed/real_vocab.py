@@ -26,6 +26,11 @@ with N = prompts x K, L = new tokens, V = the dLLM's logits width, P = the param
 both models, C = --max-chunk-bytes when given and accepted by a constructor (else 0). Reported
 beside it: ``x_min`` = measured peak / analytic minimum.
 
+``--dllm-dtype bfloat16`` loads the dLLM in bf16 (the reward stays fp32), and ``--guidance-fp32 false``
+runs ``GradientGuidance(fp32=False)``: phi, Adam's m and v in the dLLM's logits dtype, so with a bf16
+dLLM the guided minimum becomes 3 x N x L x V x 2 (the bytes per element follow the logits the guidance
+keeps: 4 with fp32 state, the dLLM's element size without).
+
 ``--max-chunk-bytes`` is passed as ``GradientGuidance(max_chunk_bytes=...)`` and
 ``GuidedDenoiser(..., max_chunk_bytes=...)`` only to the constructors whose signatures have that
 keyword (checked at run time; the JSON says which did).
@@ -33,6 +38,7 @@ keyword (checked at run time; the JSON says which did).
     python bench/speed/real_vocab.py                                       # EntRGi -> bench/speed/real_vocab.json
     python bench/speed/real_vocab.py --method bon expectation aps entrgi   # each in its own child
     python bench/speed/real_vocab.py --max-chunk-bytes 268435456 --out /tmp/rv_chunk.json
+    python bench/speed/real_vocab.py --dllm-dtype bfloat16 --guidance-fp32 false --out bench/speed/real_vocab_bf16.json
     # smoke:
     python bench/speed/real_vocab.py --vocab 4096 --prompts 1 --k 2 --new-tokens 16 --steps 2 --out /tmp/rv.json
 """
@@ -91,6 +97,8 @@ def child(args: argparse.Namespace) -> None:
     method = args.method[0]
     t0 = time.perf_counter()
     lm, reward = speed.load_models(Path(args.ckpt))
+    if args.dllm_dtype != "float32":
+        lm.model.to(getattr(torch, args.dllm_dtype))
     chunk_to = []
     if method == "bon":
         guidance = NoGuidance()
@@ -99,7 +107,9 @@ def child(args: argparse.Namespace) -> None:
         if args.max_chunk_bytes is not None and _accepts(GradientGuidance, "max_chunk_bytes"):
             kw["max_chunk_bytes"] = args.max_chunk_bytes
             chunk_to.append("GradientGuidance")
-        guidance = GradientGuidance(weight=WEIGHTS[method], inner_steps=M, lr=LR, **kw)
+        guidance = GradientGuidance(
+            weight=WEIGHTS[method], inner_steps=M, lr=LR, fp32=args.guidance_fp32 == "true", **kw
+        )
     den_kw = {}
     if args.max_chunk_bytes is not None and _accepts(GuidedDenoiser, "max_chunk_bytes"):
         den_kw["max_chunk_bytes"] = args.max_chunk_bytes
@@ -121,6 +131,7 @@ def child(args: argparse.Namespace) -> None:
         json.dumps(
             {
                 "vocab_size": lm.vocab_size,
+                "state_bytes": 4 if guidance.fp32_logits else torch.empty(0, dtype=lm.logits_dtype).element_size(),
                 "param_bytes": params,
                 "load_s": load_s,
                 "generate_s": gen_s,
@@ -138,8 +149,8 @@ def child(args: argparse.Namespace) -> None:
     )
 
 
-def analytic_minimum(method: str, n: int, length: int, vocab: int, params: int, chunk: int) -> int:
-    return (1 if method == "bon" else 3) * n * length * vocab * 4 + params + chunk
+def analytic_minimum(method: str, n: int, length: int, vocab: int, params: int, chunk: int, state: int = 4) -> int:
+    return (1 if method == "bon" else 3) * n * length * vocab * state + params + chunk
 
 
 def main() -> None:
@@ -162,6 +173,8 @@ def main() -> None:
         default=None,
         help="passed to GradientGuidance / GuidedDenoiser when their constructors accept it",
     )
+    ap.add_argument("--dllm-dtype", choices=["float32", "bfloat16"], default="float32")
+    ap.add_argument("--guidance-fp32", choices=["true", "false"], default="true", help="GradientGuidance(fp32=...)")
     ap.add_argument("--out", type=Path, default=HERE / "real_vocab.json")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--ckpt", help=argparse.SUPPRESS)
@@ -201,6 +214,10 @@ def main() -> None:
                 str(args.new_tokens),
                 "--steps",
                 str(args.steps),
+                "--dllm-dtype",
+                args.dllm_dtype,
+                "--guidance-fp32",
+                args.guidance_fp32,
             ]
             if args.max_chunk_bytes is not None:
                 cmd += ["--max-chunk-bytes", str(args.max_chunk_bytes)]
@@ -212,7 +229,8 @@ def main() -> None:
             c = json.loads(out.read_text())
             machine = c.pop("machine")
             chunk = args.max_chunk_bytes if c["max_chunk_bytes_passed_to"] else 0
-            minimum = analytic_minimum(method, n, args.new_tokens, c["vocab_size"], c["param_bytes"], chunk)
+            state = c["state_bytes"]
+            minimum = analytic_minimum(method, n, args.new_tokens, c["vocab_size"], c["param_bytes"], chunk, state)
             row = {
                 "generate_s": round(c["generate_s"], 2),
                 "s_per_step": round(c["generate_s"] / args.steps, 2),
@@ -223,7 +241,7 @@ def main() -> None:
                 "analytic_min_bytes": minimum,
                 "analytic_terms": {
                     "vocab_tensors": (1 if method == "bon" else 3),
-                    "vocab_tensor_bytes": n * args.new_tokens * c["vocab_size"] * 4,
+                    "vocab_tensor_bytes": n * args.new_tokens * c["vocab_size"] * state,
                     "param_bytes": c["param_bytes"],
                     "chunk_bytes": chunk,
                 },
@@ -236,7 +254,7 @@ def main() -> None:
                 f"{method}: generate {row['generate_s']:.2f} s ({row['s_per_step']:.2f} s/step), "
                 f"peak RSS {row['peak_rss_bytes'] / GIB:.3f} GiB (+{row['peak_increase_bytes'] / GIB:.3f} GiB "
                 f"over post-load {row['rss_after_load_bytes'] / GIB:.3f}), analytic min "
-                f"{minimum / GIB:.3f} GiB = {row['analytic_terms']['vocab_tensors']} x N x L x V x 4 + params"
+                f"{minimum / GIB:.3f} GiB = {row['analytic_terms']['vocab_tensors']} x N x L x V x {state} + params"
                 f"{' + chunk' if chunk else ''} (N={n}, L={args.new_tokens}, V={c['vocab_size']}), "
                 f"peak/min {row['x_min']:.2f}",
                 flush=True,
@@ -259,6 +277,8 @@ def main() -> None:
             "hidden": HIDDEN,
             "layers": LAYERS,
             "dtype": "float32",
+            "dllm_dtype": args.dllm_dtype,
+            "guidance_fp32": args.guidance_fp32 == "true",
             "device": "cpu",
             "max_chunk_bytes": args.max_chunk_bytes,
             "measurement": (
@@ -267,7 +287,8 @@ def main() -> None:
                 "peak - VmRSS after loading the models and building the GuidedDenoiser"
             ),
             "analytic_min": (
-                "c x N x L x V x 4 + P + C; c = 3 (phi, Adam m, Adam v at step 0) for guided methods, "
+                "c x N x L x V x b + P + C; c = 3 (phi, Adam m, Adam v at step 0) for guided methods, "
+                "b = 4 (fp32 state) or the dLLM's element size (guidance fp32=false), "
                 "1 (the logits) for bon; P = parameter bytes of both models; C = max_chunk_bytes when "
                 "given and accepted by a constructor, else 0"
             ),

@@ -88,6 +88,7 @@ class GuidedDenoiser:
                 reward.embedding_matrix,
                 lm.vocab_size,
                 min_coverage=reward.min_vocab_coverage,
+                fallback=reward.vocab_fallback,
             )
 
     @torch.no_grad()
@@ -110,9 +111,12 @@ class GuidedDenoiser:
         objective = None
         if self.guidance.requires_reward:
             ctx = self.reward.context(messages).repeat(k)
-            if self.bridge.matrix.device != self.reward.device:  # once, after Lightning placed the models
-                self.bridge.matrix = self.bridge.matrix.to(self.reward.device)
-            objective = RewardObjective(self.reward, self.bridge.matrix, ctx, stop_ids.to(self.reward.device))
+            bridge = self.bridge
+            if bridge.matrix.device != self.reward.device:  # once, after Lightning placed the models
+                bridge.matrix, bridge.ids = bridge.matrix.to(self.reward.device), bridge.ids.to(self.reward.device)
+            objective = RewardObjective(
+                self.reward, bridge.matrix, ctx, stop_ids.to(self.reward.device), bridge_ids=bridge.ids
+            )
 
         ts = sched.timesteps(dev)
         n, length = canvas.shape[0], sched.max_new_tokens
@@ -128,6 +132,7 @@ class GuidedDenoiser:
         plan = sched.commit_plan(length) if self.masked_only and sched.alg != "origin" else None
         n_masked = length
         chunk_bytes = self.max_chunk_bytes or default_max_chunk_bytes(dev)
+        logits_dtype = torch.float32 if self.guidance.fp32_logits else lm.logits_dtype  # guidance.fp32=false: bf16
         for step in range(steps):
             masked = resp == lm.mask_token_id  # [N, L]
             if plan is None:
@@ -136,7 +141,7 @@ class GuidedDenoiser:
                 at = StepPositions.masked(step, keys, masked, n_masked, plan[step], chunk_bytes)
                 n_masked -= plan[step]
             logits = lm.response_logits(
-                torch.cat([canvas[:, :p], resp], 1), attn, p, None if at.identity else at.positions
+                torch.cat([canvas[:, :p], resp], 1), attn, p, None if at.identity else at.positions, logits_dtype
             )  # [N, G, V]
             logits[..., lm.mask_token_id] = _NEVER  # a committed mask token would never be unmasked
             h, pre = self._logit_stats(logits, at)  # [N, G]
@@ -190,14 +195,16 @@ class GuidedDenoiser:
     @torch.no_grad()
     def _logit_stats(self, logits: torch.Tensor, at: StepPositions):
         """Normalized entropy at temperature 1 (trace, entropy map, EntRGi's first w) and the
-        schedule's pre-guidance confidence statistic, in chunks of rows. -> ([N, G], [N, G] | None)."""
+        schedule's pre-guidance confidence statistic, in chunks of rows. -> ([N, G], [N, G] | None).
+
+        The statistic is told whether the run is guided (``schedule.entropy_filter='authors'``)."""
         n, width, vocab = logits.shape
         rows = logits.view(-1, vocab)
         h = torch.empty(rows.shape[0], dtype=torch.float32, device=logits.device)
         pre = None
         for sl in at.row_chunks(rows.shape[0], vocab):
             h[sl] = normalized_entropy(rows[sl])
-            stat = self.schedule.pre_guidance(rows[sl])
+            stat = self.schedule.pre_guidance(rows[sl], guided=self.guidance.requires_reward)
             if stat is not None:
                 pre = pre if pre is not None else torch.empty(rows.shape[0], dtype=stat.dtype, device=logits.device)
                 pre[sl] = stat

@@ -11,8 +11,10 @@ class NoGuidance(Guidance):
     requires_reward = False
     name = "bon"
 
-    def __init__(self, track_final_reward: bool = False):
-        self.track_final_reward = False  # accepted so an experiment can set it for every method; nothing to track
+    def __init__(self, track_final_reward: bool = False, fp32: bool = True):
+        # accepted so an experiment can set them for every method (+experiment=paper_exact sets fp32):
+        # no reward is tracked and no guidance state kept
+        self.track_final_reward = False
 
     def guides(self, step: int, steps: int) -> bool:
         return False

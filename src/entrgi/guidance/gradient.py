@@ -1,10 +1,13 @@
 """Reward-gradient guidance on the logits: Expectation, APS, EntRGi and the weight-policy ablations.
 
-``GradientGuidance`` runs M Adam steps on phi (fp32) to maximize the reward of
+``GradientGuidance`` runs M Adam steps on phi (fp32; with ``fp32=False`` the dLLM's logits dtype,
+bf16 on GPU, as the authors keep it) to maximize the reward of
 ``e_hat = e_soft + stopgrad(w * (e_hard - e_soft))`` at masked positions, with
 ``e_soft = softmax(phi / tau) @ E_R``, ``e_hard = E_R[x]``, ``x ~ top_p(softmax(phi / tau))``
 redrawn each inner step, and ``w`` from a :mod:`weight policy <entrgi.guidance.weights>`.
-Unmasked positions use ``E_R[token]``.
+Unmasked positions use ``E_R[token]``. A reward that scores targets (a causal LM's log-likelihood,
+``RewardModel.uses_targets``) also receives q = softmax(phi / tau), the drawn tokens and w
+(:class:`~entrgi.models.reward_base.SoftTargets`), so it can apply the authors' relaxed targets.
 
 Memory: phi, Adam's m and v are the only [N, G, V] tensors. Autograd runs through the reward
 model only (to the response embeddings); the last link, ``e_soft = softmax(phi / tau) @ E_R``,
@@ -30,6 +33,7 @@ from entrgi.guidance.guidance import Guidance, GuidanceStats
 from entrgi.guidance.objective import RewardObjective
 from entrgi.guidance.stats import masked_stats, normalized_entropy
 from entrgi.guidance.weights import WeightPolicy, parse_weight
+from entrgi.models.reward_base import SoftTargets
 from entrgi.positions import StepPositions
 from entrgi.rng import DRAW_GUIDANCE, draw_id
 from entrgi.schedule.sampling import TokenSampler
@@ -83,6 +87,11 @@ class GradientGuidance(Guidance):
         return masked_stats(entropy, at.active)[0] >= self.min_entropy  # nan (nothing masked) -> False
 
     @property
+    def fp32_logits(self) -> bool:
+        """The logits in fp32 (``fp32``), or in the dLLM's own dtype for a state in that dtype."""
+        return self.fp32
+
+    @property
     def method(self) -> str:
         """The short label results group by: expectation / aps / entrgi, or ``w=<spec>`` for ablations."""
         return METHODS.get(self.weight.spec, f"w={self.weight.spec}")
@@ -119,7 +128,9 @@ class GradientGuidance(Guidance):
         """e_hat at the active covered positions, E_R[token] elsewhere, chunk by chunk over phi's rows.
 
         Returns (embeds [N, L, D], current tokens [N, L] (argmax at active positions; they locate
-        the first stop token), w [N, G]).
+        the first stop token), w [N, G], targets): ``targets`` are the
+        :class:`~entrgi.models.reward_base.SoftTargets` (q, the drawn tokens and w in the reward's
+        vocabulary) when the reward reads them (``objective.needs_targets``), else None.
         """
         n, width, vocab = phi.shape
         rows = phi.view(-1, vocab)
@@ -129,6 +140,10 @@ class GradientGuidance(Guidance):
         hard = torch.empty(rows.shape[0], dtype=torch.long, device=phi.device)
         top = torch.empty_like(hard)
         w = torch.empty(rows.shape[0], dtype=torch.float32, device=phi.device)
+        q = None
+        if objective.needs_targets:  # q = softmax(phi / tau) on reward ids, [N*G, V_R]
+            reward_vocab = objective.reward.embedding_matrix.shape[0]
+            q = torch.empty(rows.shape[0], reward_vocab, dtype=phi.dtype, device=phi.device)
         for sl in at.row_chunks(rows.shape[0], vocab):
             chunk = rows[sl]
             z = sampler.scale(chunk)  # phi / tau, fp32
@@ -142,10 +157,11 @@ class GradientGuidance(Guidance):
                 h = normalized_entropy(chunk, self.normalization, logp)
             w[sl] = self.weight(h)
             del logp
-            e_soft[sl] = objective.soft(
-                torch.softmax(z if chunk.dtype == torch.float32 else chunk / sampler.temperature, dim=-1)
-            )
-            del z
+            probs = torch.softmax(z if chunk.dtype == torch.float32 else chunk / sampler.temperature, dim=-1)
+            e_soft[sl] = objective.soft(probs)
+            if q is not None:
+                q[sl] = objective.reward_probs(probs)
+            del z, probs
             top[sl] = chunk.argmax(-1)
         e_hard = objective.hard(hard)
         e_hat = e_soft + w[:, None].to(e_soft.dtype) * (e_hard - e_soft)
@@ -155,7 +171,17 @@ class GradientGuidance(Guidance):
         )  # unmasked: E_R[token]
         embeds = at.scatter(objective.hard(tokens), e_hat.view(n, width, -1))
         current = at.scatter(tokens, torch.where(at.active, top.view(n, width), current))
-        return embeds, current, w.view(n, width)
+        targets = None
+        if q is not None:
+            targets = SoftTargets(
+                ids=objective.reward_ids(current),
+                positions=at.positions,
+                active=at.active,
+                probs=q.view(n, width, -1),
+                drawn=objective.reward_ids(hard).view(n, width),
+                weight=w.view(n, width),
+            )
+        return embeds, current, w.view(n, width), targets
 
     @torch.no_grad()
     def _ascend(
@@ -204,18 +230,21 @@ class GradientGuidance(Guidance):
             nothing = torch.zeros(logits.shape[0], device=logits.device)
             return logits, {"guided": nothing, "faults": nothing}
         update = at.active if gate is None else at.active & gate[:, None]
-        phi = logits.float() if self.fp32 else logits  # no copy when already fp32: phi takes the logits' memory
+        # phi takes the logits' memory: fp32 by default (no copy when the logits are fp32); with fp32=False
+        # the logits arrive in the dLLM's own dtype (fp32_logits), so phi, m and v are bf16 on GPU, as
+        # the authors keep them: half the memory
+        phi = logits.float() if self.fp32 else logits
         adam = RowAdam(phi.view(-1, phi.shape[-1]), self.lr)
         reward_before = w = None
         faults = torch.zeros(phi.shape[0], device=phi.device)  # [N] inner steps skipped
         for m in range(self.inner_steps):
             # at m = 0 phi equals the logits: reuse their entropy
-            embeds, current, w = self._embed(
+            embeds, current, w, targets = self._embed(
                 phi, tokens, objective, sampler, at, draw_id(at.index, DRAW_GUIDANCE, m), entropy if m == 0 else None
             )
             embeds.requires_grad_(True)
             with torch.enable_grad():
-                reward = objective.score(embeds, current)  # [N]
+                reward = objective.score(embeds, current, targets)  # [N]
                 # sum: each trajectory's phi sees only its own reward
                 (grad_embeds,) = torch.autograd.grad(-reward.sum(), embeds)
             if m == 0:
@@ -229,10 +258,10 @@ class GradientGuidance(Guidance):
         stats["reward_soft_before"] = reward_before
         if self.track_final_reward:
             with torch.no_grad():
-                embeds, current, _ = self._embed(
+                embeds, current, _, targets = self._embed(
                     phi, tokens, objective, sampler, at, draw_id(at.index, DRAW_GUIDANCE, self.inner_steps)
                 )
-                stats["reward_soft_after"] = objective.score(embeds, current)
+                stats["reward_soft_after"] = objective.score(embeds, current, targets)
         stats["guided"] = torch.ones_like(reward_before) if gate is None else gate.to(reward_before.dtype)
         if gate is not None:
             faults = torch.where(gate.to(faults.device), faults, 0.0)  # nothing is skipped where nothing moves

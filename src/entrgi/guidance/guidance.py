@@ -39,10 +39,12 @@ class Guidance(ABC):
     changes the generations differs. ``method`` is the short label results are grouped and plotted by
     (records' and metrics.json's ``method``): by default ``name`` up to its first ``(``.
     ``requires_reward``: whether ``optimize`` needs the reward objective (the denoiser builds it and
-    the vocabulary bridge only then; otherwise ``objective`` is None).
+    the vocabulary bridge only then; otherwise ``objective`` is None). ``fp32_logits``: whether the
+    logits arrive upcast to fp32 (the default) or in the dLLM's own dtype (bf16 on GPU: half the memory).
     """
 
     requires_reward: bool = True
+    fp32_logits: bool = True  # False: the denoiser hands ``optimize`` the logits in the dLLM's own dtype
     name: str
 
     @property
@@ -67,6 +69,7 @@ class Guidance(ABC):
         """logits [N, G, V] at ``at.positions``, tokens [N, L] -> (phi [N, G, V], stats).
 
         Only rows at ``at.active`` (the masked positions) may change. ``entropy`` [N, G] may pass the
-        normalized entropy (temperature 1, log V) of the logits. Implementations may reuse the
+        normalized entropy (temperature 1, log V) of the logits. ``logits`` arrive in fp32, or in the
+        dLLM's own dtype (``DiffusionLM.logits_dtype``) when ``fp32_logits`` is False. Implementations may reuse the
         ``logits`` tensor's memory for phi. No host reads (``.item()``): the loop stays sync-free.
         """

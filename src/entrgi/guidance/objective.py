@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from entrgi.models.reward_base import RewardContext, RewardModel
+from entrgi.models.reward_base import RewardContext, RewardModel, SoftTargets
 
 
 def before_first_stop(tokens: torch.Tensor, stop_ids: torch.Tensor) -> torch.Tensor:
@@ -20,11 +20,36 @@ class RewardObjective:
     template's suffix closes the turn, exactly as it does when decoded text is scored.
     """
 
-    def __init__(self, reward: RewardModel, bridge: torch.Tensor, context: RewardContext, stop_ids: torch.Tensor):
+    def __init__(
+        self,
+        reward: RewardModel,
+        bridge: torch.Tensor,
+        context: RewardContext,
+        stop_ids: torch.Tensor,
+        bridge_ids: torch.Tensor | None = None,
+    ):
         self.reward = reward
         self.bridge = bridge  # [V, D]
         self.context = context  # N rows
         self.stop_ids = stop_ids
+        self.bridge_ids = bridge_ids  # [V] the reward token of each dLLM id (VocabBridge.ids)
+        if reward.uses_targets and bridge_ids is None:
+            raise ValueError(f"{type(reward).__name__} scores targets (uses_targets) and needs the bridge's token ids")
+
+    @property
+    def needs_targets(self) -> bool:
+        """Whether the reward reads :class:`SoftTargets` (a causal LM's log-likelihood does)."""
+        return self.reward.uses_targets
+
+    def reward_ids(self, tokens: torch.Tensor) -> torch.Tensor:
+        """dLLM ids -> reward ids through the bridge: [...] -> [...]."""
+        return self.bridge_ids.to(tokens.device)[tokens]
+
+    def reward_probs(self, probs: torch.Tensor) -> torch.Tensor:
+        """A distribution over the dLLM vocabulary summed onto reward ids: [r, V] -> [r, V_R]
+        (V_R = the reward's embedding rows), detached."""
+        out = torch.zeros(probs.shape[0], self.reward.embedding_matrix.shape[0], dtype=probs.dtype, device=probs.device)
+        return out.index_add_(1, self.bridge_ids.to(probs.device), probs.detach())
 
     def hard(self, tokens: torch.Tensor) -> torch.Tensor:
         """E_R[tokens]: [N, L] -> [N, L, D]."""
@@ -37,6 +62,9 @@ class RewardObjective:
     def response_mask(self, tokens: torch.Tensor) -> torch.Tensor:
         return before_first_stop(tokens, self.stop_ids)
 
-    def score(self, embeds: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
-        """Reward of response embeddings [N, L, D]; ``tokens`` [N, L] locate the first stop. -> [N]."""
-        return self.reward.score_embeds(self.context, embeds, self.response_mask(tokens))
+    def score(self, embeds: torch.Tensor, tokens: torch.Tensor, targets: SoftTargets | None = None) -> torch.Tensor:
+        """Reward of response embeddings [N, L, D]; ``tokens`` [N, L] locate the first stop; ``targets``
+        for a reward that reads them. -> [N]."""
+        if targets is None:
+            return self.reward.score_embeds(self.context, embeds, self.response_mask(tokens))
+        return self.reward.score_embeds(self.context, embeds, self.response_mask(tokens), targets)

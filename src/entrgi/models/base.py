@@ -52,6 +52,13 @@ class DiffusionLM(ABC):
     def device(self) -> torch.device:
         """Where ``model`` lives; ``encode`` puts its tensors there."""
 
+    @property
+    def logits_dtype(self) -> torch.dtype:
+        """The dtype the model computes its logits in (its floating parameters'; ``response_logits``
+        upcasts them to fp32). Guidance with ``fp32=false`` keeps its state in it."""
+        tensor = next((t for t in self.model.parameters() if t.is_floating_point()), None)
+        return tensor.dtype if tensor is not None else torch.float32
+
     @abstractmethod
     def prompt_ids(self, messages: Sequence[list[dict[str, str]]]) -> list[list[int]]:
         """Chat-formatted prompt ids, generation prompt included, one list per prompt (no padding).
@@ -68,11 +75,17 @@ class DiffusionLM(ABC):
 
     @abstractmethod
     def response_logits(
-        self, tokens: torch.Tensor, attention_mask: torch.Tensor, prompt_len: int, positions: torch.Tensor | None = None
+        self,
+        tokens: torch.Tensor,
+        attention_mask: torch.Tensor,
+        prompt_len: int,
+        positions: torch.Tensor | None = None,
+        dtype: torch.dtype = torch.float32,
     ) -> torch.Tensor:
         """Logits predicting each response position: [N, P+L] -> [N, L, V] (fp32); with
         ``positions`` [N, G] (response positions, 0 <= p < L) only those: [N, G, V], equal to the
-        full logits gathered at them. No gradient is needed (the model is frozen)."""
+        full logits gathered at them. ``dtype``: of the result; ``logits_dtype`` returns the model's
+        own values without the upcast. No gradient is needed (the model is frozen)."""
 
     def decode(self, response_tokens: torch.Tensor) -> list[str]:
         """Response ids [N, L] -> N strings, cut at the first stop token, special tokens dropped."""

@@ -152,7 +152,7 @@ class HFDiffusionLM(DiffusionLM):
         return next((name for name, mod in self.model.named_modules() if mod is head and name), None)
 
     @torch.no_grad()
-    def response_logits(self, tokens, attention_mask, prompt_len, positions=None):
+    def response_logits(self, tokens, attention_mask, prompt_len, positions=None, dtype=torch.float32):
         length = tokens.shape[1] - prompt_len
         start = prompt_len - 1 if self.shift_logits else prompt_len  # shifted: position i from hidden state i - 1
         if self.pad_to_end:
@@ -169,7 +169,7 @@ class HFDiffusionLM(DiffusionLM):
 
         name = self._head_name()
         if name is None:
-            return at_positions(self._forward(tokens, attention_mask)).float()
+            return at_positions(self._forward(tokens, attention_mask)).to(dtype)
         # Run the model with its head swapped for the identity, then apply the head to the
         # wanted positions only: no [N, S, V] logits over the prompt and the committed positions.
         parent_name, _, attr = name.rpartition(".")
@@ -180,7 +180,7 @@ class HFDiffusionLM(DiffusionLM):
             hidden = self._forward(tokens, attention_mask)  # [N, S, H]
         finally:
             setattr(parent, attr, head)
-        return head(at_positions(hidden).to(head.weight.dtype)).float()
+        return head(at_positions(hidden).to(head.weight.dtype)).to(dtype)
 
 
 class DreamLM(HFDiffusionLM):

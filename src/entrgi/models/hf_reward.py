@@ -9,20 +9,29 @@ from typing import Any, ClassVar, TypeVar
 import torch
 from transformers import AutoTokenizer
 
-from entrgi.checks import require_bool, require_positive, require_range
+from entrgi.checks import require_bool, require_choice, require_positive, require_range
 from entrgi.models.dtypes import dtype_kwarg, resolve_device, resolve_dtype
-from entrgi.models.reward_base import RewardContext, RewardModel
+from entrgi.models.reward_base import VOCAB_FALLBACKS, RewardContext, RewardModel
+from entrgi.models.reward_layout import check_layout
 from entrgi.models.reward_prefix import prefix_kv, template_ids
 from entrgi.models.usage import ModelUsage
 
 _R = TypeVar("_R", bound="HFRewardModel")
 
 
-def check_options(score_batch_size: Any, min_vocab_coverage: Any, cache_prefix: Any) -> None:
+def check_options(
+    score_batch_size: Any,
+    min_vocab_coverage: Any,
+    cache_prefix: Any,
+    position_ids: Any = "contiguous",
+    vocab_fallback: Any = "encode",
+) -> None:
     """The user values every transformers-backed reward takes, checked before anything loads."""
     require_positive(score_batch_size, "reward.score_batch_size")
     require_range(min_vocab_coverage, "reward.min_vocab_coverage", 0.0, 1.0)
     require_bool(cache_prefix, "reward.cache_prefix")
+    check_layout(position_ids)
+    require_choice(vocab_fallback, "reward.vocab_fallback", VOCAB_FALLBACKS)
 
 
 class HFRewardModel(RewardModel):
@@ -50,13 +59,17 @@ class HFRewardModel(RewardModel):
         score_batch_size: int = 32,
         min_vocab_coverage: float = 0.5,
         cache_prefix: bool = True,
+        position_ids: str = "contiguous",
+        vocab_fallback: str = "encode",
     ):
         if getattr(tokenizer, "chat_template", None) is None:
             raise ValueError(
                 "the reward tokenizer has no chat_template; reward.path must be a chat model (rewards are "
                 "scored on chat-formatted text)"
             )
-        check_options(score_batch_size, min_vocab_coverage, cache_prefix)
+        check_options(score_batch_size, min_vocab_coverage, cache_prefix, position_ids, vocab_fallback)
+        self.position_ids = position_ids  # reward input layout (entrgi.models.reward_layout)
+        self.vocab_fallback = vocab_fallback  # dLLM tokens with no exact match (entrgi.models.vocab)
         self.model = model.eval().requires_grad_(False)
         self.tokenizer = tokenizer
         self.score_batch_size = score_batch_size  # responses per forward when scoring decoded text
@@ -78,13 +91,15 @@ class HFRewardModel(RewardModel):
         min_vocab_coverage: float = 0.5,
         cache_prefix: bool = True,
         attn_implementation: str | None = None,
+        position_ids: str = "contiguous",
+        vocab_fallback: str = "encode",
     ) -> _R:
         """Load tokenizer and model (hub id or folder) onto ``device``; every value is checked before
         anything is read (see ``resolve_device`` and ``HFDiffusionLM.from_pretrained`` for how weights
         reach the device)."""
         device = resolve_device(device, "reward.device")
         kwargs = dtype_kwarg(resolve_dtype(dtype, "reward.dtype"))
-        check_options(score_batch_size, min_vocab_coverage, cache_prefix)
+        check_options(score_batch_size, min_vocab_coverage, cache_prefix, position_ids, vocab_fallback)
         require_bool(trust_remote_code, "reward.trust_remote_code")
         if attn_implementation:
             kwargs["attn_implementation"] = attn_implementation
@@ -97,6 +112,8 @@ class HFRewardModel(RewardModel):
             score_batch_size=score_batch_size,
             min_vocab_coverage=min_vocab_coverage,
             cache_prefix=cache_prefix,
+            position_ids=position_ids,
+            vocab_fallback=vocab_fallback,
         )
 
     @property

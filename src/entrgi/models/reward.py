@@ -11,7 +11,8 @@ from transformers import AutoModelForSequenceClassification, DynamicCache
 from entrgi.models.chat_template import encode_with_bos, split_chat_template
 from entrgi.models.hf_reward import HFRewardModel
 from entrgi.models.padding import pad_rows
-from entrgi.models.reward_base import RewardContext
+from entrgi.models.reward_base import RewardContext, SoftTargets
+from entrgi.models.reward_layout import layout_positions
 
 log = logging.getLogger(__name__)
 
@@ -48,20 +49,25 @@ class SequenceClassifierReward(HFRewardModel):
 
     # ----------------------------------------------------------------- scoring
     def score_embeds(
-        self, ctx: RewardContext, response_embeds: torch.Tensor, response_mask: torch.Tensor
+        self,
+        ctx: RewardContext,
+        response_embeds: torch.Tensor,
+        response_mask: torch.Tensor,
+        targets: SoftTargets | None = None,
     ) -> torch.Tensor:
-        """Differentiable score of response embeddings.
+        """Differentiable score of response embeddings (``targets`` unused: the classifier reads inputs only).
 
         ctx rows match ``response_embeds`` rows: [N, L, D] embeddings and [N, L] bool mask -> [N] fp32.
-        The sequence is prefix (left-padded) + response + suffix; positions are contiguous over
-        attended tokens, and the score is read at the last position (always a suffix token).
+        The sequence is prefix (left-padded) + response + suffix; positions follow ``position_ids``
+        (``contiguous``: over attended tokens; ``authors``: every response slot counts,
+        :mod:`entrgi.models.reward_layout`), and the score is read at the last position (always a suffix token).
         """
         emb = self.model.get_input_embeddings()
         n = response_embeds.shape[0]
         suffix = ctx.suffix_ids.expand(n, -1)
         new = torch.cat([response_embeds.to(emb.weight.dtype), emb(suffix)], dim=1)
         mask = torch.cat([ctx.prefix_mask, response_mask, torch.ones_like(suffix, dtype=torch.bool)], dim=1)
-        pos = (mask.long().cumsum(-1) - 1).clamp_min(0)  # contiguous over attended tokens
+        pos = layout_positions(mask, ctx.prefix_ids.shape[1], self.position_ids)
         if ctx.prefix_kv is not None:  # a fresh cache object per call: the forward appends to it
             cache = DynamicCache.from_legacy_cache(ctx.prefix_kv)
             p = ctx.prefix_ids.shape[1]

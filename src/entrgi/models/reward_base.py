@@ -39,6 +39,29 @@ class RewardContext:
         )
 
 
+POSITION_LAYOUTS = ("contiguous", "authors")
+VOCAB_FALLBACKS = ("encode", "unk")
+
+
+@dataclass
+class SoftTargets:
+    """What a reward that scores *targets* (a causal LM's log-likelihood) needs at relaxed positions.
+
+    The guidance relaxes the input at each masked position l to ``e_hat = e_soft + sg(w (e_hard - e_soft))``;
+    a reward that reads only inputs (a sequence classifier) ignores this. One that predicts each token
+    from the ones before it also needs a target there: the authors' ``entrgi_ar.py`` scores
+    ``soft_lp + w * sg(hard_lp - soft_lp)`` with ``soft_lp = sum_d sg(q_d) log P(d | context)``.
+    Everything here is in the reward's vocabulary (mapped through the vocabulary bridge) and detached.
+    """
+
+    ids: torch.Tensor  # [N, L] long, the reward token at every response position (committed token, or argmax phi)
+    positions: torch.Tensor  # [N, G] long, the response positions of the relaxed rows (increasing)
+    active: torch.Tensor  # [N, G] bool, rows that are relaxed (the still-masked positions)
+    probs: torch.Tensor  # [N, G, V_R] q = softmax(phi / tau) summed onto reward ids (rows sum to 1)
+    drawn: torch.Tensor  # [N, G] long, the reward id of the token drawn at this inner step
+    weight: torch.Tensor  # [N, G] float, w of the weight policy
+
+
 class RewardModel(ABC):
     """A frozen reward R(prompt, response) -> one number per response, higher is better.
 
@@ -52,6 +75,16 @@ class RewardModel(ABC):
     - ``calls``: forwards run so far (an int that only grows).
     - ``usage``: a ``ModelUsage`` every forward (and backward through it) is counted in, with the
       token positions it covered, for compute accounting.
+
+    Class attributes with defaults an implementation may override:
+
+    - ``uses_targets``: ``score_embeds`` reads :class:`SoftTargets` (the guidance then builds them);
+    - ``vocab_fallback``: how the bridge maps dLLM tokens with no exact string match (``encode``: the
+      mean embedding of the reward tokenizer's encoding of the token's text; ``unk``: the unk / eos row,
+      as the authors' code does; ``entrgi.models.vocab``);
+    - ``position_ids``: the layout of ``score_embeds`` (``contiguous``: positions over attended tokens
+      only, so one-hot embeddings score exactly as the text; ``authors``: every response slot takes a
+      position, masked or not, so the suffix sits after a gap, as in the authors' scripts).
 
     Contract (checked for every implementation by the contract tests):
 
@@ -69,6 +102,9 @@ class RewardModel(ABC):
     min_vocab_coverage: float
     calls: int
     usage: ModelUsage
+    uses_targets: bool = False
+    vocab_fallback: str = "encode"
+    position_ids: str = "contiguous"
 
     @property
     def device(self) -> torch.device:
@@ -92,11 +128,17 @@ class RewardModel(ABC):
 
     @abstractmethod
     def score_embeds(
-        self, ctx: RewardContext, response_embeds: torch.Tensor, response_mask: torch.Tensor
+        self,
+        ctx: RewardContext,
+        response_embeds: torch.Tensor,
+        response_mask: torch.Tensor,
+        targets: SoftTargets | None = None,
     ) -> torch.Tensor:
         """Differentiable score of response embeddings: ctx with N rows, ``response_embeds`` [N, L, D]
         (rows of ``embedding_matrix`` or mixtures of them) and ``response_mask`` [N, L] bool (False
-        from the response's end on) -> [N]. Masked-out positions must not change the score."""
+        from the response's end on) -> [N]. Masked-out positions must not change the score (in the
+        ``contiguous`` layout).
+        ``targets``: given by the guidance when ``uses_targets`` (None: hard inputs, e.g. scoring a text)."""
 
     @abstractmethod
     def score_text(self, messages: Sequence[list[dict[str, str]]], responses: Sequence[str]) -> torch.Tensor:

@@ -42,14 +42,39 @@ def negative_entropy(logits: torch.Tensor, temperature: float) -> torch.Tensor:
     return (logp.exp() * logp).sum(-1)
 
 
+def filtered_negative_entropy(log_probs: torch.Tensor) -> torch.Tensor:
+    """sum p log p of the filtered distribution (``TokenSampler.log_probs``), 0 log 0 = 0. [R, V] -> [R]."""
+    return torch.where(torch.isneginf(log_probs), 0.0, log_probs.exp() * log_probs).sum(-1)
+
+
 def _anchor(x: ConfidenceInputs) -> torch.Tensor:
     return x.phi.float().gather(-1, x.tokens[..., None]).squeeze(-1)
 
 
 # Statistics of the pre-guidance logits an algorithm ranks by, computed before guidance changes
 # them: ``entropy`` ranks by the negative entropy of softmax(logits / tau) without the top-p
-# filter, as the authors' code does.
+# filter, as the authors' guided script does ...
 PRE_GUIDANCE: dict[str, Callable[[torch.Tensor, float], torch.Tensor]] = {"entropy": negative_entropy}
+# ... or, under ``schedule.entropy_filter``, of the top-k / top-p filtered distribution (given as its
+# log-probabilities), as the authors' best-of-N script does.
+FILTERED_PRE_GUIDANCE: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {"entropy": filtered_negative_entropy}
+
+# ``schedule.entropy_filter``: none (unfiltered), filtered, authors (filtered when unguided, else none)
+ENTROPY_FILTERS = ("none", "filtered", "authors")
+
+
+def uses_filtered_statistic(entropy_filter: str, guided: bool | None) -> bool:
+    """Whether the pre-guidance statistic is taken on the filtered distribution. ``guided``: whether
+    the run's guidance uses the reward (``Guidance.requires_reward``); needed only for ``authors``."""
+    if entropy_filter == "authors":
+        if guided is None:
+            raise ValueError(
+                "schedule.entropy_filter='authors' depends on whether the run is guided: pass "
+                "pre_guidance(logits, guided=guidance.requires_reward)"
+            )
+        return not guided
+    return entropy_filter == "filtered"
+
 
 CONFIDENCE: dict[str, Callable[[ConfidenceInputs], torch.Tensor] | None] = {
     "origin": None,

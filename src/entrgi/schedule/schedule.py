@@ -8,10 +8,18 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from entrgi.checks import require_positive, require_range
+from entrgi.checks import require_choice, require_positive, require_range
 from entrgi.positions import StepPositions
 from entrgi.rng import DRAW_POSITIONS, DRAW_TOKENS, draw_id
-from entrgi.schedule.confidence import CONFIDENCE, PRE_GUIDANCE, ConfidenceInputs, check_alg
+from entrgi.schedule.confidence import (
+    CONFIDENCE,
+    ENTROPY_FILTERS,
+    FILTERED_PRE_GUIDANCE,
+    PRE_GUIDANCE,
+    ConfidenceInputs,
+    check_alg,
+    uses_filtered_statistic,
+)
 from entrgi.schedule.sampling import TokenSampler
 from entrgi.schedule.timesteps import commit_counts, timesteps
 
@@ -30,6 +38,11 @@ class DenoisingSchedule:
     (all remaining at the last step), chosen by the confidence algorithm ``alg`` (top-k, or
     sampled without replacement from ``softmax(confidence / alg_temp)`` when ``alg_temp > 0``).
     With ``eos_deprioritize`` positions whose sample is a stop token rank last.
+
+    ``filter_order`` (``top_k_first`` | ``top_p_first``): the order of top-k and top-p when both are
+    set (:class:`TokenSampler`). ``entropy_filter`` (``none`` | ``filtered`` | ``authors``): whether
+    ``alg=entropy`` ranks by the entropy of the unfiltered or of the filtered distribution; ``authors``
+    = filtered for an unguided run (best-of-N), unfiltered for a guided one, as in the authors' scripts.
     """
 
     def __init__(
@@ -43,6 +56,8 @@ class DenoisingSchedule:
         alg_temp: float = 0.0,
         eps: float = 1e-3,
         eos_deprioritize: bool = True,
+        filter_order: str = "top_k_first",
+        entropy_filter: str = "none",
     ):
         require_positive(steps, "schedule.steps (T)")
         require_positive(max_new_tokens, "schedule.max_new_tokens")
@@ -50,7 +65,15 @@ class DenoisingSchedule:
         require_range(alg_temp, "schedule.alg_temp", 0.0, math.inf, hint="0 = deterministic top-k")
         self.steps = steps
         self.max_new_tokens = max_new_tokens
-        self.sampler = TokenSampler(temperature, top_p, top_k)
+        require_choice(
+            entropy_filter,
+            "schedule.entropy_filter",
+            ENTROPY_FILTERS,
+            hint="none: alg=entropy on the unfiltered distribution; filtered: on the top-k/top-p one; "
+            "authors: filtered when unguided (BoN), none when guided",
+        )
+        self.sampler = TokenSampler(temperature, top_p, top_k, filter_order)
+        self.entropy_filter = entropy_filter
         self.alg = check_alg(alg)
         self.alg_temp = float(alg_temp)
         self.eps = float(eps)
@@ -59,11 +82,18 @@ class DenoisingSchedule:
     def timesteps(self, device=None) -> torch.Tensor:
         return timesteps(self.steps, self.eps, device)
 
-    def pre_guidance(self, logits: torch.Tensor) -> torch.Tensor | None:
+    def pre_guidance(self, logits: torch.Tensor, guided: bool | None = None) -> torch.Tensor | None:
         """The confidence algorithm's statistic of the pre-guidance logits, or None when it
-        ranks by the guided logits only. [R, V] -> [R] (call it on chunks of rows)."""
-        fn = PRE_GUIDANCE.get(self.alg)
-        return None if fn is None else fn(logits, self.sampler.temperature)
+        ranks by the guided logits only. [R, V] -> [R] (call it on chunks of rows).
+
+        ``guided``: whether the run's guidance uses the reward (``Guidance.requires_reward``);
+        required under ``entropy_filter='authors'``, ignored otherwise."""
+        fn, on_filtered = PRE_GUIDANCE.get(self.alg), FILTERED_PRE_GUIDANCE.get(self.alg)
+        if fn is None:
+            return None
+        if on_filtered is not None and uses_filtered_statistic(self.entropy_filter, guided):
+            return on_filtered(self.sampler.log_probs(logits))
+        return fn(logits, self.sampler.temperature)
 
     def step(
         self,

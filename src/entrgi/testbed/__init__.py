@@ -11,6 +11,7 @@ Here: the language (``lexicon`` tables, ``language`` sampler), its ``oracle`` an
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from entrgi.models.hf import BidirectionalLM
@@ -27,16 +28,20 @@ def _checkpoint(path: str | Path | None, name: str) -> str:
     return str(directory)
 
 
-def load_dllm(path: str | Path | None = None, device: str = "auto", dtype: str = "float32") -> BidirectionalLM:
+def load_dllm(
+    path: str | Path | None = None, device: str = "auto", dtype: str = "float32", stop_tokens: Sequence[str] = ()
+) -> BidirectionalLM:
     """The testbed dLLM (``path=None``: the shipped weights), loaded with ``trust_remote_code``: its
-    modeling code is this package's own (``testbed/modeling_tiny_dllm.py``, copied next to the weights)."""
+    modeling code is this package's own (``testbed/modeling_tiny_dllm.py``, copied next to the weights).
+    ``stop_tokens``: stops besides eos and pad (``model.stop_tokens``)."""
     return BidirectionalLM.from_pretrained(
-        _checkpoint(path, "dllm"), dtype=dtype, device=device, trust_remote_code=True
+        _checkpoint(path, "dllm"), dtype=dtype, device=device, trust_remote_code=True, stop_tokens=stop_tokens
     )
 
 
 def load_reward(
-    path: str | Path | None = None, device: str = "auto", dtype: str = "float32"
+    path: str | Path | None = None, device: str = "auto", dtype: str = "float32", **options
 ) -> SequenceClassifierReward:
-    """The testbed reward model (``path=None``: the shipped weights)."""
-    return SequenceClassifierReward.from_pretrained(_checkpoint(path, "reward"), dtype=dtype, device=device)
+    """The testbed reward model (``path=None``: the shipped weights); ``options``: the keys every
+    transformers-backed reward takes (``position_ids``, ``vocab_fallback``, ...; ``HFRewardModel``)."""
+    return SequenceClassifierReward.from_pretrained(_checkpoint(path, "reward"), dtype=dtype, device=device, **options)
