@@ -49,6 +49,19 @@ def test_paper_config_names_models_data_and_judge():
     assert run["steps"] == 128 and run["samples_per_prompt"] == 4
 
 
+def test_fidelity_keys_join_the_identity_off_their_defaults():
+    dream = identity(["+experiment=paper_main"])
+    exact = identity(["+experiment=[paper_main,paper_exact]"])
+    assert dream["stop_tokens"] == "<|im_end|>" and "position_ids" not in dream and "filter_order" not in dream
+    assert "stop_tokens" not in exact and exact["fp32"] is False
+    assert {k: exact[k] for k in ("filter_order", "entropy_filter", "position_ids", "vocab_fallback")} == {
+        "filter_order": "top_p_first",
+        "entropy_filter": "authors",
+        "position_ids": "authors",
+        "vocab_fallback": "unk",
+    }
+
+
 def test_bon_has_no_gradient_hyper_parameters():
     run = identity(["guidance=bon", "data=jsonl", "data.path=/tmp/p.jsonl"])
     assert "lr" not in run and run["judge"] == "none" and run["dataset"] == "/tmp/p.jsonl"

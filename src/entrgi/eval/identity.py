@@ -18,6 +18,14 @@ _SCHEDULE_KEYS = {
     "alg": "alg",
     "max_new_tokens": "max_new_tokens",
 }
+# Keys where entrgi departs from the authors' scripts on purpose (docs/FIDELITY.md): recorded only off
+# their defaults, so a default run's identity is what it always was and +experiment=paper_exact shows
+_FIDELITY_DEFAULTS = {
+    ("schedule", "filter_order"): "top_k_first",
+    ("schedule", "entropy_filter"): "none",
+    ("reward", "position_ids"): "contiguous",
+    ("reward", "vocab_fallback"): "encode",
+}
 
 
 def target_class(target: str) -> str:
@@ -68,6 +76,13 @@ def run_identity(cfg: dict[str, Any], method: str) -> dict[str, Any]:
     out.update({k: v for k, v in sorted(guidance.items()) if k not in _GUIDANCE_KEYS and k not in _NOT_IDENTITY})
     out["samples_per_prompt"] = cfg.get("samples_per_prompt")
     out.update({name: schedule[key] for key, name in _SCHEDULE_KEYS.items() if key in schedule})
+    for (group, key), default in _FIDELITY_DEFAULTS.items():
+        value = (cfg.get(group) or {}).get(key, default)
+        if value != default:
+            out[key] = value
+    stops = (cfg.get("model") or {}).get("stop_tokens")
+    if stops:  # stops besides eos / pad (none: not recorded)
+        out["stop_tokens"] = " ".join(stops)
     out["dataset"] = dataset_name(cfg.get("data") or {})
     out["dllm"] = _model_name(cfg.get("model"), "testbed")
     out["reward"] = _model_name(cfg.get("reward"), "testbed")

@@ -38,6 +38,11 @@ IDENTITY_KEYS = {
     "top_k": "schedule.top_k",
     "alg": "schedule.alg",
     "max_new_tokens": "schedule.max_new_tokens",
+    "filter_order": "schedule.filter_order",
+    "entropy_filter": "schedule.entropy_filter",
+    "position_ids": "reward.position_ids",
+    "vocab_fallback": "reward.vocab_fallback",
+    "stop_tokens": "model.stop_tokens",
     "dataset": "data.path",  # a hub id or file; the testbed's name otherwise
     "dllm": "model.path",
     "reward": "reward.path",
