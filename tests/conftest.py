@@ -24,7 +24,7 @@ def tiny_dir(tmp_path_factory):
 @pytest.fixture(scope="module")
 def lm(tiny_dir):
     """The tiny dLLM through the Dream adapter, fp32 on CPU (one per test module)."""
-    from entrgi.models import DreamLM
+    from entrgi.engine.models import DreamLM
 
     return DreamLM.from_pretrained(str(tiny_dir["dllm"]), dtype="float32", device="cpu")
 
@@ -32,6 +32,6 @@ def lm(tiny_dir):
 @pytest.fixture(scope="module")
 def reward(tiny_dir):
     """The tiny sequence-classification reward model, fp32 on CPU (one per test module)."""
-    from entrgi.models import SequenceClassifierReward
+    from entrgi.engine.models import SequenceClassifierReward
 
     return SequenceClassifierReward.from_pretrained(str(tiny_dir["reward"]), dtype="float32", device="cpu")

@@ -6,10 +6,10 @@ import zlib
 
 import torch
 
-from entrgi.guidance import RewardObjective
+from entrgi.engine.guidance import RewardObjective
+from entrgi.engine.models.reward_base import RewardContext, RewardModel
+from entrgi.engine.models.usage import ModelUsage
 from entrgi.judges.base import Judge, check_batch
-from entrgi.models.reward_base import RewardContext, RewardModel
-from entrgi.models.usage import ModelUsage
 
 
 class TokenCountReward(RewardModel):

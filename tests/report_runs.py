@@ -7,7 +7,7 @@ import yaml
 
 STEPS = 4  # denoising steps of every hand-made run
 GRADIENT = {
-    "_target_": "entrgi.guidance.GradientGuidance",
+    "_target_": "entrgi.engine.guidance.GradientGuidance",
     "weight": "entropy",
     "inner_steps": 3,
     "lr": 0.5,
@@ -25,7 +25,7 @@ def config(method: str, seed: int, out, **dotted) -> dict:
     cfg = {
         "model": {"_target_": "entrgi.testbed.TestbedLM", "path": None},
         "reward": {"_target_": "entrgi.testbed.TestbedReward", "path": None},
-        "guidance": dict(GRADIENT) if method != "bon" else {"_target_": "entrgi.guidance.NoGuidance"},
+        "guidance": dict(GRADIENT) if method != "bon" else {"_target_": "entrgi.engine.guidance.NoGuidance"},
         "schedule": {"steps": STEPS, "temperature": 0.7, "top_p": 0.95},
         "data": {
             "limit": 2,

@@ -8,7 +8,7 @@ Python path: conftest.py puts it there, the CLI test passes it in PYTHONPATH); t
 
 from __future__ import annotations
 
-from entrgi.guidance import Guidance
+from entrgi.engine.guidance import Guidance
 
 
 class ToyGuidance(Guidance):

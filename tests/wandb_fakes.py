@@ -1,6 +1,6 @@
 """A stand-in for a W&B run and hand-made records, for the tests of what the code logs to W&B."""
 
-# an EntRGi run's trace keys (entrgi.trace's and GradientGuidance's), each logged as a per-step curve
+# an EntRGi run's trace keys (entrgi.engine.trace's and GradientGuidance's), each logged as a per-step curve
 TRACE_KEYS = (
     "entropy_mean",
     "entropy_min",

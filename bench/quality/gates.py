@@ -21,9 +21,9 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from entrgi.data import TestbedPromptSource
-from entrgi.denoiser import GuidedDenoiser
-from entrgi.guidance import NoGuidance
-from entrgi.schedule import DenoisingSchedule
+from entrgi.engine.denoiser import GuidedDenoiser
+from entrgi.engine.guidance import NoGuidance
+from entrgi.engine.schedule import DenoisingSchedule
 from entrgi.testbed import load_dllm, load_reward, oracle
 from entrgi.testbed.judge import TestbedJudge
 from entrgi.testbed.language import default_grammar, sample_prompts

@@ -13,11 +13,11 @@ import argparse
 
 import torch
 
-from entrgi.denoiser import GuidedDenoiser
-from entrgi.guidance import GradientGuidance, NoGuidance
-from entrgi.schedule import DenoisingSchedule
+from entrgi.engine.denoiser import GuidedDenoiser
+from entrgi.engine.guidance import GradientGuidance, NoGuidance
+from entrgi.engine.schedule import DenoisingSchedule
+from entrgi.engine.types import PromptItem
 from entrgi.testbed import load_dllm, load_reward
-from entrgi.types import PromptItem
 
 TEXTS = ["tell me about the sea", "what do you think of music", "describe a happy dog", "the city at night"]
 CASES = [
@@ -37,8 +37,8 @@ CASES = [
 
 
 def use_legacy_entropy() -> None:
-    from entrgi.schedule import confidence
-    from entrgi.schedule.sampling import TokenSampler
+    from entrgi.engine.schedule import confidence
+    from entrgi.engine.schedule.sampling import TokenSampler
 
     def filtered(logits, temperature):
         logp = TokenSampler(temperature, 0.95).log_probs(logits)

@@ -3,7 +3,7 @@
 It is the product's own sweep, not a separate evaluator: one Hydra multirun of ``python -m
 entrgi.run`` over ``guidance`` x ``seed`` on the testbed defaults (model, reward, schedule,
 guidance hyper-parameters as in ``conf/``), then the runs' ``metrics.json`` aggregated by
-``entrgi.eval.aggregate`` (what ``python -m entrgi.report`` prints). Per run: reward-model Top@1
+``entrgi.analysis.aggregate`` (what ``python -m entrgi.report`` prints). Per run: reward-model Top@1
 (max over K) and Avg@N (mean over K), the oracle total and grammaticality of the Top@1 response,
 each a mean over prompts; per method: mean ± SEM over seeds. ``data.source.seed`` follows ``seed``, so
 each seed draws its own prompts and keys its own sampler.
@@ -30,7 +30,7 @@ from pathlib import Path
 import torch
 from omegaconf import OmegaConf
 
-from entrgi.eval.aggregate import aggregate, find_runs, markdown_table
+from entrgi.analysis.aggregate import aggregate, find_runs, markdown_table
 
 METHODS = ("bon", "expectation", "aps", "entrgi")
 

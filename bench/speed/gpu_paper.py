@@ -50,11 +50,11 @@ from transformers import Qwen2Config, Qwen2ForCausalLM, Qwen3Config, Qwen3ForSeq
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from run import tokenizer  # noqa: E402  (word-level tokenizers with a ChatML template)
 
-from entrgi.denoiser import GuidedDenoiser  # noqa: E402
-from entrgi.guidance import GradientGuidance, NoGuidance  # noqa: E402
-from entrgi.models import DreamLM, SequenceClassifierReward  # noqa: E402
-from entrgi.schedule import DenoisingSchedule  # noqa: E402
-from entrgi.types import PromptItem  # noqa: E402
+from entrgi.engine.denoiser import GuidedDenoiser  # noqa: E402
+from entrgi.engine.guidance import GradientGuidance, NoGuidance  # noqa: E402
+from entrgi.engine.models import DreamLM, SequenceClassifierReward  # noqa: E402
+from entrgi.engine.schedule import DenoisingSchedule  # noqa: E402
+from entrgi.engine.types import PromptItem  # noqa: E402
 
 DREAM = dict(
     hidden_size=3584,

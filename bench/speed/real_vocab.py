@@ -89,9 +89,9 @@ def child(args: argparse.Namespace) -> None:
 
     import torch
 
-    from entrgi.denoiser import GuidedDenoiser
-    from entrgi.guidance import GradientGuidance, NoGuidance
-    from entrgi.schedule import DenoisingSchedule
+    from entrgi.engine.denoiser import GuidedDenoiser
+    from entrgi.engine.guidance import GradientGuidance, NoGuidance
+    from entrgi.engine.schedule import DenoisingSchedule
 
     speed = _speed_run()
     method = args.method[0]

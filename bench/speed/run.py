@@ -57,12 +57,12 @@ import torch.nn.functional as F
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers
 from transformers import PreTrainedTokenizerFast, Qwen3Config, Qwen3ForSequenceClassification
 
-from entrgi.denoiser import GuidedDenoiser
-from entrgi.guidance import GradientGuidance, NoGuidance
-from entrgi.models import BidirectionalLM, SequenceClassifierReward, build_vocab_bridge
-from entrgi.schedule import DenoisingSchedule
+from entrgi.engine.denoiser import GuidedDenoiser
+from entrgi.engine.guidance import GradientGuidance, NoGuidance
+from entrgi.engine.models import BidirectionalLM, SequenceClassifierReward, build_vocab_bridge
+from entrgi.engine.schedule import DenoisingSchedule
+from entrgi.engine.types import PromptItem
 from entrgi.testbed.modeling_tiny_dllm import TinyDLMConfig, TinyDLMForMaskedDiffusion
-from entrgi.types import PromptItem
 
 CHATML = (
     "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"

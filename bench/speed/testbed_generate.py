@@ -9,11 +9,11 @@ revision, run the same file against that revision's source:
 
 import time
 
-from entrgi.denoiser import GuidedDenoiser
-from entrgi.guidance import GradientGuidance, NoGuidance
-from entrgi.schedule import DenoisingSchedule
+from entrgi.engine.denoiser import GuidedDenoiser
+from entrgi.engine.guidance import GradientGuidance, NoGuidance
+from entrgi.engine.schedule import DenoisingSchedule
+from entrgi.engine.types import PromptItem
 from entrgi.testbed import load_dllm, load_reward
-from entrgi.types import PromptItem
 
 TEXTS = ["tell me about the sea", "what do you think of music", "describe a happy dog", "the city at night"]
 

@@ -11,7 +11,7 @@ import time
 
 import torch
 
-from entrgi.schedule.top_p import top_p_keep
+from entrgi.engine.schedule.top_p import top_p_keep
 
 
 def ms(fn, repeats: int = 5) -> float:

@@ -24,8 +24,8 @@ from hydra import compose, initialize_config_module
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from entrgi.eval.identity import judge_name
-from entrgi.eval.runs import run_folders
+from entrgi.analysis.identity import judge_name
+from entrgi.analysis.runs import run_folders
 from entrgi.judges.apply import judge_records, judge_summary
 
 GENERATIONS = "generations.jsonl"

@@ -19,9 +19,9 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from entrgi.eval.rows import build_rows
-from entrgi.eval.runs import Group, ReportError, Run, bon_peers, group_runs, load_runs
-from entrgi.eval.tables import frontier_table, method_table, to_csv, win_rate_table
+from entrgi.analysis.rows import build_rows
+from entrgi.analysis.runs import Group, ReportError, Run, bon_peers, group_runs, load_runs
+from entrgi.analysis.tables import frontier_table, method_table, to_csv, win_rate_table
 
 __all__ = ["Report", "ReportError", "load", "main"]
 PROMPT_PLOTS = ("heatmap", "denoising")
@@ -81,22 +81,22 @@ class Report:
 
     # Figures: matplotlib Figures (matplotlib is imported only here: `pip install entrgi[plots]`).
     def plot_frontier(self):
-        from entrgi.eval.plots import plot_frontier
+        from entrgi.analysis.plots import plot_frontier
 
         return plot_frontier(self.rows)
 
     def plot_soft_reward(self):
-        from entrgi.eval.plots import plot_soft_reward
+        from entrgi.analysis.plots import plot_soft_reward
 
         return plot_soft_reward(self.groups)
 
     def plot_entropy_w(self):
-        from entrgi.eval.plots import plot_entropy_w
+        from entrgi.analysis.plots import plot_entropy_w
 
         return plot_entropy_w(self.groups)
 
     def plot_w_hist(self):
-        from entrgi.eval.plots import plot_w_hist
+        from entrgi.analysis.plots import plot_w_hist
 
         return plot_w_hist(self.groups)
 
@@ -133,7 +133,7 @@ class Report:
             for g in self.groups
             if (rec := self.record(g, key)) is not None and rec.get("entropy_map")
         ]
-        from entrgi.eval.plots import plot_heatmaps
+        from entrgi.analysis.plots import plot_heatmaps
 
         return plot_heatmaps(panels)
 
@@ -151,7 +151,7 @@ class Report:
         recs = [self.record(g, key) for g in pair] if key else []
         if not recs or any(rec is None or not rec.get("order") for rec in recs):
             return None
-        from entrgi.eval.animation import write_denoising_gif
+        from entrgi.analysis.animation import write_denoising_gif
 
         panels = [(f"{g.plot_label} (seed {key[0]})", rec) for g, rec in zip(pair, recs, strict=True)]
         return write_denoising_gif(panels, path)
@@ -209,7 +209,7 @@ def load(path: Path | str) -> Report:
 
 
 def log_to_wandb(rep: Report, written: dict) -> str | None:
-    from entrgi.eval.report_wandb import log_report, wandb_settings
+    from entrgi.analysis.report_wandb import log_report, wandb_settings
 
     settings = wandb_settings(rep.runs)
     if settings is None:

@@ -19,7 +19,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from entrgi.checks import require_integer, require_positive
+from entrgi.engine.checks import require_integer, require_positive
 from entrgi.testbed import ASSETS
 
 

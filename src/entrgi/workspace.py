@@ -20,8 +20,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from entrgi.callbacks import wandb_logging as wl
-from entrgi.callbacks import wandb_stream as stream
+from entrgi.pipeline.callbacks import wandb_logging as wl
+from entrgi.pipeline.callbacks import wandb_stream as stream
 
 PROGRESS, DENOISING, PROMPTS, GENERATIONS, REPORT = "Progress", "Denoising", "Prompts", "Generations", "Report"
 # (title, y keys) per line plot, with the section's x-axis

@@ -1,4 +1,4 @@
-"""The DiffusionLM contract (entrgi.models.base), run by every dLLM adapter in the project.
+"""The DiffusionLM contract (entrgi.engine.models.base), run by every dLLM adapter in the project.
 
 A new adapter adds one entry to ``MODELS``; every test below then runs on it.
 """
@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from entrgi.models import BidirectionalLM, DiffusionLM, DreamLM, LLaDALM
+from entrgi.engine.models import BidirectionalLM, DiffusionLM, DreamLM, LLaDALM
 from entrgi.testbed import load_dllm
 
 MESSAGES = [  # different lengths: encode left-pads

@@ -1,4 +1,4 @@
-"""The Guidance contract (entrgi.guidance.guidance), run by every guidance method in the project.
+"""The Guidance contract (entrgi.engine.guidance.guidance), run by every guidance method in the project.
 
 Every option of ``conf/guidance/`` joins by itself (composed and instantiated as a run would), plus a
 gated EntRGi (``every`` / ``until``: steps it does not guide) and the toy method of ``tests/toy_guidance.py``.
@@ -20,13 +20,13 @@ from hydra import compose, initialize_config_module
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from entrgi import rng
-from entrgi.denoiser import GuidedDenoiser
-from entrgi.guidance import Guidance, RewardObjective
-from entrgi.positions import StepPositions
-from entrgi.schedule import DenoisingSchedule, TokenSampler
-from entrgi.trace import DENOISER_KEYS
-from entrgi.types import PromptItem
+from entrgi.engine import rng
+from entrgi.engine.denoiser import GuidedDenoiser
+from entrgi.engine.guidance import Guidance, RewardObjective
+from entrgi.engine.positions import StepPositions
+from entrgi.engine.schedule import DenoisingSchedule, TokenSampler
+from entrgi.engine.trace import DENOISER_KEYS
+from entrgi.engine.types import PromptItem
 
 OPTIONS = sorted(
     p.name[: -len(".yaml")]
@@ -102,7 +102,7 @@ def test_phi_has_the_logits_shape_and_dtype_and_moves_only_masked_rows(config):
     logits, phi, _, at, _ = run_step(guidance)
     assert phi.shape == logits.shape and phi.dtype == logits.dtype and phi.device == logits.device
     assert torch.equal(phi[~at.active], logits[~at.active])  # unmasked positions: exactly the logits
-    if guidance.guides(0, 4) and config["_target_"] != "entrgi.guidance.NoGuidance":
+    if guidance.guides(0, 4) and config["_target_"] != "entrgi.engine.guidance.NoGuidance":
         assert not torch.equal(phi[at.active], logits[at.active])  # a guiding method moves the masked ones
 
 

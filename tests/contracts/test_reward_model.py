@@ -1,4 +1,4 @@
-"""The RewardModel contract (entrgi.models.reward_base), run by every reward in the project.
+"""The RewardModel contract (entrgi.engine.models.reward_base), run by every reward in the project.
 
 A new reward kind adds one entry to ``REWARDS``; every test below then runs on it.
 """
@@ -10,8 +10,8 @@ import tiny_models
 import torch
 from fakes import TokenCountReward
 
-from entrgi.models import CausalLMLogLikReward, RewardContext, RewardModel, SequenceClassifierReward
-from entrgi.models.usage import ModelUsage
+from entrgi.engine.models import CausalLMLogLikReward, RewardContext, RewardModel, SequenceClassifierReward
+from entrgi.engine.models.usage import ModelUsage
 from entrgi.testbed import load_reward
 
 MESSAGES = [  # different lengths: batched prefixes are left-padded

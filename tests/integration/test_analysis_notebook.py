@@ -21,7 +21,7 @@ def make_sweep(root: Path) -> None:
     """BoN and EntRGi x seeds 1, 2 with the smoke experiment, as ``python -m entrgi.run -m`` would lay them out."""
     from hydra import compose, initialize_config_module
 
-    from entrgi import pipeline
+    from entrgi.pipeline import phases as pipeline
 
     runs = [(method, seed) for method in ("bon", "entrgi") for seed in (1, 2)]
     for i, (method, seed) in enumerate(runs):

@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 from hydra import compose, initialize_config_module
 
-from entrgi import pipeline
+from entrgi.pipeline import phases as pipeline
 
 GOOD = [{"id": "g1", "prompt": "tell me about food ."}, {"id": "g2", "prompt": "describe weather ."}]
 LONG = "food " * 76_000  # 380,000 characters, far past the testbed dLLM's context

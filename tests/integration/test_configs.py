@@ -11,9 +11,9 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from entrgi.data import PromptSource, TestbedPromptSource
-from entrgi.guidance import Guidance
-from entrgi.preflight import check_config
-from entrgi.schedule import DenoisingSchedule
+from entrgi.engine.guidance import Guidance
+from entrgi.engine.schedule import DenoisingSchedule
+from entrgi.pipeline.preflight import check_config
 
 EXPERIMENTS = sorted(
     p.stem for p in (resources.files("entrgi.conf") / "experiment").iterdir() if p.name.endswith(".yaml")

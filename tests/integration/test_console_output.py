@@ -60,12 +60,14 @@ def test_no_third_party_tips(smoke):
     tips = [ln for ln in re.split(r"[\r\n]+", output) if "Tip:" in ln or "litlogger" in ln or "litmodels" in ln]
     assert not tips, tips
     assert "LeafSpec" not in output  # torch's deprecation warning about Lightning's internals
-    assert "anonymous setting" not in output  # wandb's warning on Lightning's anonymous=None (entrgi.logs.WandbLogger)
+    assert (
+        "anonymous setting" not in output
+    )  # wandb's warning on Lightning's anonymous=None (entrgi.pipeline.logs.WandbLogger)
 
 
 @pytest.mark.slow
 def test_summary_after_the_progress_bar(smoke):
-    """Needs ``entrgi.console.print_summary`` called at the end of ``pipeline.run``."""
+    """Needs ``entrgi.pipeline.console.print_summary`` called at the end of ``pipeline.run``."""
     output, out = smoke
     tail = output[output.rfind("prompts:") :]  # after the last progress-bar refresh
     lines = tail.splitlines()

@@ -10,9 +10,9 @@ import pytest
 import tiny_models
 from cli_runs import read_run, run_cli
 
+from entrgi.engine.models.reward import SequenceClassifierReward
 from entrgi.judge import main
 from entrgi.judges.apply import record_messages
-from entrgi.models.reward import SequenceClassifierReward
 
 JUDGE_KEYS = ("judge", "judge_all", "judge_name")
 

@@ -7,9 +7,9 @@ from hydra import compose, initialize_config_module
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from entrgi.guidance import GradientGuidance, NoGuidance
-from entrgi.models import SequenceClassifierReward
-from entrgi.pipeline import run
+from entrgi.engine.guidance import GradientGuidance, NoGuidance
+from entrgi.engine.models import SequenceClassifierReward
+from entrgi.pipeline.phases import run
 
 PAPER_EXACT = {
     "model.stop_tokens": [],

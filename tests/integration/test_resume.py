@@ -14,9 +14,9 @@ from cli_runs import cli_env, read_run, run_cli
 from hydra import compose, initialize_config_module
 from omegaconf import OmegaConf
 
-from entrgi import pipeline
-from entrgi.callbacks.writer import done_sample_ids, jsonl_lines, merge_records, read_jsonl, repair_jsonl
-from entrgi.resume import check_resume_config, config_differences
+from entrgi.pipeline import phases as pipeline
+from entrgi.pipeline.callbacks.writer import done_sample_ids, jsonl_lines, merge_records, read_jsonl, repair_jsonl
+from entrgi.pipeline.resume import check_resume_config, config_differences
 
 ARGS = [
     "schedule.steps=4",

@@ -18,7 +18,7 @@ from hydra import compose, initialize_config_module
 from toy_guidance import ToyGuidance
 from transformers import AutoTokenizer
 
-from entrgi import pipeline
+from entrgi.pipeline import phases as pipeline
 from entrgi.testbed import ASSETS
 
 WORD = "happy"  # one token of the testbed vocabulary
@@ -92,7 +92,7 @@ def test_a_toy_method_is_one_class_and_one_yaml(tmp_path, token_id, monkeypatch)
 
 def test_the_toy_biases_only_masked_positions():
     """The class alone, on a hand-made step: only active rows gain ``bias`` at ``token_id``."""
-    from entrgi.positions import StepPositions
+    from entrgi.engine.positions import StepPositions
 
     logits = torch.zeros(2, 3, 5)
     masked = torch.tensor([[True, False, True], [False, False, False]])

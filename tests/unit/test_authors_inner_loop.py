@@ -6,11 +6,11 @@ import pytest
 import torch
 from fakes import LinearReward, linear_step
 
-from entrgi import rng
-from entrgi.guidance import GradientGuidance, RewardObjective, normalized_entropy
-from entrgi.positions import StepPositions
-from entrgi.rng import DRAW_GUIDANCE, draw_id
-from entrgi.schedule import TokenSampler
+from entrgi.engine import rng
+from entrgi.engine.guidance import GradientGuidance, RewardObjective, normalized_entropy
+from entrgi.engine.positions import StepPositions
+from entrgi.engine.rng import DRAW_GUIDANCE, draw_id
+from entrgi.engine.schedule import TokenSampler
 
 TAU, M, ETA = 0.7, 3, 0.5
 

@@ -4,9 +4,9 @@ import pytest
 import torch
 
 from entrgi.data.sources import TestbedPromptSource
-from entrgi.denoiser import GuidedDenoiser
-from entrgi.guidance import GradientGuidance, adam
-from entrgi.schedule import DenoisingSchedule
+from entrgi.engine.denoiser import GuidedDenoiser
+from entrgi.engine.guidance import GradientGuidance, adam
+from entrgi.engine.schedule import DenoisingSchedule
 from entrgi.testbed import load_dllm, load_reward
 
 
@@ -25,7 +25,7 @@ def _run(models, fp32, monkeypatch):
             super().__init__(param, lr, *args, **kwargs)
             seen.append((param.dtype, self.m.dtype, self.v.dtype))
 
-    monkeypatch.setattr("entrgi.guidance.gradient.RowAdam", Recording)
+    monkeypatch.setattr("entrgi.engine.guidance.gradient.RowAdam", Recording)
     lm, reward = models
     schedule = DenoisingSchedule(steps=3, max_new_tokens=6, temperature=0.7, top_p=0.95)
     guidance = GradientGuidance(weight="entropy", inner_steps=2, lr=0.5, fp32=fp32)

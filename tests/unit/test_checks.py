@@ -3,11 +3,11 @@ booleans are not numbers."""
 
 import pytest
 
-from entrgi.checks import require_choice, require_optional_positive, require_positive, require_range
-from entrgi.denoiser import GuidedDenoiser
-from entrgi.guidance import GradientGuidance, NoGuidance
-from entrgi.schedule import DenoisingSchedule
-from entrgi.schedule.sampling import TokenSampler
+from entrgi.engine.checks import require_choice, require_optional_positive, require_positive, require_range
+from entrgi.engine.denoiser import GuidedDenoiser
+from entrgi.engine.guidance import GradientGuidance, NoGuidance
+from entrgi.engine.schedule import DenoisingSchedule
+from entrgi.engine.schedule.sampling import TokenSampler
 
 
 @pytest.mark.parametrize("value", [True, False, 0, -1, 1.5, "2", None, float("nan")])

@@ -2,7 +2,7 @@
 
 import pytest
 
-from entrgi.console import print_summary, shorten, si, summary_text
+from entrgi.pipeline.console import print_summary, shorten, si, summary_text
 
 
 def metrics(**extra):
@@ -113,7 +113,7 @@ def test_print_summary_prints_on_rank_zero(capsys):
     assert "Top@1" in out and "Next: python -m entrgi.report /runs/a" in out
 
 
-# Console hygiene (entrgi.logs): one line per message, no product tips, no wandb "anonymous" warning.
+# Console hygiene (entrgi.pipeline.logs): one line per message, no product tips, no wandb "anonymous" warning.
 
 
 @pytest.fixture
@@ -121,7 +121,7 @@ def saved_logging():
     """Restore the loggers quiet_third_party_logs changes."""
     import logging
 
-    from entrgi.logs import LIGHTNING_LOGGERS, RANK_ZERO_LOGGERS
+    from entrgi.pipeline.logs import LIGHTNING_LOGGERS, RANK_ZERO_LOGGERS
 
     names = (*LIGHTNING_LOGGERS, *RANK_ZERO_LOGGERS, "")
     saved = {
@@ -138,7 +138,7 @@ def test_lightning_prints_through_the_root_handler_once_and_without_tips(saved_l
     import io
     import logging
 
-    from entrgi.logs import quiet_third_party_logs
+    from entrgi.pipeline.logs import quiet_third_party_logs
 
     root_stream = io.StringIO()
     logging.getLogger().addHandler(logging.StreamHandler(root_stream))  # what Hydra's job logging installs
@@ -159,7 +159,7 @@ def test_lightning_prints_through_the_root_handler_once_and_without_tips(saved_l
 def test_wandb_logger_drops_the_anonymous_argument(tmp_path):
     from lightning.pytorch.loggers import WandbLogger as LightningWandbLogger
 
-    from entrgi.logs import WandbLogger
+    from entrgi.pipeline.logs import WandbLogger
 
     logger = WandbLogger(project="p", mode="offline", save_dir=str(tmp_path), group="g")
     assert isinstance(logger, LightningWandbLogger)
@@ -168,7 +168,7 @@ def test_wandb_logger_drops_the_anonymous_argument(tmp_path):
 
 
 def test_a_prompt_without_a_finite_reward_is_said_not_crashed_on():
-    from entrgi.callbacks.wandb_logging import prompt_rows
+    from entrgi.pipeline.callbacks.wandb_logging import prompt_rows
 
     rec = {
         "sample_id": "s",

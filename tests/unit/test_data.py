@@ -14,7 +14,7 @@ from torch.utils.data import DataLoader
 
 from entrgi.data import PromptDataset, PromptSource, TestbedPromptSource, collate_prompts, filter_done
 from entrgi.data.origin import is_local
-from entrgi.types import PromptItem
+from entrgi.engine.types import PromptItem
 
 RB2_SUBSETS = ["Factuality", "Math", "Focus", "Precise IF"]
 

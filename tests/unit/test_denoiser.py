@@ -2,13 +2,13 @@ import pytest
 import torch
 from fakes import TokenCountReward
 
-from entrgi.denoiser import GuidedDenoiser
-from entrgi.guidance import GradientGuidance, Guidance, NoGuidance
-from entrgi.guidance.objective import before_first_stop
-from entrgi.positions import StepPositions
-from entrgi.schedule import DenoisingSchedule
-from entrgi.trace import DENOISER_KEYS, concat_traces
-from entrgi.types import PromptItem
+from entrgi.engine.denoiser import GuidedDenoiser
+from entrgi.engine.guidance import GradientGuidance, Guidance, NoGuidance
+from entrgi.engine.guidance.objective import before_first_stop
+from entrgi.engine.positions import StepPositions
+from entrgi.engine.schedule import DenoisingSchedule
+from entrgi.engine.trace import DENOISER_KEYS, concat_traces
+from entrgi.engine.types import PromptItem
 
 ENTRGI_STATS = ("w_mean", "w_min", "w_max", "reward_soft_before", "reward_soft_after", "guided", "faults")
 PROMPTS = [
@@ -117,7 +117,7 @@ def test_bad_chunk_budget_is_refused(lm, reward):
 
 
 def test_commit_plan_is_the_device_formula_step_by_step():
-    from entrgi.schedule.timesteps import commit_counts
+    from entrgi.engine.schedule.timesteps import commit_counts
 
     for steps in [1, 2, 3, 7, 32, 48, 128]:
         for length in [1, 5, 13, 48, 128, 500]:
@@ -173,7 +173,7 @@ def test_no_host_sync_inside_the_denoising_loop(lm, reward, monkeypatch):
     theirs and not counted."""
     import sys
 
-    from entrgi.schedule import top_p
+    from entrgi.engine.schedule import top_p
 
     counts = {}
 

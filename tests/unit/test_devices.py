@@ -11,14 +11,14 @@ import torch
 from hydra import compose, initialize_config_module
 from hydra.utils import instantiate
 
-from entrgi import pipeline
-from entrgi.callbacks import writer as writer_mod
-from entrgi.models import DreamLM, SequenceClassifierReward
-from entrgi.models import hf as hf_mod
-from entrgi.models import hf_reward as hf_reward_mod
-from entrgi.models import reward as reward_mod
-from entrgi.models.dtypes import local_rank, resolve_device
-from entrgi.preflight import device_kwarg, model_devices
+from entrgi.engine.models import DreamLM, SequenceClassifierReward
+from entrgi.engine.models import hf as hf_mod
+from entrgi.engine.models import hf_reward as hf_reward_mod
+from entrgi.engine.models import reward as reward_mod
+from entrgi.engine.models.dtypes import local_rank, resolve_device
+from entrgi.pipeline import phases as pipeline
+from entrgi.pipeline.callbacks import writer as writer_mod
+from entrgi.pipeline.preflight import device_kwarg, model_devices
 
 
 @pytest.fixture

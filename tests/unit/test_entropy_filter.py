@@ -4,12 +4,12 @@
 import pytest
 import torch
 
-from entrgi import rng
-from entrgi.denoiser import GuidedDenoiser
-from entrgi.guidance import GradientGuidance, NoGuidance
-from entrgi.models.vocab import BridgeCoverage, VocabBridge
-from entrgi.positions import StepPositions
-from entrgi.schedule import DenoisingSchedule
+from entrgi.engine import rng
+from entrgi.engine.denoiser import GuidedDenoiser
+from entrgi.engine.guidance import GradientGuidance, NoGuidance
+from entrgi.engine.models.vocab import BridgeCoverage, VocabBridge
+from entrgi.engine.positions import StepPositions
+from entrgi.engine.schedule import DenoisingSchedule
 
 TAU, MASK = 0.7, 99
 

@@ -7,15 +7,15 @@ import pytest
 import torch
 from fakes import FaultyReward, HashJudge, TokenCountReward, linear_step
 
-from entrgi import rng
-from entrgi.denoiser import GuidedDenoiser
-from entrgi.eval.records import summarize, to_records
-from entrgi.guidance import GradientGuidance, NoGuidance, RewardObjective
-from entrgi.guidance.adam import RowAdam
+from entrgi.analysis.records import summarize, to_records
+from entrgi.engine import rng
+from entrgi.engine.denoiser import GuidedDenoiser
+from entrgi.engine.guidance import GradientGuidance, NoGuidance, RewardObjective
+from entrgi.engine.guidance.adam import RowAdam
+from entrgi.engine.positions import StepPositions
+from entrgi.engine.schedule import DenoisingSchedule, TokenSampler
+from entrgi.engine.types import PromptItem
 from entrgi.judges.apply import judge_records, judge_summary
-from entrgi.positions import StepPositions
-from entrgi.schedule import DenoisingSchedule, TokenSampler
-from entrgi.types import PromptItem
 
 PROMPTS = [PromptItem("a", "the cat"), PromptItem("b", "a big dog eat food today"), PromptItem("c", "rain")]
 

@@ -3,10 +3,10 @@
 import pytest
 import torch
 
-from entrgi import rng
-from entrgi.positions import StepPositions
-from entrgi.rng import DRAW_TOKENS, draw_id
-from entrgi.schedule import DenoisingSchedule, TokenSampler
+from entrgi.engine import rng
+from entrgi.engine.positions import StepPositions
+from entrgi.engine.rng import DRAW_TOKENS, draw_id
+from entrgi.engine.schedule import DenoisingSchedule, TokenSampler
 
 TAU = 0.7
 

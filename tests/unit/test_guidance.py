@@ -3,12 +3,12 @@ import tiny_models
 import torch
 from fakes import linear_step
 
-from entrgi import rng
-from entrgi.guidance import GradientGuidance, NoGuidance, RewardObjective, normalized_entropy, parse_weight
-from entrgi.guidance.weights import ConstantWeight, PowerWeight, ThresholdWeight
-from entrgi.models import SequenceClassifierReward, build_vocab_bridge
-from entrgi.positions import StepPositions
-from entrgi.schedule import TokenSampler
+from entrgi.engine import rng
+from entrgi.engine.guidance import GradientGuidance, NoGuidance, RewardObjective, normalized_entropy, parse_weight
+from entrgi.engine.guidance.weights import ConstantWeight, PowerWeight, ThresholdWeight
+from entrgi.engine.models import SequenceClassifierReward, build_vocab_bridge
+from entrgi.engine.positions import StepPositions
+from entrgi.engine.schedule import TokenSampler
 
 
 class _RecordingAdam:
@@ -197,7 +197,7 @@ def test_optimizer_raises_soft_reward_and_reports_stats():
 
 
 def test_sync_free_adam_matches_torch_adam():
-    from entrgi.guidance.adam import RowAdam
+    from entrgi.engine.guidance.adam import RowAdam
 
     g = torch.Generator().manual_seed(0)
     a = torch.randn(3, 4, generator=g, requires_grad=True)

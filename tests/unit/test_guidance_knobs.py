@@ -4,14 +4,14 @@ import pytest
 import torch
 from fakes import linear_step
 
-from entrgi import rng
-from entrgi.denoiser import GuidedDenoiser
-from entrgi.guidance import GradientGuidance, NoGuidance
-from entrgi.guidance.stats import masked_stats, normalized_entropy
-from entrgi.positions import StepPositions
-from entrgi.schedule import DenoisingSchedule
-from entrgi.schedule.sampling import TokenSampler
-from entrgi.types import PromptItem
+from entrgi.engine import rng
+from entrgi.engine.denoiser import GuidedDenoiser
+from entrgi.engine.guidance import GradientGuidance, NoGuidance
+from entrgi.engine.guidance.stats import masked_stats, normalized_entropy
+from entrgi.engine.positions import StepPositions
+from entrgi.engine.schedule import DenoisingSchedule
+from entrgi.engine.schedule.sampling import TokenSampler
+from entrgi.engine.types import PromptItem
 
 PROMPTS = [PromptItem("a", "the cat"), PromptItem("b", "a big dog eat food today"), PromptItem("c", "rain")]
 

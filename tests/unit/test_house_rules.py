@@ -1,7 +1,9 @@
-"""House rules that hold by construction only if a test keeps them: the engine's imports, file
-sizes under src/, and test file names pytest can collect together."""
+"""House rules that hold by construction only if a test keeps them: the layers (derived from the
+folders of src/entrgi/, never from a hand-kept list of modules), file sizes under src/, and test file
+names pytest can collect together."""
 
 import ast
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -9,28 +11,35 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 SRC = ROOT / "src" / "entrgi"
-ENGINE = [
-    "models",
-    "guidance",
-    "schedule",
-    "denoiser.py",
-    "trace.py",
-    "rng.py",
-    "positions.py",
-    "checks.py",
-    "types.py",
-]
-FORBIDDEN = ("hydra", "omegaconf", "lightning", "pytorch_lightning", "wandb")
-FRAMEWORK = ("entrgi.pipeline", "entrgi.module", "entrgi.callbacks", "entrgi.run", "entrgi.preflight")
+# Each top-level folder of src/entrgi/ is a layer; a module may import its own layer and those ranked
+# below it, never one above ("nothing imports upward"). The top-level .py files are the entry points.
+RANKS = {"engine": 0, "testbed": 1, "data": 2, "judges": 2, "analysis": 3, "pipeline": 4}
+ENTRY = 5
+# What the engine may import besides itself and the standard library.
+ENGINE_THIRD_PARTY = {"torch", "transformers", "numpy", "packaging"}
+FRAMEWORK_LIBS = {"hydra", "omegaconf", "lightning", "pytorch_lightning"}
+# Allowed to import FRAMEWORK_LIBS: the framework layer, the entry points, and the testbed's training
+# recipes (they train the shipped tiny models with Lightning).
+FRAMEWORK_ALLOWED = ("pipeline", "testbed/training")
 MAX_LINES = 300
 
 
-def engine_files() -> list[Path]:
-    files = []
-    for name in ENGINE:
-        path = SRC / name
-        files += sorted(path.rglob("*.py")) if path.is_dir() else [path]
-    return files
+def source_files() -> list[Path]:
+    return sorted(p for p in SRC.rglob("*.py") if "assets" not in p.parts)
+
+
+def layer_of(path: Path) -> str:
+    """The layer of a file under src/entrgi/: its top-level folder, or ``entry`` for a top-level module."""
+    parts = path.relative_to(SRC).parts
+    return parts[0] if len(parts) > 1 else "entry"
+
+
+def rank_of_module(module: str) -> int | None:
+    """The rank of an ``entrgi.*`` module's layer (None for ``entrgi`` itself and ``entrgi.conf``)."""
+    parts = module.split(".")
+    if parts[0] != "entrgi" or len(parts) < 2 or parts[1] == "conf":
+        return None
+    return RANKS.get(parts[1], ENTRY)
 
 
 def imported_modules(path: Path) -> set[str]:
@@ -43,27 +52,56 @@ def imported_modules(path: Path) -> set[str]:
     return names
 
 
-@pytest.mark.parametrize("path", engine_files(), ids=lambda p: str(p.relative_to(SRC)))
-def test_the_engine_imports_no_framework(path):
-    bad = sorted(
-        m
-        for m in imported_modules(path)
-        if m.split(".")[0] in FORBIDDEN or any(m == f or m.startswith(f + ".") for f in FRAMEWORK)
-    )
-    assert not bad, (
-        f"{path.relative_to(ROOT)} imports {bad}: the engine never imports Hydra, Lightning or the framework"
-    )
+def layer_violations(path: Path, modules: set[str]) -> list[str]:
+    """Every rule ARCHITECTURE.md states about imports, for one file."""
+    layer = layer_of(path)
+    rank = RANKS.get(layer, ENTRY)
+    rel = path.relative_to(SRC).as_posix()
+    bad = []
+    for m in sorted(modules):
+        root = m.split(".")[0]
+        target = rank_of_module(m)
+        if target is not None and target > rank:
+            bad.append(f"{m} (a layer above {layer})")
+        if layer == "engine":
+            if root == "entrgi" and not (m == "entrgi.engine" or m.startswith("entrgi.engine.")):
+                bad.append(f"{m} (the engine imports only itself)")
+            elif root != "entrgi" and root not in sys.stdlib_module_names and root not in ENGINE_THIRD_PARTY:
+                bad.append(f"{m} (the engine imports only torch, transformers, numpy and the standard library)")
+        if root in FRAMEWORK_LIBS and layer != "entry" and not rel.startswith(FRAMEWORK_ALLOWED):
+            bad.append(f"{m} (only pipeline/ and the entry points import Hydra, OmegaConf or Lightning)")
+    return bad
 
 
-def test_the_engine_list_names_existing_files():
-    assert all((SRC / name).exists() for name in ENGINE)
-    assert len(engine_files()) > 10
+@pytest.mark.parametrize("path", source_files(), ids=lambda p: str(p.relative_to(SRC)))
+def test_layers_import_only_downward(path):
+    bad = layer_violations(path, imported_modules(path))
+    assert not bad, f"{path.relative_to(ROOT)} imports {bad}"
+
+
+@pytest.mark.parametrize(
+    "planted",
+    ["entrgi.pipeline.oom", "entrgi.analysis.runs", "entrgi.judges", "hydra", "lightning", "wandb", "entrgi.run"],
+)
+def test_a_planted_upward_import_in_the_engine_fails(planted):
+    denoiser = SRC / "engine" / "denoiser.py"
+    assert not layer_violations(denoiser, imported_modules(denoiser))
+    assert layer_violations(denoiser, imported_modules(denoiser) | {planted})
+
+
+def test_a_planted_framework_import_outside_the_framework_fails():
+    runs = SRC / "analysis" / "runs.py"
+    assert layer_violations(runs, {"omegaconf"}) and layer_violations(runs, {"entrgi.pipeline.resume"})
+    assert not layer_violations(SRC / "pipeline" / "phases.py", {"hydra", "entrgi.analysis.runs"})
+
+
+def test_every_folder_is_a_known_layer():
+    folders = {p.name for p in SRC.iterdir() if p.is_dir() and p.name != "__pycache__"}
+    assert folders == set(RANKS), f"a new top-level folder needs a rank in RANKS: {folders ^ set(RANKS)}"
 
 
 def test_no_source_file_exceeds_300_lines():
-    long = {
-        str(p.relative_to(ROOT)): n for p in SRC.rglob("*.py") if (n := len(p.read_text().splitlines())) > MAX_LINES
-    }
+    long = {str(p.relative_to(ROOT)): n for p in source_files() if (n := len(p.read_text().splitlines())) > MAX_LINES}
     assert not long, f"split these by idea (house rule: at most {MAX_LINES} lines): {long}"
 
 

@@ -4,7 +4,7 @@ import pytest
 from hydra import compose, initialize_config_module
 from omegaconf import OmegaConf
 
-from entrgi.eval.identity import run_identity
+from entrgi.analysis.identity import run_identity
 
 
 def identity(overrides):
@@ -83,12 +83,15 @@ def test_gradient_methods_share_one_base(option):
 
 
 def test_target_paths_shorten_to_the_class_name_in_identities_and_tables() -> None:
-    from entrgi.eval.identity import target_class
-    from entrgi.eval.runs import short_name, short_value
+    from entrgi.analysis.identity import target_class
+    from entrgi.analysis.runs import short_name, short_value
 
-    assert target_class("entrgi.models.reward.SequenceClassifierReward.from_pretrained") == "SequenceClassifierReward"
+    assert (
+        target_class("entrgi.engine.models.reward.SequenceClassifierReward.from_pretrained")
+        == "SequenceClassifierReward"
+    )
     assert target_class("entrgi.judges.oracle.OracleJudge") == "OracleJudge"
-    assert short_value("reward._target_", "entrgi.models.reward.SequenceClassifierReward.from_pretrained") == (
+    assert short_value("reward._target_", "entrgi.engine.models.reward.SequenceClassifierReward.from_pretrained") == (
         "SequenceClassifierReward"
     )
     assert short_value("guidance.lr", 0.5) == "0.5"

@@ -16,6 +16,7 @@ from fakes import LengthJudge
 from hydra import compose, initialize_config_module
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from entrgi.engine.models.reward import SequenceClassifierReward
 from entrgi.judges import (
     LMUnitJudge,
     OracleJudge,
@@ -44,7 +45,6 @@ from entrgi.judges.lmunit_parse import (
     parse_score,
     score_position,
 )
-from entrgi.models.reward import SequenceClassifierReward
 from entrgi.testbed import oracle
 from entrgi.testbed.language import default_grammar
 

@@ -6,12 +6,12 @@ import tiny_models
 import torch
 from test_guidance import phi_gradient
 
-from entrgi import rng
-from entrgi.guidance import GradientGuidance, RewardObjective, normalized_entropy
-from entrgi.models import CausalLMLogLikReward
-from entrgi.models.reward_base import SoftTargets
-from entrgi.positions import StepPositions
-from entrgi.schedule import TokenSampler
+from entrgi.engine import rng
+from entrgi.engine.guidance import GradientGuidance, RewardObjective, normalized_entropy
+from entrgi.engine.models import CausalLMLogLikReward
+from entrgi.engine.models.reward_base import SoftTargets
+from entrgi.engine.positions import StepPositions
+from entrgi.engine.schedule import TokenSampler
 
 MSG = [{"role": "user", "content": "the cat eat food"}]
 V, L, TAU, STOP = 40, 5, 0.7, 0

@@ -21,11 +21,11 @@ SLACK = 48 * 2**20
 
 CHILD = textwrap.dedent("""
     import json, sys, torch
-    from entrgi.denoiser import GuidedDenoiser
-    from entrgi.guidance import GradientGuidance, NoGuidance
-    from entrgi.models import BidirectionalLM, SequenceClassifierReward
-    from entrgi.schedule import DenoisingSchedule
-    from entrgi.types import PromptItem
+    from entrgi.engine.denoiser import GuidedDenoiser
+    from entrgi.engine.guidance import GradientGuidance, NoGuidance
+    from entrgi.engine.models import BidirectionalLM, SequenceClassifierReward
+    from entrgi.engine.schedule import DenoisingSchedule
+    from entrgi.engine.types import PromptItem
 
     root, method, k, prompts, length, chunk = sys.argv[1], sys.argv[2], *map(int, sys.argv[3:7])
     torch.set_num_threads(1)

@@ -3,7 +3,7 @@ import tiny_models
 import torch
 from transformers import AutoModel
 
-from entrgi.models import (
+from entrgi.engine.models import (
     BidirectionalLM,
     CausalLMLogLikReward,
     DreamLM,
@@ -11,8 +11,8 @@ from entrgi.models import (
     SequenceClassifierReward,
     build_vocab_bridge,
 )
-from entrgi.models.chat_template import encode_with_bos, split_chat_template
-from entrgi.models.vocab import EXACT, FALLBACK, NONE
+from entrgi.engine.models.chat_template import encode_with_bos, split_chat_template
+from entrgi.engine.models.vocab import EXACT, FALLBACK, NONE
 
 MSGS = [[{"role": "user", "content": "the cat eat food"}], [{"role": "user", "content": "a dog"}]]
 
@@ -225,7 +225,7 @@ def test_prefix_cache_matches_uncached_score_and_gradient(tiny_dir):
 
 def test_remote_code_runs_only_where_the_model_family_needs_it(tiny_dir):
     """trust_remote_code defaults to True for Dream and LLaDA only; the tiny checkpoint ships its own code."""
-    from entrgi.models import BidirectionalLM, DreamLM, LLaDALM
+    from entrgi.engine.models import BidirectionalLM, DreamLM, LLaDALM
 
     assert DreamLM.remote_code and LLaDALM.remote_code and not BidirectionalLM.remote_code
     with pytest.raises(ValueError, match="trust_remote_code"):
@@ -316,10 +316,10 @@ def test_loglik_reward_composes_and_loads_from_its_config(tmp_path):
 
 def test_guidance_raises_the_loglik_reward(tiny_dir, tmp_path):
     """EntRGi through the log-likelihood reward: finite traces, and the inner steps raise the soft reward."""
-    from entrgi.denoiser import GuidedDenoiser
-    from entrgi.guidance import GradientGuidance
-    from entrgi.schedule import DenoisingSchedule
-    from entrgi.types import PromptItem
+    from entrgi.engine.denoiser import GuidedDenoiser
+    from entrgi.engine.guidance import GradientGuidance
+    from entrgi.engine.schedule import DenoisingSchedule
+    from entrgi.engine.types import PromptItem
 
     lm = DreamLM.from_pretrained(str(tiny_dir["dllm"]), dtype="float32", device="cpu")
     path = tiny_models.save_causal_lm(tmp_path / "lm", tokenizer=tiny_models.dllm_tokenizer())
@@ -374,7 +374,7 @@ def test_reward_constructors_check_their_options(reward, loglik, key, value):
 
 def test_both_reward_kinds_share_loading_context_and_backbone(reward, loglik):
     """One loader and one context for both kinds; the backbone returns hidden states, not scores."""
-    from entrgi.models import HFRewardModel
+    from entrgi.engine.models import HFRewardModel
 
     for built in (reward, loglik):
         assert isinstance(built, HFRewardModel) and type(built).context is HFRewardModel.context
@@ -406,7 +406,7 @@ def test_text_scores_pad_with_the_id_the_classifier_pools_by(tiny_dir, config_pa
 
 
 def test_pad_rows_pads_right_or_left_and_marks_the_tokens():
-    from entrgi.models.padding import pad_rows
+    from entrgi.engine.models.padding import pad_rows
 
     ids, mask = pad_rows([[5, 6, 7], [8]], pad_id=0)
     assert ids.tolist() == [[5, 6, 7], [8, 0, 0]] and mask.tolist() == [[True] * 3, [True, False, False]]

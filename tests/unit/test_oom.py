@@ -11,14 +11,14 @@ import pytest
 import torch
 from hydra import compose, initialize_config_module
 
-from entrgi import pipeline
-from entrgi.denoiser import GuidedDenoiser
-from entrgi.guidance import GradientGuidance
-from entrgi.models import DreamLM, SequenceClassifierReward
-from entrgi.module import GuidedDenoisingModule
-from entrgi.oom import concat_outputs, generate_with_split, is_out_of_memory, memory_needed
-from entrgi.schedule import DenoisingSchedule
-from entrgi.types import PromptItem
+from entrgi.engine.denoiser import GuidedDenoiser
+from entrgi.engine.guidance import GradientGuidance
+from entrgi.engine.models import DreamLM, SequenceClassifierReward
+from entrgi.engine.schedule import DenoisingSchedule
+from entrgi.engine.types import PromptItem
+from entrgi.pipeline import phases as pipeline
+from entrgi.pipeline.module import GuidedDenoisingModule
+from entrgi.pipeline.oom import concat_outputs, generate_with_split, is_out_of_memory, memory_needed
 
 PROMPTS = [
     PromptItem(f"p{i}", text)
@@ -78,7 +78,7 @@ def test_split_down_to_single_prompts_equals_the_unsplit_batch(denoiser):
 
 def test_a_prompt_that_never_fits_is_skipped_and_named(denoiser, caplog):
     whole = denoiser.generate(PROMPTS)
-    with caplog.at_level(logging.WARNING, logger="entrgi.oom"):
+    with caplog.at_level(logging.WARNING, logger="entrgi.pipeline.oom"):
         out, skipped = generate_with_split(failing(denoiser.generate, never={"p3"}), PROMPTS)
     assert skipped == ["p3"]
     assert [it.sample_id for it in out.items] == ["p0", "p1", "p2", "p4"]
@@ -161,7 +161,7 @@ def test_run_with_injected_oom_matches_an_unsplit_run(tmp_path, monkeypatch, cap
         return original(self, items)
 
     monkeypatch.setattr(GuidedDenoiser, "generate", generate)
-    with caplog.at_level(logging.WARNING, logger="entrgi.oom"):
+    with caplog.at_level(logging.WARNING, logger="entrgi.pipeline.oom"):
         metrics = pipeline.run(run_config(tmp_path / "split"))
     records = read(tmp_path / "split")
     assert batches[0] == 4 and len(batches) > 2  # the first batch ran whole; the second split

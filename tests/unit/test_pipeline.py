@@ -8,8 +8,8 @@ import pytest
 from hydra import compose, initialize_config_module
 from hydra.errors import InstantiationException
 
-from entrgi import pipeline
-from entrgi.metrics import empty_metrics, run_metrics, write_metrics
+from entrgi.pipeline import phases as pipeline
+from entrgi.pipeline.metrics import empty_metrics, run_metrics, write_metrics
 
 CONTRACT_KEYS = [  # README (Outputs): metrics.json's key names, in the order the file holds them
     "num_prompts",

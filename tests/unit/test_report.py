@@ -9,8 +9,8 @@ import pytest
 from report_runs import JSONL_DATA, STEPS, config, write_method_sweep, write_run
 
 from entrgi import report
-from entrgi.eval.aggregate import aggregate, find_runs
-from entrgi.eval.runs import group_runs, load_runs, varying_axes
+from entrgi.analysis.aggregate import aggregate, find_runs
+from entrgi.analysis.runs import group_runs, load_runs, varying_axes
 
 
 def test_a_2x2_sweep_groups_by_its_axes_and_averages_seeds(tmp_path):
@@ -136,7 +136,7 @@ def test_report_writes_every_plot_and_the_gif(tmp_path):
 
 
 def test_gif_frames_show_tokens_once_committed():
-    from entrgi.eval.animation import frame_text
+    from entrgi.analysis.animation import frame_text
 
     tokens, steps = ["the", "cat", "sat"], [0, 2, 1]
     assert [frame_text(tokens, steps, t) for t in range(3)] == ["the ___ ___", "the ___ sat", "the cat sat"]

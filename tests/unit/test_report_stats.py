@@ -4,10 +4,10 @@ import math
 
 import pytest
 
-from entrgi.eval.aggregate import metric_columns, run_values, summarize_runs
-from entrgi.eval.frontier import front_steps, matched_bon, pareto_front
-from entrgi.eval.stats import bootstrap_ci, mean_sem, paired_outcomes, win_rate
-from entrgi.eval.tables import format_cell, format_flops
+from entrgi.analysis.aggregate import metric_columns, run_values, summarize_runs
+from entrgi.analysis.frontier import front_steps, matched_bon, pareto_front
+from entrgi.analysis.stats import bootstrap_ci, mean_sem, paired_outcomes, win_rate
+from entrgi.analysis.tables import format_cell, format_flops
 
 
 def test_mean_sem():

@@ -3,10 +3,10 @@ import math
 import pytest
 import torch
 
-from entrgi import rng
-from entrgi.positions import StepPositions
-from entrgi.schedule import DenoisingSchedule, TokenSampler
-from entrgi.schedule.timesteps import commit_counts, timesteps
+from entrgi.engine import rng
+from entrgi.engine.positions import StepPositions
+from entrgi.engine.schedule import DenoisingSchedule, TokenSampler
+from entrgi.engine.schedule.timesteps import commit_counts, timesteps
 
 MASK, EOS = 99, 0
 

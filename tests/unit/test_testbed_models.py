@@ -18,15 +18,15 @@ import torch
 from omegaconf import OmegaConf
 from transformers import Qwen3ForSequenceClassification
 
-from entrgi.denoiser import GuidedDenoiser
-from entrgi.guidance import GradientGuidance, NoGuidance
-from entrgi.schedule import DenoisingSchedule
+from entrgi.engine.denoiser import GuidedDenoiser
+from entrgi.engine.guidance import GradientGuidance, NoGuidance
+from entrgi.engine.schedule import DenoisingSchedule
+from entrgi.engine.types import PromptItem
 from entrgi.testbed import ASSETS, load_dllm, load_reward
 from entrgi.testbed.judge import TestbedJudge
 from entrgi.testbed.language import sample_prompts
 from entrgi.testbed.oracle import is_on_topic, score
 from entrgi.testbed.training.reward import natural_pairs, ordered_pairs, pairwise_accuracy, ranked_groups
-from entrgi.types import PromptItem
 
 # The testbed default schedule, as the default run uses it.
 SCHEDULE = OmegaConf.to_container(OmegaConf.load(files("entrgi.conf") / "schedule" / "testbed.yaml"))

@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from entrgi.schedule import TokenSampler
-from entrgi.schedule.top_p import top_p_keep
+from entrgi.engine.schedule import TokenSampler
+from entrgi.engine.schedule.top_p import top_p_keep
 
 METHODS = [("candidates", 64), ("candidates", 3), ("bucket", 0), ("threshold", 0)]  # 3 candidates: most rows fall back
 

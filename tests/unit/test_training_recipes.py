@@ -10,7 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from entrgi.models.hf import BidirectionalLM
+from entrgi.engine.models.hf import BidirectionalLM
 from entrgi.testbed import load_reward
 from entrgi.testbed.language import default_grammar, split_sentences
 from entrgi.testbed.training import dllm, reward

@@ -7,8 +7,8 @@ import torch
 from tokenizers import Tokenizer, models, pre_tokenizers
 from transformers import PreTrainedTokenizerFast
 
-from entrgi.models import DreamLM, build_vocab_bridge
-from entrgi.models.vocab import EXACT, FALLBACK, NONE
+from entrgi.engine.models import DreamLM, build_vocab_bridge
+from entrgi.engine.models.vocab import EXACT, FALLBACK, NONE
 
 PAD_ROWS = 3  # logits rows past the dLLM tokenizer
 

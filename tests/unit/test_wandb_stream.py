@@ -9,8 +9,8 @@ import pytest
 from wandb_fakes import FakeRun, rec
 from wandb_reader import read_records, summarize_run
 
-from entrgi.callbacks import wandb_logging as wl
-from entrgi.callbacks import wandb_stream as ws
+from entrgi.pipeline.callbacks import wandb_logging as wl
+from entrgi.pipeline.callbacks import wandb_stream as ws
 
 
 class Clock:

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 
 from torch.utils.data import Dataset
 
-from entrgi.types import PromptItem
+from entrgi.engine.types import PromptItem
 
 
 class PromptDataset(Dataset[PromptItem]):

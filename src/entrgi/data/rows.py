@@ -16,7 +16,7 @@ from typing import Any
 import datasets
 
 from entrgi.data.jsonl import INVALID_COLUMN
-from entrgi.types import PromptItem
+from entrgi.engine.types import PromptItem
 
 ROW_COLUMN = "__entrgi_row__"  # original row index, added before filtering and shuffling
 

@@ -17,10 +17,10 @@ from collections.abc import Sequence
 
 import datasets
 
-from entrgi.checks import require_choice, require_integer, require_optional_positive, require_positive
 from entrgi.data.origin import check_local_file, checked_path, is_local, load_split, require_exists, short_name
 from entrgi.data.rows import ROW_COLUMN, LoadedPrompts, require_column, take_prompts
-from entrgi.types import PromptItem
+from entrgi.engine.checks import require_choice, require_integer, require_optional_positive, require_positive
+from entrgi.engine.types import PromptItem
 
 ON_INVALID = ("skip", "error")
 

@@ -29,11 +29,11 @@ from collections.abc import Sequence
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, DynamicCache
 
-from entrgi.checks import require_choice, require_positive
+from entrgi.engine.checks import require_choice, require_positive
+from entrgi.engine.models.dtypes import dtype_kwarg, resolve_device, resolve_dtype
+from entrgi.engine.models.padding import pad_rows
 from entrgi.judges.base import Judge, check_batch, json_number, last_user_turn
 from entrgi.judges.lmunit_parse import DIGITS, Generation, parse_generation
-from entrgi.models.dtypes import dtype_kwarg, resolve_device, resolve_dtype
-from entrgi.models.padding import pad_rows
 
 log = logging.getLogger(__name__)
 

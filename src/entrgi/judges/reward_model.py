@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import torch
 
-from entrgi.checks import require_positive
+from entrgi.engine.checks import require_positive
+from entrgi.engine.models.dtypes import resolve_device, resolve_dtype
+from entrgi.engine.models.reward import SequenceClassifierReward
+from entrgi.engine.models.reward_base import RewardModel
 from entrgi.judges.base import Judge, check_batch, json_number
-from entrgi.models.dtypes import resolve_device, resolve_dtype
-from entrgi.models.reward import SequenceClassifierReward
-from entrgi.models.reward_base import RewardModel
 
 
 class RewardModelJudge(Judge):

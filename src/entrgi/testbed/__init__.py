@@ -3,7 +3,7 @@
 ``load_dllm()`` / ``load_reward()`` load the weights shipped under ``ASSETS`` (trained by
 ``python -m entrgi.train train=dllm|reward``) through the same ``from_pretrained`` code paths
 real checkpoints use; pass ``path`` to load another directory in the same format. ``device="auto"``
-is this rank's GPU when CUDA is available, else cpu (``entrgi.models.dtypes.resolve_device``).
+is this rank's GPU when CUDA is available, else cpu (``entrgi.engine.models.dtypes.resolve_device``).
 
 Here: the language (``lexicon`` tables, ``language`` sampler), its ``oracle`` and ``judge``, the
 ``tokenizers`` and the dLLM's modeling file. The recipes that trained the assets are in ``testbed.training``.
@@ -14,8 +14,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from entrgi.models.hf import BidirectionalLM
-from entrgi.models.reward import SequenceClassifierReward
+from entrgi.engine.models.hf import BidirectionalLM
+from entrgi.engine.models.reward import SequenceClassifierReward
 
 ASSETS = Path(__file__).parent / "assets"
 

@@ -7,7 +7,7 @@ response token is replaced by ``<|mask|>`` with probability ``t``; the loss is t
 mean cross-entropy over masked response positions (every masked token counts once; the ELBO's
 ``1/t`` weight would put large weights on the few tokens masked at small ``t``, a noisier gradient).
 Prompt tokens are never masked. The model sees exactly what ``BidirectionalLM`` passes at
-inference: the 4D boolean mask and position ids of ``entrgi.models.attention.bidirectional_inputs``.
+inference: the 4D boolean mask and position ids of ``entrgi.engine.models.attention.bidirectional_inputs``.
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
-from entrgi.models.attention import bidirectional_inputs
-from entrgi.models.chat_template import generation_prompt_ids
-from entrgi.models.padding import pad_rows
+from entrgi.engine.models.attention import bidirectional_inputs
+from entrgi.engine.models.chat_template import generation_prompt_ids
+from entrgi.engine.models.padding import pad_rows
 from entrgi.testbed.language import sample_pairs
 from entrgi.testbed.modeling_tiny_dllm import TinyDLMConfig, TinyDLMForMaskedDiffusion
 from entrgi.testbed.tokenizers import build_dllm_tokenizer

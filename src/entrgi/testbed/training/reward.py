@@ -7,7 +7,7 @@ by the oracle's total; the loss is ``-logsigmoid(r_i - r_j)`` averaged over all 
 the group with ``total_i > total_j`` (ties skipped). The model is a tiny
 ``Qwen3ForSequenceClassification`` reading the reward tokenizer's chat template over [user prompt,
 assistant response], encoded by the functions ``SequenceClassifierReward`` scores text with
-(``entrgi.models.chat_template``) and right-padded, so HF pools the last non-pad token
+(``entrgi.engine.models.chat_template``) and right-padded, so HF pools the last non-pad token
 (``<|im_end|>``) exactly as at inference.
 """
 
@@ -24,8 +24,8 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 from transformers import Qwen3Config, Qwen3ForSequenceClassification
 
-from entrgi.models.chat_template import encode_with_bos, split_chat_template
-from entrgi.models.padding import pad_rows
+from entrgi.engine.models.chat_template import encode_with_bos, split_chat_template
+from entrgi.engine.models.padding import pad_rows
 from entrgi.testbed import oracle
 from entrgi.testbed.language import TestbedPrompt, default_grammar, sample_prompts
 from entrgi.testbed.tokenizers import build_reward_tokenizer
@@ -102,7 +102,7 @@ def encode_chats(tokenizer, prompt: str, responses: list[str]) -> list[list[int]
     """Reward input ids of each response: the chat template over [user prompt, assistant response].
 
     The template is split around the response and each text encoded exactly as
-    ``SequenceClassifierReward.score_text`` does at inference (``entrgi.models.chat_template``).
+    ``SequenceClassifierReward.score_text`` does at inference (``entrgi.engine.models.chat_template``).
     """
     prefix, suffix = split_chat_template(tokenizer, [{"role": "user", "content": prompt}])
     return [encode_with_bos(tokenizer, prefix + r + suffix) for r in responses]

@@ -1,0 +1,277 @@
+"""Runs of a run or sweep folder, their resolved configs, the axes that vary, and groups over seeds.
+
+A group is every run that shares the values of all varying config keys except the seed: the
+report averages each metric over a group's runs (its seeds). Keys that are not experimental
+axes never split groups: seeds (``seed`` and keys equal to it, e.g. ``data.source.seed: ${seed}``),
+``paths.*``, ``logger.*``, ``hydra.*``, ``judge.*`` / ``data.judge.*`` (a judge is a metric:
+rescoring may change it), ``resume`` and ``experiment_name``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from entrgi.analysis.identity import target_class
+
+MISSING = "—"  # the value of a key that a run's config lacks (e.g. guidance.lr for BoN)
+EXCLUDED_PREFIXES = ("paths.", "logger.", "hydra.", "judge.", "data.judge.")
+EXCLUDED_KEYS = ("seed", "resume", "experiment_name")
+GUIDANCE_PREFIX = "guidance."
+# metrics.json's run identity -> the config key it comes from (runs without a config.yaml)
+IDENTITY_KEYS = {
+    "method": "guidance.method",
+    "weight": "guidance.weight",
+    "inner_steps": "guidance.inner_steps",
+    "lr": "guidance.lr",
+    "normalization": "guidance.normalization",
+    "every": "guidance.every",
+    "until": "guidance.until",
+    "min_entropy": "guidance.min_entropy",
+    "steps": "schedule.steps",
+    "temperature": "schedule.temperature",
+    "top_p": "schedule.top_p",
+    "top_k": "schedule.top_k",
+    "alg": "schedule.alg",
+    "max_new_tokens": "schedule.max_new_tokens",
+    "filter_order": "schedule.filter_order",
+    "entropy_filter": "schedule.entropy_filter",
+    "position_ids": "reward.position_ids",
+    "vocab_fallback": "reward.vocab_fallback",
+    "stop_tokens": "model.stop_tokens",
+    "dataset": "data.path",  # a hub id or file; the testbed's name otherwise
+    "dllm": "model.path",
+    "reward": "reward.path",
+    "judge": "judge.name",
+}
+# axes by their paper symbol in tables
+SYMBOLS = {"samples_per_prompt": "K", "schedule.steps": "T", "guidance.inner_steps": "M", "schedule.temperature": "tau"}
+
+
+class ReportError(Exception):
+    """A folder the report cannot read; the message says what to pass instead."""
+
+
+def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
+    """Nested dicts -> {"a.b.c": value}; lists become JSON strings so that values are hashable."""
+    if isinstance(tree, dict):
+        out: dict[str, Any] = {}
+        for k, v in tree.items():
+            out |= flatten(v, f"{prefix}{k}.")
+        return out
+    return {prefix[:-1]: json.dumps(tree) if isinstance(tree, list) else tree}
+
+
+@dataclass
+class Run:
+    """One run folder: ``metrics.json``, its flattened ``config.yaml`` and (lazily) ``generations.jsonl``."""
+
+    dir: Path
+    metrics: dict
+    config: dict[str, Any]
+    _records: list[dict] | None = field(default=None, repr=False)
+
+    @property
+    def method(self) -> str:
+        return str(self.metrics.get("method", self.config.get("method", "?")))
+
+    @property
+    def seed(self) -> Any:
+        return self.metrics.get("seed", self.config.get("seed"))
+
+    @property
+    def records(self) -> list[dict]:
+        if self._records is None:
+            path = self.dir / "generations.jsonl"
+            lines = path.read_text().splitlines() if path.is_file() else []
+            self._records = [json.loads(line) for line in lines if line.strip()]
+        return self._records
+
+
+def load_run(folder: Path) -> Run:
+    metrics = json.loads((folder / "metrics.json").read_text())
+    config_file = folder / "config.yaml"
+    if config_file.is_file():
+        config = flatten(yaml.safe_load(config_file.read_text()) or {})
+    else:  # older runs: the identity in metrics.json stands in for the config
+        config = {IDENTITY_KEYS.get(k, k): v for k, v in flatten(metrics.get("run") or {}).items()}
+        for key in ("seed", "samples_per_prompt"):
+            if key in metrics:
+                config.setdefault(key, metrics[key])
+    return Run(folder, metrics, config)
+
+
+def run_folders(root: Path, marker: str) -> list[Path]:
+    """Folders under ``root`` (itself included) holding a file named ``marker``, in path order;
+    W&B's and hidden folders are not searched."""
+    return sorted(
+        p.parent
+        for p in root.rglob(marker)
+        if not any(part == "wandb" or part.startswith(".") for part in p.relative_to(root).parts[:-1])
+    )
+
+
+def load_runs(root: Path | str) -> list[Run]:
+    """Every run under ``root`` (a run folder or a Hydra multirun folder), in path order."""
+    root = Path(root)
+    if not root.is_dir():
+        raise ReportError(
+            f"{root} is not a folder: pass a run folder (outputs/<date>/<time>) or a sweep "
+            f"folder (multirun/<date>/<time>)"
+        )
+    found = run_folders(root, "metrics.json")
+    if not found:
+        raise ReportError(
+            f"no metrics.json under {root}: is it an entrgi output folder? A run writes "
+            f"metrics.json into paths.output_dir when it finishes"
+        )
+    return [load_run(folder) for folder in found]
+
+
+def latest_sweep(root: Path | str = "multirun") -> Path:
+    """The newest ``<date>/<time>`` folder of a Hydra multirun root (``root`` itself if it has none)."""
+    root = Path(root)
+    sweeps = sorted(p for p in root.glob("*/*") if p.is_dir() and any(p.rglob("metrics.json")))
+    return sweeps[-1] if sweeps else root
+
+
+def _excluded(key: str) -> bool:
+    return key in EXCLUDED_KEYS or key.startswith(EXCLUDED_PREFIXES)
+
+
+def _seed_like(key: str, runs: list[Run]) -> bool:
+    """The key equals the run's seed wherever it is set, over at least two different seeds."""
+    present = [r for r in runs if key in r.config]
+    return len({repr(r.seed) for r in present}) >= 2 and all(r.config[key] == r.seed for r in present)
+
+
+def varying_axes(runs: list[Run]) -> list[str]:
+    """Config keys whose value (or presence) differs across ``runs``, minus seeds and non-axes; config order."""
+    keys: dict[str, None] = {}
+    for r in runs:
+        keys |= dict.fromkeys(r.config)
+    return [
+        k
+        for k in keys
+        if not _excluded(k) and len({repr(r.config.get(k, MISSING)) for r in runs}) > 1 and not _seed_like(k, runs)
+    ]
+
+
+def _determined(key: str, by: list[str], runs: list[Run]) -> bool:
+    seen: dict[tuple, Any] = {}
+    for r in runs:
+        ident = (r.method, *(repr(r.config.get(b, MISSING)) for b in by))
+        value = repr(r.config.get(key, MISSING))
+        if seen.setdefault(ident, value) != value:
+            return False
+    return True
+
+
+def shown_axes(runs: list[Run], axes: list[str]) -> list[str]:
+    """The axes a reader needs: each one not already determined by the method and the axes kept before it."""
+    kept: list[str] = []
+    for key in axes:
+        if not _determined(key, kept, runs):
+            kept.append(key)
+    return kept
+
+
+def short_name(key: str) -> str:
+    """``guidance.lr`` -> ``lr``; ``data.source._target_`` -> ``data`` (a class by its config group);
+    ``samples_per_prompt`` -> ``K``."""
+    if key in SYMBOLS:
+        return SYMBOLS[key]
+    parts = key.split(".")
+    return parts[0] if parts[-1] == "_target_" and len(parts) > 1 else parts[-1]
+
+
+def short_value(key: str, value: Any) -> str:
+    """A value as tables show it: a ``_target_`` path by its class name."""
+    if key.endswith("_target_") and isinstance(value, str):
+        return target_class(value)
+    return str(value)
+
+
+def _sort_key(value: Any) -> tuple:
+    if isinstance(value, bool) or value is None or value == MISSING:
+        return (2, str(value))
+    return (0, value, "") if isinstance(value, (int, float)) else (1, 0, str(value))
+
+
+@dataclass
+class Group:
+    """The runs (seeds) of one point of the sweep."""
+
+    method: str
+    key: dict[str, Any]  # every varying axis -> value
+    shown: dict[str, Any]  # the axes shown in tables -> value
+    runs: list[Run]
+    short: str = ""  # the label plots use: set by group_runs (``label`` when empty)
+
+    @property
+    def label(self) -> str:
+        parts = [f"{short_name(k)}={short_value(k, v)}" for k, v in self.shown.items()]
+        return " ".join([self.method, *parts])
+
+    @property
+    def plot_label(self) -> str:
+        return self.short or self.label
+
+    @property
+    def seeds(self) -> list:
+        return sorted({r.seed for r in self.runs}, key=_sort_key)
+
+    @property
+    def guided(self) -> bool:
+        return self.method != "bon"
+
+
+def group_runs(runs: list[Run]) -> tuple[list[Group], list[str]]:
+    """Groups of runs sharing every varying axis (seeds averaged) and the axes shown; BoN first."""
+    axes = varying_axes(runs)
+    shown = shown_axes(runs, axes)
+    groups: dict[tuple, Group] = {}
+    for r in runs:
+        ident = (r.method, *(repr(r.config.get(a, MISSING)) for a in axes))
+        if ident not in groups:
+            groups[ident] = Group(
+                r.method, {a: r.config.get(a, MISSING) for a in axes}, {a: r.config.get(a, MISSING) for a in shown}, []
+            )
+        groups[ident].runs.append(r)
+    ordered = sorted(groups.values(), key=lambda g: (g.method != "bon", g.method, *(_sort_key(g.key[a]) for a in axes)))
+    _set_short_labels(ordered, shown)
+    return ordered, shown
+
+
+def _set_short_labels(groups: list[Group], shown: list[str]) -> None:
+    """Plot labels: the method, then only the shown axes where a group departs from its method's most
+    common value (``entrgi every=2``), and K whenever K varies; axes a method lacks are left out."""
+    for g in groups:
+        same = [o for o in groups if o.method == g.method]
+        parts = []
+        for a in shown:
+            value = g.shown[a]
+            if value == MISSING:
+                continue
+            values = [repr(o.shown[a]) for o in same]
+            common = max(set(values), key=values.count)
+            if short_name(a) == "K" or (len(set(values)) > 1 and repr(value) != common):
+                parts.append(f"{short_name(a)}={short_value(a, value)}")
+        g.short = " ".join([g.method, *parts])
+
+
+def bon_peers(group: Group, groups: list[Group], ignore: tuple[str, ...] = ()) -> list[Group]:
+    """BoN groups equal to ``group`` on every axis but the guidance ones (and those in ``ignore``)."""
+
+    def same(other: Group) -> bool:
+        return all(
+            repr(other.key[a]) == repr(group.key[a])
+            for a in group.key
+            if not a.startswith(GUIDANCE_PREFIX) and a not in ignore
+        )
+
+    return [g for g in groups if g.method == "bon" and g is not group and same(g)]

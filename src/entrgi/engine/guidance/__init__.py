@@ -1,0 +1,22 @@
+"""Guidance: the contract (``Guidance``, ``GuidanceStats``), Best-of-N, and reward-gradient guidance with
+its weight policies for w and the reward objective."""
+
+from entrgi.engine.guidance.bon import NoGuidance
+from entrgi.engine.guidance.gradient import GradientGuidance
+from entrgi.engine.guidance.guidance import Guidance, GuidanceStats
+from entrgi.engine.guidance.objective import RewardObjective
+from entrgi.engine.guidance.stats import masked_stats, normalized_entropy
+from entrgi.engine.guidance.weights import WEIGHT_POLICIES, WeightPolicy, parse_weight
+
+__all__ = [
+    "GradientGuidance",
+    "Guidance",
+    "GuidanceStats",
+    "NoGuidance",
+    "RewardObjective",
+    "WEIGHT_POLICIES",
+    "WeightPolicy",
+    "masked_stats",
+    "normalized_entropy",
+    "parse_weight",
+]
