@@ -55,6 +55,32 @@ class GenerationOutput:
     counters: dict[str, int] = field(default_factory=dict)
 
 
+@dataclass
+class _Batch:
+    """One batch's state through the loop (device tensors; N = B*K trajectories)."""
+
+    items: list[PromptItem]
+    messages: list[list[dict[str, str]]]
+    prompt: torch.Tensor  # [N, P] left-padded prompt ids
+    attention: torch.Tensor  # [N, P+L] bool, False on the left padding
+    resp: torch.Tensor  # [N, L] response ids (mask tokens until committed)
+    keys: torch.Tensor  # [N] trajectory keys (entrgi.engine.rng)
+    stop_ids: torch.Tensor  # [S]
+    objective: RewardObjective | None
+    timesteps: torch.Tensor  # [T+1]
+    trace: StepTrace
+    entropy_map: torch.Tensor  # [T, B, L]
+    commit_step: torch.Tensor  # [N, L]
+    plan: list[int] | None  # positions committed per step (host), or None: every position covered
+    n_masked: int
+    chunk_bytes: int
+    logits_dtype: torch.dtype
+    clock: float  # perf_counter at the start
+    reward_calls: int  # reward.calls at the start
+    usage: dict  # reward.usage at the start
+    guided_steps: int = 0
+
+
 class GuidedDenoiser:
     """Runs reward-guided (or unguided) denoising for batches of prompts."""
 
@@ -93,21 +119,23 @@ class GuidedDenoiser:
 
     @torch.no_grad()
     def generate(self, items: Sequence[PromptItem]) -> GenerationOutput:
-        start = time.perf_counter()
-        reward_calls0 = self.reward.calls
-        usage0 = self.reward.usage.as_dict()
-        items = list(items)
+        """B prompts -> their K responses each, rewards and traces: start, T steps, finish."""
+        batch = self._start(list(items))
+        for step in range(self.schedule.steps):
+            self._step(batch, step)
+        return self._finish(batch)
+
+    def _start(self, items: list[PromptItem]) -> _Batch:
+        """Encode the prompts (K rows each, the response all masks), key the trajectories' randomness,
+        build the reward objective once for the batch, and allocate the trace."""
         lm, sched, k = self.lm, self.schedule, self.k
         dev = lm.device
+        clock, reward_calls, usage = time.perf_counter(), self.reward.calls, self.reward.usage.as_dict()
         messages = [it.messages() for it in items]
         enc = lm.encode(messages, sched.max_new_tokens, [it.sample_id for it in items])
-        p = enc.prompt_len
         canvas = enc.tokens.repeat_interleave(k, 0)  # [N, P+L]
-        attn = enc.attention_mask.repeat_interleave(k, 0)
         hashes = torch.tensor([rng.stable_id_hash(it.sample_id) for it in items], dtype=torch.long, device=dev)
-        keys = rng.trajectory_keys(self.seed, hashes, k)  # [N]
         stop_ids = torch.tensor(lm.stop_token_ids, device=dev)
-
         objective = None
         if self.guidance.requires_reward:
             ctx = self.reward.context(messages).repeat(k)
@@ -117,77 +145,98 @@ class GuidedDenoiser:
             objective = RewardObjective(
                 self.reward, bridge.matrix, ctx, stop_ids.to(self.reward.device), bridge_ids=bridge.ids
             )
-
-        ts = sched.timesteps(dev)
-        n, length = canvas.shape[0], sched.max_new_tokens
-        steps = sched.steps
-        trace = StepTrace(steps, n, dev)
-        own, source = trace.values, type(self.guidance).__name__  # the denoiser's keys; the method's name in errors
-        entropy_map = torch.full((steps, len(items), length), float("nan"), device=dev)
-        commit_step = torch.full((n, length), -1, dtype=torch.long, device=dev)
-        guided_steps = 0
-        resp = canvas[:, p:]
+        n, length, steps = canvas.shape[0], sched.max_new_tokens, sched.steps
         # Under a confidence algorithm every trajectory has the same, host-known number of masked
         # positions at each step, so the vocabulary-sized work runs on those positions only.
         plan = sched.commit_plan(length) if self.masked_only and sched.alg != "origin" else None
-        n_masked = length
-        chunk_bytes = self.max_chunk_bytes or default_max_chunk_bytes(dev)
-        logits_dtype = torch.float32 if self.guidance.fp32_logits else lm.logits_dtype  # guidance.fp32=false: bf16
-        for step in range(steps):
-            masked = resp == lm.mask_token_id  # [N, L]
-            if plan is None:
-                at = StepPositions.every(step, keys, masked, chunk_bytes)
-            else:
-                at = StepPositions.masked(step, keys, masked, n_masked, plan[step], chunk_bytes)
-                n_masked -= plan[step]
-            logits = lm.response_logits(
-                torch.cat([canvas[:, :p], resp], 1), attn, p, None if at.identity else at.positions, logits_dtype
-            )  # [N, G, V]
-            logits[..., lm.mask_token_id] = _NEVER  # a committed mask token would never be unmasked
-            h, pre = self._logit_stats(logits, at)  # [N, G]
-            own["entropy_mean"][step], own["entropy_min"][step], own["entropy_max"][step] = masked_stats(h, at.active)
-            entropy_map[step] = at.scatter(
-                torch.full(masked.shape, float("nan"), device=dev), h.masked_fill(~at.active, float("nan"))
-            )[::k]
+        return _Batch(
+            items=items,
+            messages=messages,
+            prompt=canvas[:, : enc.prompt_len],
+            attention=enc.attention_mask.repeat_interleave(k, 0),
+            resp=canvas[:, enc.prompt_len :],
+            keys=rng.trajectory_keys(self.seed, hashes, k),  # [N]
+            stop_ids=stop_ids,
+            objective=objective,
+            timesteps=sched.timesteps(dev),
+            trace=StepTrace(steps, n, dev),
+            entropy_map=torch.full((steps, len(items), length), float("nan"), device=dev),
+            commit_step=torch.full((n, length), -1, dtype=torch.long, device=dev),
+            plan=plan,
+            n_masked=length,
+            chunk_bytes=self.max_chunk_bytes or default_max_chunk_bytes(dev),
+            # guidance.fp32=false: the logits in the dLLM's own dtype (bf16 on GPU), phi and Adam with them
+            logits_dtype=torch.float32 if self.guidance.fp32_logits else lm.logits_dtype,
+            clock=clock,
+            reward_calls=reward_calls,
+            usage=usage,
+        )
 
-            guided = self.guidance.guides(step, steps)
-            own["guided"][step] = float(guided)  # a host bool: the method may narrow it per trajectory
-            if guided:
-                phi, stats = self.guidance.optimize(logits, resp, objective, sched.sampler, at, entropy=h)
-                trace.add_guidance(step, stats, source)
-                guided_steps += 1
-            else:
-                phi = logits
-            del logits  # phi may share its memory
-            out = sched.step(at, ts, resp, phi, stop_ids, pre)
-            del phi
-            resp = out.tokens
-            own["committed"][step] = out.committed.sum(-1).float()
-            commit_step.masked_fill_(out.committed, step)
+    def _step(self, b: _Batch, step: int) -> None:
+        """One denoising step t -> s for all N trajectories: logits at the covered positions, their
+        statistics, guidance (phi), then the schedule samples and commits. No host sync."""
+        lm, sched = self.lm, self.schedule
+        masked = b.resp == lm.mask_token_id  # [N, L]
+        if b.plan is None:
+            at = StepPositions.every(step, b.keys, masked, b.chunk_bytes)
+        else:
+            at = StepPositions.masked(step, b.keys, masked, b.n_masked, b.plan[step], b.chunk_bytes)
+            b.n_masked -= b.plan[step]
+        logits = lm.response_logits(
+            torch.cat([b.prompt, b.resp], 1),
+            b.attention,
+            b.prompt.shape[1],
+            None if at.identity else at.positions,
+            b.logits_dtype,
+        )  # [N, G, V]
+        logits[..., lm.mask_token_id] = _NEVER  # a committed mask token would never be unmasked
+        h, pre = self._logit_stats(logits, at)  # [N, G]
+        own = b.trace.values  # the denoiser's keys
+        own["entropy_mean"][step], own["entropy_min"][step], own["entropy_max"][step] = masked_stats(h, at.active)
+        b.entropy_map[step] = at.scatter(
+            torch.full(masked.shape, float("nan"), device=masked.device), h.masked_fill(~at.active, float("nan"))
+        )[:: self.k]
+        guided = self.guidance.guides(step, sched.steps)
+        own["guided"][step] = float(guided)  # a host bool: the method may narrow it per trajectory
+        if guided:
+            phi, stats = self.guidance.optimize(logits, b.resp, b.objective, sched.sampler, at, entropy=h)
+            b.trace.add_guidance(step, stats, type(self.guidance).__name__)  # the method's name in errors
+            b.guided_steps += 1
+        else:
+            phi = logits
+        del logits  # phi may share its memory
+        out = sched.step(at, b.timesteps, b.resp, phi, b.stop_ids, pre)
+        del phi
+        b.resp = out.tokens
+        own["committed"][step] = out.committed.sum(-1).float()
+        b.commit_step.masked_fill_(out.committed, step)
 
-        responses = lm.decode(resp)  # one host transfer for the tokens
-        rewards = self.reward.score_text([m for m in messages for _ in range(k)], responses)
-        b = len(items)
-        first = resp[::k].cpu()
-        usage = self.reward.usage.since(usage0)
-        host_trace = trace.host(b, k)
+    def _finish(self, b: _Batch) -> GenerationOutput:
+        """Decode (one host transfer), score the texts with the reward, move the trace to the host."""
+        lm, k, steps = self.lm, self.k, self.schedule.steps
+        responses = lm.decode(b.resp)
+        rewards = self.reward.score_text([m for m in b.messages for _ in range(k)], responses)
+        n_prompts, length = len(b.items), b.resp.shape[1]
+        first = b.resp[::k].cpu()
+        usage = self.reward.usage.since(b.usage)
+        host_trace = b.trace.host(n_prompts, k)
         faults = int(host_trace["faults"].nansum()) if "faults" in host_trace else 0
         return GenerationOutput(
-            items=items,
-            responses=[responses[i * k : (i + 1) * k] for i in range(b)],
-            rewards=rewards.view(b, k),
-            tokens=resp.view(b, k, length).cpu(),
+            items=b.items,
+            responses=[responses[i * k : (i + 1) * k] for i in range(n_prompts)],
+            rewards=rewards.view(n_prompts, k),
+            tokens=b.resp.view(n_prompts, k, length).cpu(),
             trace=host_trace,
-            entropy_map=entropy_map.transpose(0, 1).cpu(),
-            commit_step=commit_step[::k].cpu(),
+            entropy_map=b.entropy_map.transpose(0, 1).cpu(),
+            commit_step=b.commit_step[::k].cpu(),
             token_pieces=[[lm.tokenizer.decode([t]) for t in row] for row in first.tolist()],
-            wall_s=time.perf_counter() - start,
+            wall_s=time.perf_counter() - b.clock,
             counters={
                 "dllm_calls": steps,
-                "dllm_tokens": steps * canvas.numel(),
-                "guided_steps": guided_steps,
+                "dllm_tokens": steps * (b.prompt.shape[1] + length) * b.resp.shape[0],
+                "guided_steps": b.guided_steps,
                 "faults": faults,  # the guidance's inner steps skipped for a non-finite value (its 'faults')
-                "reward_calls": self.reward.calls - reward_calls0,
+                "reward_calls": self.reward.calls - b.reward_calls,
                 **{f"reward_{key}": value for key, value in usage.items()},
             },
         )

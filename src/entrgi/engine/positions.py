@@ -55,9 +55,11 @@ class StepPositions:
         masked: torch.Tensor,
         n_masked: int,
         count: int,
-        max_chunk_bytes: int = DEFAULT_MAX_CHUNK_BYTES["cpu"],
+        max_chunk_bytes: int | None = None,
     ) -> StepPositions:
-        """The ``n_masked`` masked positions of each row of ``masked`` [N, L] (every row has that many)."""
+        """The ``n_masked`` masked positions of each row of ``masked`` [N, L] (every row has that many).
+        ``max_chunk_bytes``: None = the default of ``masked``'s device (:func:`default_max_chunk_bytes`)."""
+        max_chunk_bytes = max_chunk_bytes or default_max_chunk_bytes(masked.device)
         # masked positions first, in increasing order (a stable sort)
         positions = torch.argsort((~masked).to(torch.uint8), dim=-1, stable=True)[:, :n_masked]
         active = torch.ones_like(positions, dtype=torch.bool)
@@ -65,10 +67,12 @@ class StepPositions:
 
     @classmethod
     def every(
-        cls, index: int, keys: torch.Tensor, masked: torch.Tensor, max_chunk_bytes: int = DEFAULT_MAX_CHUNK_BYTES["cpu"]
+        cls, index: int, keys: torch.Tensor, masked: torch.Tensor, max_chunk_bytes: int | None = None
     ) -> StepPositions:
-        """Every response position; ``masked`` [N, L] marks the active ones."""
+        """Every response position; ``masked`` [N, L] marks the active ones (``max_chunk_bytes`` as in
+        :meth:`masked`)."""
         n, length = masked.shape
+        max_chunk_bytes = max_chunk_bytes or default_max_chunk_bytes(masked.device)
         positions = torch.arange(length, device=masked.device).expand(n, -1)
         return cls(index, keys, length, positions, masked, None, True, max_chunk_bytes)
 

@@ -42,6 +42,17 @@ NORMALIZATIONS = ("log_vocab", "log_support")
 METHODS = {"zero": "expectation", "one": "aps", "entropy": "entrgi"}  # weight spec -> method label
 
 
+def relaxed_probs(phi: torch.Tensor, temperature: float, scaled: torch.Tensor | None = None) -> torch.Tensor:
+    """q = softmax(phi / tau) in phi's dtype, the distribution e_soft = sum_i q_i E_R[i] averages over.
+
+    The forward (``_embed``) and the hand-written backward (``_ascend``) both call this, so the
+    backward differentiates exactly the q the forward used. ``scaled``: ``phi / tau`` already computed
+    in fp32 (reused when phi is fp32, where it is the same tensor). [r, V] -> [r, V].
+    """
+    z = scaled if scaled is not None and phi.dtype == torch.float32 else phi / temperature
+    return torch.softmax(z, dim=-1)
+
+
 class GradientGuidance(Guidance):
     """Reward-gradient guidance on the logits (Expectation, APS, EntRGi, ablations)."""
 
@@ -157,13 +168,15 @@ class GradientGuidance(Guidance):
                 h = normalized_entropy(chunk, self.normalization, logp)
             w[sl] = self.weight(h)
             del logp
-            probs = torch.softmax(z if chunk.dtype == torch.float32 else chunk / sampler.temperature, dim=-1)
+            probs = relaxed_probs(chunk, sampler.temperature, scaled=z)  # q = softmax(phi / tau)
             e_soft[sl] = objective.soft(probs)
             if q is not None:
                 q[sl] = objective.reward_probs(probs)
             del z, probs
             top[sl] = chunk.argmax(-1)
         e_hard = objective.hard(hard)
+        # e_hat = e_soft + sg(w (e_hard - e_soft)): this is its value; the stop-gradient is the backward's
+        # (_ascend differentiates e_soft = q @ E_R only, so the hard sample and w carry no gradient)
         e_hat = e_soft + w[:, None].to(e_soft.dtype) * (e_hard - e_soft)
         current = at.gather(tokens)
         e_hat = torch.where(
@@ -214,7 +227,7 @@ class GradientGuidance(Guidance):
         bridge_t = objective.bridge.T
         adam.begin_step()
         for sl in at.row_chunks(rows.shape[0], vocab):
-            probs = torch.softmax(rows[sl] / sampler.temperature, dim=-1)
+            probs = relaxed_probs(rows[sl], sampler.temperature)  # the forward's q, recomputed
             grad_probs = (g[sl].to(bridge_t.dtype) @ bridge_t).to(probs.dtype)  # [r, V]
             grad = torch._softmax_backward_data(grad_probs, probs, -1, probs.dtype).div_(sampler.temperature)
             del probs, grad_probs

@@ -2,7 +2,7 @@
 
 Each algorithm maps a :class:`ConfidenceInputs` to a score per position, higher = commit
 earlier. ``origin`` is the exception: it commits each masked position independently with
-probability ``1 - s/t`` and is handled by the schedule through ``random_commit``.
+probability ``1 - s/t`` and is handled by ``DenoisingSchedule.choose``.
 """
 
 from __future__ import annotations

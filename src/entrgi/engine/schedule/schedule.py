@@ -23,6 +23,10 @@ from entrgi.engine.schedule.confidence import (
 from entrgi.engine.schedule.sampling import TokenSampler
 from entrgi.engine.schedule.timesteps import commit_counts, timesteps
 
+# The confidence of a position whose sample is a stop token under eos_deprioritize: below every finite
+# confidence (float64) but above the -inf of positions already committed, so stops are chosen last.
+STOP_CONFIDENCE = -1e300
+
 
 @dataclass
 class StepOutput:
@@ -109,15 +113,27 @@ class DenoisingSchedule:
         tokens [N, L]; phi [N, G, V] at ``at.positions``; stop_ids [S]; ``pre`` [N, G] from
         :meth:`pre_guidance`. Vocabulary-sized work runs in chunks of rows.
         """
-        n = tokens.shape[0]
-        width, vocab = at.width, phi.shape[-1]
-        last = at.index == self.steps - 1
-        t, s = ts[at.index], ts[at.index + 1]
         if at.count is not None and self.alg == "origin":
             raise ValueError(
                 "schedule.step with gathered masked positions needs a confidence algorithm, not "
                 "alg='origin' (its per-position coin flips leave trajectories with different masked counts)"
             )
+        sampled, conf = self.sample(at, phi, pre)
+        commit = self.choose(at, ts, sampled, conf, stop_ids)
+        current = at.gather(tokens)
+        return StepOutput(
+            at.scatter(tokens, torch.where(commit, sampled, current)),
+            at.scatter(torch.zeros_like(tokens, dtype=torch.bool), commit),
+            at.scatter(tokens, sampled),
+        )
+
+    def sample(
+        self, at: StepPositions, phi: torch.Tensor, pre: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """1. Sampling: x ~ top_p / top_k filtered softmax(phi / tau) at each covered position (keyed
+        uniforms, inverse CDF), and the confidence ``alg`` gives it (None for ``origin``).
+        phi [N, G, V] -> (sampled [N, G], confidence [N, G] float64 or None), chunk by chunk."""
+        n, width, vocab = phi.shape
         u_tok = at.uniform(draw_id(at.index, DRAW_TOKENS)).reshape(-1)  # [R]
         rows = phi.reshape(-1, vocab)
         pre_rows = None if pre is None else pre.reshape(-1)
@@ -130,33 +146,38 @@ class DenoisingSchedule:
                 conf[sl] = CONFIDENCE[self.alg](
                     ConfidenceInputs(sampled[sl], log_probs, rows[sl], None if pre_rows is None else pre_rows[sl])
                 )
-        sampled = sampled.view(n, width)
-        active = at.active
+        return sampled.view(n, width), None if conf is None else conf.view(n, width)
 
+    def choose(
+        self,
+        at: StepPositions,
+        ts: torch.Tensor,
+        sampled: torch.Tensor,
+        conf: torch.Tensor | None,
+        stop_ids: torch.Tensor,
+    ) -> torch.Tensor:
+        """2. Committing, step t -> s: floor(n_masked (1 - s/t)) masked positions per trajectory (all at
+        the last step), the most confident first (Gumbel-top-k at ``alg_temp`` > 0; stop-token samples
+        last with ``eos_deprioritize``), or for ``origin`` each with probability 1 - s/t. -> [N, G] bool."""
+        n, width = sampled.shape
+        last = at.index == self.steps - 1
+        t, s = ts[at.index], ts[at.index + 1]
+        active = at.active
         if self.alg == "origin":
             u_pos = at.uniform(draw_id(at.index, DRAW_POSITIONS))
-            commit = active if last else active & (u_pos < (1.0 - s / t))
-        else:
-            conf = conf.view(n, width)
-            if self.alg_temp > 0:
-                # Gumbel-top-k == sampling positions without replacement from softmax(conf / alg_temp).
-                u_pos = at.uniform(draw_id(at.index, DRAW_POSITIONS), dtype=torch.float64)
-                gumbel = -torch.log(-torch.log(u_pos.clamp_min(1e-12)))
-                conf = conf / self.alg_temp + gumbel
-            if self.eos_deprioritize:
-                is_stop = torch.isin(sampled, stop_ids)
-                conf = torch.where(is_stop, torch.full_like(conf, -1e300), conf)
-            conf = conf.masked_fill(~active, float("-inf"))
-            order = torch.argsort(conf, dim=-1, descending=True, stable=True)
-            rank = torch.empty_like(order).scatter_(-1, order, torch.arange(width, device=order.device).expand(n, -1))
-            count = at.count if at.count is not None else commit_counts(active.sum(-1), t, s, last)[:, None]
-            commit = active & (rank < count)
-        current = at.gather(tokens)
-        return StepOutput(
-            at.scatter(tokens, torch.where(commit, sampled, current)),
-            at.scatter(torch.zeros_like(tokens, dtype=torch.bool), commit),
-            at.scatter(tokens, sampled),
-        )
+            return active if last else active & (u_pos < (1.0 - s / t))
+        if self.alg_temp > 0:
+            # Gumbel-top-k == sampling positions without replacement from softmax(conf / alg_temp).
+            u_pos = at.uniform(draw_id(at.index, DRAW_POSITIONS), dtype=torch.float64)
+            gumbel = -torch.log(-torch.log(u_pos.clamp_min(1e-12)))
+            conf = conf / self.alg_temp + gumbel
+        if self.eos_deprioritize:
+            conf = torch.where(torch.isin(sampled, stop_ids), torch.full_like(conf, STOP_CONFIDENCE), conf)
+        conf = conf.masked_fill(~active, float("-inf"))  # committed positions: never chosen
+        order = torch.argsort(conf, dim=-1, descending=True, stable=True)
+        rank = torch.empty_like(order).scatter_(-1, order, torch.arange(width, device=order.device).expand(n, -1))
+        count = at.count if at.count is not None else commit_counts(active.sum(-1), t, s, last)[:, None]
+        return active & (rank < count)
 
     def commit_plan(self, length: int) -> list[int]:
         """Positions committed at each step when all ``length`` response positions start masked.

@@ -5,11 +5,9 @@ lower token id first; keep a token when the probability mass strictly before it 
 order is below ``top_p`` (so the most likely token always stays). Masses are summed in
 float64.
 
-Two exact ways to find that set, both sort-free over the vocabulary:
-
 The kept set is every token above a probability threshold theta plus the first few (by id) of
 the tokens equal to theta, where theta is the smallest row value whose mass strictly above it is
-below ``top_p``. Three exact ways to find it:
+below ``top_p``. Three exact ways to find it, all sort-free over the vocabulary:
 
 - **candidates**: ``topk`` of a few (``candidates``) tokens per row, ordered exactly, then the
   sort definition on them. A row is *resolved* when a candidate strictly more likely than the
