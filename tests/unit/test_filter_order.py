@@ -64,8 +64,8 @@ def test_each_order_equals_its_direct_definition():
 @pytest.mark.parametrize(("top_p", "top_k"), [(1.0, 5), (0.9, None), (0.9, 200)])
 def test_orders_are_bit_identical_with_one_filter(top_p, top_k):
     logits = torch.randn(8, 100, generator=torch.Generator().manual_seed(1))
-    a = TokenSampler(TAU, top_p, top_k, "top_k_first").log_probs(logits)
-    b = TokenSampler(TAU, top_p, top_k, "top_p_first").log_probs(logits)
+    a = TokenSampler(TAU, top_p=top_p, top_k=top_k, filter_order="top_k_first").log_probs(logits)
+    b = TokenSampler(TAU, top_p=top_p, top_k=top_k, filter_order="top_p_first").log_probs(logits)
     assert torch.equal(a, b)
 
 

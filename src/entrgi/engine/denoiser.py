@@ -90,6 +90,7 @@ class GuidedDenoiser:
         reward: RewardModel,
         guidance: Guidance,
         schedule: DenoisingSchedule,
+        *,
         samples_per_prompt: int = 4,
         seed: int = 0,
         bridge: VocabBridge | None = None,

@@ -30,7 +30,7 @@ class RowAdam:
     step gets the bits the scalar update gives.
     """
 
-    def __init__(self, param: torch.Tensor, lr: float, betas=(0.9, 0.999), eps: float = 1e-8):
+    def __init__(self, param: torch.Tensor, lr: float, *, betas=(0.9, 0.999), eps: float = 1e-8):
         self.param, self.lr, self.betas, self.eps = param, lr, betas, eps
         self.m = torch.zeros_like(param)
         self.v = torch.zeros_like(param)

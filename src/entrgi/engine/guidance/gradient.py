@@ -59,6 +59,7 @@ class GradientGuidance(Guidance):
     def __init__(
         self,
         weight: str | float | WeightPolicy = "entropy",
+        *,
         inner_steps: int = 3,
         lr: float = 0.5,
         normalization: str = "log_vocab",

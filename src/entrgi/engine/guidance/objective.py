@@ -26,6 +26,7 @@ class RewardObjective:
         bridge: torch.Tensor,
         context: RewardContext,
         stop_ids: torch.Tensor,
+        *,
         bridge_ids: torch.Tensor | None = None,
     ):
         self.reward = reward

@@ -48,6 +48,7 @@ class HFDiffusionLM(DiffusionLM):
         self,
         model: torch.nn.Module,
         tokenizer,
+        *,
         mask_token_id: int | None = None,
         stop_tokens: Sequence[str] = (),
         max_length: int | None = None,
@@ -86,6 +87,7 @@ class HFDiffusionLM(DiffusionLM):
     def from_pretrained(
         cls,
         path: str,
+        *,
         dtype: str | torch.dtype = "bfloat16",
         device: str | None = None,
         trust_remote_code: bool | None = None,
@@ -206,7 +208,7 @@ class LLaDALM(HFDiffusionLM):
     DEFAULT_MASK_ID = 126336
 
     @classmethod
-    def from_pretrained(cls, path, mask_token_id=None, **kwargs):
+    def from_pretrained(cls, path, *, mask_token_id=None, **kwargs):
         return super().from_pretrained(
             path, mask_token_id=mask_token_id if mask_token_id is not None else cls.DEFAULT_MASK_ID, **kwargs
         )

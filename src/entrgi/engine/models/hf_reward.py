@@ -56,6 +56,7 @@ class HFRewardModel(RewardModel):
         self,
         model: torch.nn.Module,
         tokenizer,
+        *,
         score_batch_size: int = 32,
         min_vocab_coverage: float = 0.5,
         cache_prefix: bool = True,
@@ -84,6 +85,7 @@ class HFRewardModel(RewardModel):
     def from_pretrained(
         cls: type[_R],
         path: str,
+        *,
         dtype: str | torch.dtype = "bfloat16",
         device: str | None = None,
         trust_remote_code: bool = False,

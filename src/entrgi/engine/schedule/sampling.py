@@ -23,6 +23,7 @@ class TokenSampler:
     def __init__(
         self,
         temperature: float = 1.0,
+        *,
         top_p: float = 1.0,
         top_k: int | None = None,
         filter_order: str = "top_k_first",

@@ -53,6 +53,7 @@ class DenoisingSchedule:
         self,
         steps: int,
         max_new_tokens: int,
+        *,
         temperature: float = 1.0,
         top_p: float = 1.0,
         top_k: int | None = None,
@@ -76,7 +77,7 @@ class DenoisingSchedule:
             hint="none: alg=entropy on the unfiltered distribution; filtered: on the top-k/top-p one; "
             "authors: filtered when unguided (BoN), none when guided",
         )
-        self.sampler = TokenSampler(temperature, top_p, top_k, filter_order)
+        self.sampler = TokenSampler(temperature, top_p=top_p, top_k=top_k, filter_order=filter_order)
         self.entropy_filter = entropy_filter
         self.alg = check_alg(alg)
         self.alg_temp = float(alg_temp)
