@@ -41,7 +41,7 @@ def use_legacy_entropy() -> None:
     from entrgi.engine.schedule.sampling import TokenSampler
 
     def filtered(logits, temperature):
-        logp = TokenSampler(temperature, 0.95).log_probs(logits)
+        logp = TokenSampler(temperature, top_p=0.95).log_probs(logits)
         return (logp.exp() * logp.clamp_min(torch.finfo(torch.float32).min)).sum(-1)
 
     confidence.PRE_GUIDANCE["entropy"] = filtered
