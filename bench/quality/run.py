@@ -2,8 +2,8 @@
 
 It is the product's own sweep, not a separate evaluator: one Hydra multirun of ``python -m
 entrgi.run`` over ``guidance`` x ``seed`` on the testbed defaults (model, reward, schedule,
-guidance hyper-parameters as in ``conf/``), then the runs' ``metrics.json`` aggregated by
-``entrgi.analysis.aggregate`` (what ``python -m entrgi.report`` prints). Per run: reward-model Top@1
+guidance hyper-parameters as in ``conf/``), then the runs read and grouped by ``entrgi.report.load``
+(the rows ``python -m entrgi.report`` prints; here a few of their columns). Per run: reward-model Top@1
 (max over K) and Avg@N (mean over K), the oracle total and grammaticality of the Top@1 response,
 each a mean over prompts; per method: mean ± SEM over seeds. ``data.source.seed`` follows ``seed``, so
 each seed draws its own prompts and keys its own sampler.
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import shlex
@@ -28,11 +29,19 @@ import time
 from pathlib import Path
 
 import torch
-from omegaconf import OmegaConf
 
-from entrgi.analysis.aggregate import aggregate, find_runs, markdown_table
+from entrgi import report
+from entrgi.analysis.runs import Run
+from entrgi.outputs.settings import read_config
 
 METHODS = ("bon", "expectation", "aps", "entrgi")
+COLUMNS = (  # of the report's rows, in results.json / results.md
+    "top1_reward_mean",
+    "avgN_reward_mean",
+    "judge_oracle_total_mean",
+    "judge_grammatical_mean",
+    "generation_wall_s",
+)
 
 
 def sweep_command(args: argparse.Namespace) -> list[str]:
@@ -54,18 +63,42 @@ def sweep_command(args: argparse.Namespace) -> list[str]:
     ]
 
 
-def settings_of(runs: list[dict]) -> dict:
-    """The schedule and each method's guidance hyper-parameters, read back from the runs' config.yaml."""
+def settings_of(runs: list[Run]) -> dict:
+    """The schedule and each method's guidance hyper-parameters, read back from the runs' saved configs."""
     settings: dict = {"guidance": {}}
     for run in runs:
-        cfg = OmegaConf.load(Path(run["_dir"]) / "config.yaml")
-        settings.setdefault("schedule", OmegaConf.to_container(cfg.schedule))
-        settings.setdefault("samples_per_prompt", cfg.samples_per_prompt)
-        settings.setdefault("prompts", cfg.data.limit)
-        guidance = OmegaConf.to_container(cfg.guidance)
+        cfg = read_config(run.dir)
+        settings.setdefault("schedule", cfg["schedule"])
+        settings.setdefault("samples_per_prompt", cfg["samples_per_prompt"])
+        settings.setdefault("prompts", cfg["data"]["limit"])
+        guidance = dict(cfg["guidance"])
         guidance.pop("_target_", None)
-        settings["guidance"].setdefault(run["method"], guidance)
+        settings["guidance"].setdefault(run.method, guidance)
     return settings
+
+
+def method_rows(rep: report.Report) -> list[dict]:
+    """One row per group of the report (here: per method): runs, seeds and [mean, SEM] of each of COLUMNS."""
+    rows = []
+    for row in rep.rows:
+        out = {"method": row["group"], "runs": row["runs"], "seeds": row["seeds"]}
+        rows.append(out | {c: (row[c], row[f"{c}_sem"]) for c in COLUMNS if row.get(c) is not None})
+    return rows
+
+
+def markdown_table(rows: list[dict]) -> str:
+    present = [m for m in COLUMNS if any(m in r for r in rows)]
+    lines = ["| method | runs | " + " | ".join(present) + " |", "|" + "---|" * (2 + len(present))]
+    for r in rows:
+        cells = []
+        for m in present:
+            if m not in r:
+                cells.append("")
+            else:
+                mean, sem = r[m]
+                cells.append(f"{mean:.3f}" if math.isnan(sem) else f"{mean:.3f} ± {sem:.3f}")
+        lines.append(f"| {r['method']} | {r['runs']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def main() -> None:
@@ -88,15 +121,15 @@ def main() -> None:
     subprocess.run(command, check=True, env=os.environ | {"WANDB_MODE": "disabled"})
     wall_s = time.perf_counter() - start
 
-    runs = find_runs(args.workdir)
+    rep = report.load(args.workdir)
     expected = len(args.methods) * len(args.seeds)
-    if len(runs) != expected:
-        raise SystemExit(f"expected {expected} runs under {args.workdir}, found {len(runs)}")
-    rows = aggregate(runs)
+    if len(rep.runs) != expected:
+        raise SystemExit(f"expected {expected} runs under {args.workdir}, found {len(rep.runs)}")
+    rows = method_rows(rep)
     results = {
         "command": "python bench/quality/run.py " + shlex.join(sys.argv[1:]),
         "sweep": shlex.join(command[1:]),
-        "settings": settings_of(runs),
+        "settings": settings_of(rep.runs),
         "rows": rows,  # metric: [mean, sem]
         "total_wall_s": round(wall_s, 1),
         "torch_threads": torch.get_num_threads(),

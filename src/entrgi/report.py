@@ -15,208 +15,12 @@ the report to W&B when the runs were logged there. In a notebook::
 from __future__ import annotations
 
 import argparse
-import sys
-from dataclasses import dataclass
 from pathlib import Path
 
-from entrgi.analysis.rows import build_rows
-from entrgi.analysis.runs import Group, ReportError, Run, bon_peers, group_runs, load_runs
-from entrgi.analysis.tables import frontier_table, method_table, to_csv, win_rate_table
+from entrgi.analysis.report import Report, ReportError, load, run_report
+from entrgi.outputs.files import REPORT_CSV, REPORT_MD
 
 __all__ = ["Report", "ReportError", "load", "main"]
-PROMPT_PLOTS = ("heatmap", "denoising")
-
-
-@dataclass
-class Report:
-    """Every run under ``root``, grouped over seeds; ``rows`` are the tables' and the CSV's rows."""
-
-    root: Path
-    runs: list[Run]
-    groups: list[Group]
-    axes: list[str]  # config keys the groups differ in (besides the method)
-    columns: list[str]  # metric columns of the tables
-    rows: list[dict]
-    notes: list[str]
-
-    @property
-    def seeds(self) -> list:
-        return sorted({r.seed for r in self.runs}, key=str)
-
-    def grouped_by(self) -> str:
-        axes = (
-            ", ".join(["method", *self.axes])
-            if len({g.method for g in self.groups}) > 1 or not self.axes
-            else ", ".join(self.axes)
-        )
-        return f"Grouped by: {axes}; averaged over seeds {', '.join(map(str, self.seeds))}"
-
-    def markdown(self, images: list[str] | tuple = ()) -> str:
-        parts = [
-            f"# Report: {self.root}",
-            "",
-            f"{len(self.runs)} runs in {len(self.groups)} groups. "
-            f"{self.grouped_by()} (mean ± SEM over seeds; each run a mean over its prompts).",
-            "",
-            "## Methods",
-            "",
-            method_table(self.rows, self.axes, self.columns),
-        ]
-        wins = win_rate_table(self.rows)
-        if wins:
-            parts += ["", "## Win-rate against BoN (Top@1, paired by seed and prompt)", "", wins]
-        parts += ["", "## Frontier", "", frontier_table(self.rows)]
-        if self.notes:
-            parts += ["", "## Notes", "", *(f"- {n}" for n in self.notes)]
-        if images:
-            parts += ["", "## Plots", "", *(f"![{Path(i).stem}]({i})" for i in images)]
-        return "\n".join(parts) + "\n"
-
-    def table(self) -> str:
-        """The method table (markdown): one line per group, mean ± SEM over seeds."""
-        return method_table(self.rows, self.axes, self.columns)
-
-    def csv(self) -> str:
-        return to_csv(self.rows, self.axes, self.columns)
-
-    # Figures: matplotlib Figures (matplotlib is imported only here: `pip install entrgi[plots]`).
-    def plot_frontier(self):
-        from entrgi.analysis.plots import plot_frontier
-
-        return plot_frontier(self.rows)
-
-    def plot_soft_reward(self):
-        from entrgi.analysis.plots import plot_soft_reward
-
-        return plot_soft_reward(self.groups)
-
-    def plot_entropy_w(self):
-        from entrgi.analysis.plots import plot_entropy_w
-
-        return plot_entropy_w(self.groups)
-
-    def plot_w_hist(self):
-        from entrgi.analysis.plots import plot_w_hist
-
-        return plot_w_hist(self.groups)
-
-    def prompt_key(
-        self, sample_id: str | None = None, groups: list[Group] | None = None, field: str | None = None
-    ) -> tuple | None:
-        """The (seed, sample_id) shared by most of ``groups`` (with ``field`` in their record), first by seed."""
-        groups = self.groups if groups is None else groups
-        found = [
-            {(repr(r.seed), rec["sample_id"]) for r in g.runs for rec in r.records if field is None or rec.get(field)}
-            for g in groups
-        ]
-        order = [
-            (repr(r.seed), rec["sample_id"])
-            for r in sorted(self.runs, key=lambda r: str(r.seed))
-            for rec in r.records
-            if sample_id is None or str(rec["sample_id"]) == str(sample_id)
-        ]
-        best = max(order, key=lambda k: sum(k in f for f in found), default=None)  # max keeps the first of ties
-        return best if best is not None and any(best in f for f in found) else None
-
-    def record(self, group: Group, key: tuple) -> dict | None:
-        return next(
-            (rec for r in group.runs if repr(r.seed) == key[0] for rec in r.records if rec["sample_id"] == key[1]), None
-        )
-
-    def plot_heatmap(self, sample_id: str | None = None):
-        """Entropy maps of one prompt (default: the first shared one), one panel per group that saved them."""
-        key = self.prompt_key(sample_id, field="entropy_map")
-        if key is None:
-            return None
-        panels = [
-            (f"{g.plot_label} (seed {key[0]})", rec)
-            for g in self.groups
-            if (rec := self.record(g, key)) is not None and rec.get("entropy_map")
-        ]
-        from entrgi.analysis.plots import plot_heatmaps
-
-        return plot_heatmaps(panels)
-
-    def gif_pair(self) -> tuple[Group, Group] | None:
-        """An unguided (BoN) group and a guided one on the same other axes, EntRGi preferred."""
-        guided = sorted((g for g in self.groups if g.guided), key=lambda g: g.method != "entrgi")
-        return next(((peers[0], g) for g in guided if (peers := bon_peers(g, self.groups))), None)
-
-    def write_gif(self, path: Path | str, sample_id: str | None = None) -> Path | None:
-        """The denoising order of one prompt, BoN above the guided group; None without ``order`` records."""
-        pair = self.gif_pair()
-        if pair is None:
-            return None
-        key = self.prompt_key(sample_id, groups=list(pair), field="order")
-        recs = [self.record(g, key) for g in pair] if key else []
-        if not recs or any(rec is None or not rec.get("order") for rec in recs):
-            return None
-        from entrgi.analysis.animation import write_denoising_gif
-
-        panels = [(f"{g.plot_label} (seed {key[0]})", rec) for g, rec in zip(pair, recs, strict=True)]
-        return write_denoising_gif(panels, path)
-
-    def write(self, folder: Path | str | None = None, plots: bool = True, sample_id: str | None = None) -> dict:
-        """Write report.md, report.csv and (with ``plots``) plots/ into ``folder`` (default: the report's root)."""
-        folder = Path(folder or self.root)
-        written = {"csv": folder / "report.csv"}
-        written["csv"].write_text(self.csv())
-        if plots:
-            written |= self._write_plots(folder / "plots", sample_id)
-        images = [str(p.relative_to(folder)) for k, p in written.items() if k != "csv"]
-        written["markdown"] = folder / "report.md"
-        written["markdown"].write_text(self.markdown(images))
-        return written
-
-    def _note(self, text: str) -> None:
-        if text not in self.notes:
-            self.notes.append(text)
-
-    def _write_plots(self, out: Path, sample_id: str | None) -> dict:
-        out.mkdir(parents=True, exist_ok=True)
-        written = {}
-        figures = {
-            "frontier": self.plot_frontier(),
-            "soft_reward": self.plot_soft_reward(),
-            "entropy_w": self.plot_entropy_w(),
-            "w_hist": self.plot_w_hist(),
-        }
-        key = self.prompt_key(sample_id, field="entropy_map")
-        if key is not None:
-            figures[f"heatmap_{key[1]}"] = self.plot_heatmap(key[1])
-        else:
-            self._note("No entropy maps (`save_entropy_maps: false`): no heatmap.")
-        for name, fig in figures.items():
-            written[name] = out / f"{name}.png"
-            fig.savefig(written[name], dpi=110)
-        gif = self.write_gif(out / "denoising.gif", sample_id)
-        if gif is not None:
-            written["denoising"] = gif
-        else:
-            self._note(
-                "No denoising.gif: it needs a BoN group and a guided group on the same other axes, "
-                "with `order` in their generations.jsonl."
-            )
-        return written
-
-
-def load(path: Path | str) -> Report:
-    """Read every run under ``path`` (a run folder or a sweep folder) into a Report."""
-    runs = load_runs(path)
-    groups, axes = group_runs(runs)
-    rows, columns, notes = build_rows(groups)
-    return Report(Path(path), runs, groups, axes, columns, rows, notes)
-
-
-def log_to_wandb(rep: Report, written: dict) -> str | None:
-    from entrgi.analysis.report_wandb import log_report, wandb_settings
-
-    settings = wandb_settings(rep.runs)
-    if settings is None:
-        return None
-    fields = to_csv(rep.rows, rep.axes, rep.columns).splitlines()[0].split(",")
-    images = {k: p for k, p in written.items() if k not in ("csv", "markdown")}
-    return log_report(settings, rep.root, rep.rows, fields, images, rep.markdown())
 
 
 def main(argv: list[str] | None = None) -> str:
@@ -231,25 +35,14 @@ def main(argv: list[str] | None = None) -> str:
         metavar="SAMPLE_ID",
         help="the prompt of the heatmap and the GIF (default: the first one the runs share)",
     )
-    parser.add_argument("--no-plots", action="store_true", help="tables only (report.md, report.csv)")
+    parser.add_argument("--no-plots", action="store_true", help=f"tables only ({REPORT_MD}, {REPORT_CSV})")
     parser.add_argument("--plot", action="store_true", help=argparse.SUPPRESS)  # old flag: plots are the default
     parser.add_argument("--no-wandb", action="store_true", help="do not log the report to W&B")
     args = parser.parse_args(argv)
     try:
-        rep = load(args.folder)
+        return run_report(args.folder, sample_id=args.prompt, plots=not args.no_plots, to_wandb=not args.no_wandb)
     except ReportError as err:
         parser.error(str(err))
-    if args.prompt is not None and rep.prompt_key(args.prompt) is None:
-        parser.error(f"--prompt {args.prompt}: no run under {args.folder} has that sample_id in generations.jsonl")
-    written = rep.write(args.folder, plots=not args.no_plots, sample_id=args.prompt)
-    table = rep.table()
-    print(rep.grouped_by(), table, sep="\n\n")
-    print(f"\nwrote {', '.join(str(p) for p in written.values())}", file=sys.stderr)
-    if not args.no_wandb:
-        wandb_dir = log_to_wandb(rep, written)
-        if wandb_dir:
-            print(f"logged the report to W&B ({wandb_dir})", file=sys.stderr)
-    return table
 
 
 if __name__ == "__main__":

@@ -14,8 +14,9 @@ from cli_runs import cli_env, read_run, run_cli
 from hydra import compose, initialize_config_module
 from omegaconf import OmegaConf
 
+from entrgi.outputs.generations import done_sample_ids, merge_shards
+from entrgi.outputs.jsonl import read_lines, read_records, repair
 from entrgi.pipeline import phases as pipeline
-from entrgi.pipeline.callbacks.writer import done_sample_ids, jsonl_lines, merge_records, read_jsonl, repair_jsonl
 from entrgi.pipeline.resume import check_resume_config, config_differences
 
 ARGS = [
@@ -30,7 +31,7 @@ DDP = ["trainer=ddp", "trainer.devices=2", "trainer.accelerator=cpu"]
 
 
 def complete_lines(path: Path) -> list[str]:
-    return [line for _, line in jsonl_lines(path)]
+    return [line for _, line in read_lines(path)]
 
 
 def start_and_kill(args: list[str], out: Path, cwd: Path, timeout: float = 120) -> list[str]:
@@ -163,12 +164,12 @@ def test_torn_lines_are_not_done_not_merged_and_cut_before_appending(tmp_path):
     (shards / "rank0.jsonl").write_text('{"sample_id": "a", "x": 1}\n{"sample_id": "c", "x": 2}')  # no newline
     (shards / "rank1.jsonl").write_text('{"sample_id": "d"}\n{"sample_i')
     assert done_sample_ids(tmp_path) == {"a", "b", "d"}
-    assert [r["sample_id"] for r in read_jsonl(shards / "rank0.jsonl")] == ["a"]
-    assert repair_jsonl(shards / "rank0.jsonl") == len('{"sample_id": "c", "x": 2}')
-    assert repair_jsonl(shards / "rank0.jsonl") == 0
+    assert [r["sample_id"] for r in read_records(shards / "rank0.jsonl")] == ["a"]
+    assert repair(shards / "rank0.jsonl") == len('{"sample_id": "c", "x": 2}')
+    assert repair(shards / "rank0.jsonl") == 0
     with (shards / "rank0.jsonl").open("a") as f:
         f.write('{"sample_id": "e"}\n')  # the next append starts on a fresh line
-    merge_records(tmp_path, {"a": 0, "b": 1, "c": 2, "d": 3, "e": 4})
+    merge_shards(tmp_path, {"a": 0, "b": 1, "c": 2, "d": 3, "e": 4})
     assert (tmp_path / "generations.jsonl").read_text() == (
         '{"sample_id": "a", "x": 1}\n' + kept + '{"sample_id": "d"}\n{"sample_id": "e"}\n'
     )

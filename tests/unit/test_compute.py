@@ -3,12 +3,12 @@
 import pytest
 import torch
 
-from entrgi.analysis.compute import compute_summary
 from entrgi.engine.denoiser import GuidedDenoiser
 from entrgi.engine.guidance import GradientGuidance, NoGuidance
 from entrgi.engine.models.usage import matmul_params
 from entrgi.engine.schedule import DenoisingSchedule
 from entrgi.engine.types import PromptItem
+from entrgi.outputs.compute import compute_summary
 
 PROMPTS = [PromptItem("a", "the cat"), PromptItem("b", "a big dog eat food today"), PromptItem("c", "rain")]
 

@@ -162,7 +162,7 @@ class _Trainer:
 
 
 def test_memory_stats_on_cpu(tmp_path):
-    w = writer_mod.JsonlPredictionWriter(tmp_path, "bon", 0, {})
+    w = writer_mod.JsonlPredictionWriter(output_dir=tmp_path, method="bon", seed=0, order={})
     w.on_predict_start(_Trainer(), _Module("cpu"))
     w.on_predict_end(_Trainer(), _Module("cpu"))
     assert w.merged_stats["peak_gpu_memory_bytes"] is None
@@ -173,7 +173,7 @@ def test_gpu_peak_is_reset_at_predict_start_and_maxed_over_ranks(tmp_path, monke
     calls = []
     monkeypatch.setattr(torch.cuda, "reset_peak_memory_stats", lambda device: calls.append(("reset", device)))
     monkeypatch.setattr(torch.cuda, "max_memory_allocated", lambda device: 7 << 30)
-    w = writer_mod.JsonlPredictionWriter(tmp_path, "bon", 0, {})
+    w = writer_mod.JsonlPredictionWriter(output_dir=tmp_path, method="bon", seed=0, order={})
     w.on_predict_start(_Trainer(), _Module("cuda:1"))
     assert calls == [("reset", torch.device("cuda", 1))]
     other = {

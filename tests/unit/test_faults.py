@@ -7,7 +7,6 @@ import pytest
 import torch
 from fakes import FaultyReward, HashJudge, TokenCountReward, linear_step
 
-from entrgi.analysis.records import summarize, to_records
 from entrgi.engine import rng
 from entrgi.engine.denoiser import GuidedDenoiser
 from entrgi.engine.guidance import GradientGuidance, NoGuidance, RewardObjective
@@ -16,6 +15,7 @@ from entrgi.engine.positions import StepPositions
 from entrgi.engine.schedule import DenoisingSchedule, TokenSampler
 from entrgi.engine.types import PromptItem
 from entrgi.judges.apply import judge_records, judge_summary
+from entrgi.outputs.records import prompt_means, to_records
 
 PROMPTS = [PromptItem("a", "the cat"), PromptItem("b", "a big dog eat food today"), PromptItem("c", "rain")]
 
@@ -142,7 +142,7 @@ def test_nonfinite_text_scores_are_null_and_left_out_of_the_means(lm):
     assert b["top1_reward"] == b["avgN_reward"] == round(out.rewards[1, 1].item(), 6)
     assert c["rewards"] == [None] * 3 and c["best_index"] is None
     assert c["top1_reward"] is None and c["avgN_reward"] is None and c["nonfinite_rewards"] == 3
-    metrics = summarize(records)
+    metrics = prompt_means(records)
     assert metrics["nonfinite_rewards"] == 6 and metrics["num_prompts"] == 3
     assert metrics["top1_reward_mean"] == pytest.approx((a["top1_reward"] + b["top1_reward"]) / 2)
     assert metrics["avgN_reward_mean"] == pytest.approx((a["avgN_reward"] + b["avgN_reward"]) / 2)
@@ -155,6 +155,6 @@ def test_nonfinite_text_scores_are_null_and_left_out_of_the_means(lm):
     # a clean run: no nulls, the count is 0, and no record carries the key
     clean_out = generate(lm, NanTextReward(lm.tokenizer, {}), NoGuidance(), k=k)
     clean_records = to_records(clean_out, "bon", 5)
-    assert summarize(clean_records)["nonfinite_rewards"] == 0
+    assert prompt_means(clean_records)["nonfinite_rewards"] == 0
     assert not any("nonfinite_rewards" in r for r in clean_records)
     assert [r["best_index"] for r in clean_records] == clean_out.rewards.argmax(-1).tolist()

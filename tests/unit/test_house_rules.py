@@ -13,8 +13,8 @@ ROOT = Path(__file__).resolve().parents[2]
 SRC = ROOT / "src" / "entrgi"
 # Each top-level folder of src/entrgi/ is a layer; a module may import its own layer and those ranked
 # below it, never one above ("nothing imports upward"). The top-level .py files are the entry points.
-RANKS = {"engine": 0, "testbed": 1, "data": 2, "judges": 2, "analysis": 3, "pipeline": 4}
-ENTRY = 5
+RANKS = {"engine": 0, "testbed": 1, "data": 2, "judges": 2, "outputs": 3, "analysis": 4, "pipeline": 5}
+ENTRY = 6
 # What the engine may import besides itself and the standard library.
 ENGINE_THIRD_PARTY = {"torch", "transformers", "numpy", "packaging"}
 FRAMEWORK_LIBS = {"hydra", "omegaconf", "lightning", "pytorch_lightning"}
@@ -93,6 +93,13 @@ def test_a_planted_framework_import_outside_the_framework_fails():
     runs = SRC / "analysis" / "runs.py"
     assert layer_violations(runs, {"omegaconf"}) and layer_violations(runs, {"entrgi.pipeline.resume"})
     assert not layer_violations(SRC / "pipeline" / "phases.py", {"hydra", "entrgi.analysis.runs"})
+
+
+def test_the_run_folder_format_sits_below_its_readers_and_writers():
+    metrics = SRC / "outputs" / "metrics.py"
+    assert not layer_violations(metrics, {"entrgi.judges.apply", "entrgi.engine.denoiser", "yaml"})
+    for planted in ("entrgi.analysis.runs", "entrgi.pipeline.phases", "omegaconf", "entrgi.report"):
+        assert layer_violations(metrics, {planted}), planted
 
 
 def test_every_folder_is_a_known_layer():

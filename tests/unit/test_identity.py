@@ -4,7 +4,7 @@ import pytest
 from hydra import compose, initialize_config_module
 from omegaconf import OmegaConf
 
-from entrgi.analysis.identity import run_identity
+from entrgi.outputs.identity import run_identity
 
 
 def identity(overrides):
@@ -83,8 +83,8 @@ def test_gradient_methods_share_one_base(option):
 
 
 def test_target_paths_shorten_to_the_class_name_in_identities_and_tables() -> None:
-    from entrgi.analysis.identity import target_class
     from entrgi.analysis.runs import short_name, short_value
+    from entrgi.outputs.identity import target_class
 
     assert (
         target_class("entrgi.engine.models.reward.SequenceClassifierReward.from_pretrained")

@@ -8,8 +8,8 @@ import pytest
 from hydra import compose, initialize_config_module
 from hydra.errors import InstantiationException
 
+from entrgi.outputs.metrics import Generated, RunSetup, read_metrics, run_metrics, write_metrics
 from entrgi.pipeline import phases as pipeline
-from entrgi.pipeline.metrics import empty_metrics, run_metrics, write_metrics
 
 CONTRACT_KEYS = [  # README (Outputs): metrics.json's key names, in the order the file holds them
     "num_prompts",
@@ -34,6 +34,7 @@ CONTRACT_KEYS = [  # README (Outputs): metrics.json's key names, in the order th
     "world_size",
     "resumed_prompts",
     "skipped",
+    "guidance",
 ]
 
 
@@ -68,36 +69,33 @@ def test_run_metrics_numbers_and_key_order(tmp_path):
         "world_size": 2,
     }
     identity = {"method": "entrgi", "seed": 3}
+    setup = RunSetup(identity=identity, guidance="entrgi(M=1)", seed=3, samples_per_prompt=2, skipped={"too_long": 1})
     metrics = run_metrics(
-        records,
-        stats,
-        identity=identity,
-        method="entrgi",
-        seed=3,
-        samples_per_prompt=2,
-        total_wall_s=9.0,
-        compute={"flops": 1},
-        world_size=1,
-        resumed_prompts=1,
-        skipped={"too_long": 1},
+        setup,
+        Generated(
+            records=records, stats=stats, total_wall_s=9.0, compute={"flops": 1}, world_size=1, resumed_prompts=1
+        ),
     )
     assert list(metrics) == CONTRACT_KEYS
     assert (metrics["num_prompts"], metrics["top1_reward_mean"], metrics["avgN_reward_mean"]) == (2, 3.0, 1.5)
     assert metrics["nonfinite_rewards"] == 1 and metrics["tokens_per_s"] == 25.0
     assert metrics["gpu_s"] is None and metrics["device_s"] == 1.5  # a CPU run has no GPU time
     assert metrics["world_size"] == 2 and metrics["faults"] == 0 and metrics["peak_memory_bytes"] is None
-    cuda = run_metrics([], stats | {"device_type": "cuda"}, **_rest(identity))
+    cuda = run_metrics(setup, _generated(stats | {"device_type": "cuda"}))
     assert cuda["gpu_s"] == 1.5 and cuda["num_prompts"] == 0
-    idle = run_metrics([], {}, **_rest(identity))
+    idle = run_metrics(setup, _generated({}))
     idle_numbers = (idle["generation_wall_s"], idle["tokens_per_s"], idle["world_size"], idle["dllm_calls"])
     assert idle_numbers == (0.0, None, 1, 0)  # nothing ran on this rank: the trainer's world size
     write_metrics(tmp_path, metrics)
-    assert json.loads((tmp_path / "metrics.json").read_text()) == metrics
+    assert json.loads((tmp_path / "metrics.json").read_text()) == metrics == read_metrics(tmp_path)
+    oom = run_metrics(setup, _generated(stats | {"oom_skipped": 2}, vocab_coverage={"covered": 1.0}))
+    assert oom["skipped"] == {"too_long": 1, "out_of_memory": 2} and list(oom)[-2:] == ["guidance", "vocab_coverage"]
 
 
 def test_empty_metrics():
     identity = {"method": "bon", "seed": 1}
-    metrics = empty_metrics(identity, "bon", 1, {"empty_file": 1})
+    setup = RunSetup(identity=identity, guidance="bon", seed=1, samples_per_prompt=4, skipped={"empty_file": 1})
+    metrics = run_metrics(setup)
     assert metrics == {
         "num_prompts": 0,
         "top1_reward_mean": None,
@@ -106,18 +104,9 @@ def test_empty_metrics():
         "seed": 1,
         "run": identity,
         "skipped": {"empty_file": 1},
+        "guidance": "bon",
     }
 
 
-def _rest(identity):
-    return {
-        "identity": identity,
-        "method": "entrgi",
-        "seed": 3,
-        "samples_per_prompt": 2,
-        "total_wall_s": 1.0,
-        "compute": {},
-        "world_size": 1,
-        "resumed_prompts": 0,
-        "skipped": {},
-    }
+def _generated(stats, **extra):
+    return Generated(records=[], stats=stats, total_wall_s=1.0, compute={}, world_size=1, resumed_prompts=0, **extra)

@@ -1,30 +1,25 @@
 """Aggregate runs: mean over prompts within a run (metrics.json), then mean ± SEM over a group's runs.
 
 ``metric_columns`` names the columns every report table carries (missing values stay blank);
-``summarize_runs`` reduces a group's runs to (mean, SEM) per column. ``find_runs`` /
-``aggregate`` / ``markdown_table`` are the older per-method view (kept for bench/quality).
+``summarize_runs`` reduces a group's runs to (mean, SEM) per column (the report's rows, and
+bench/quality's per-method table, are built from it).
 """
 
 from __future__ import annotations
 
-import json
 import math
 import re
-from pathlib import Path
 
-from entrgi.analysis.runs import run_folders
 from entrgi.analysis.stats import mean_sem
 
 __all__ = [
-    "METRICS",
     "COLUMNS",
     "LABELS",
+    "TIME_COLUMNS",
     "run_values",
     "metric_columns",
     "summarize_runs",
-    "find_runs",
-    "aggregate",
-    "markdown_table",
+    "column_label",
     "mean_sem",
 ]
 
@@ -93,52 +88,3 @@ def summarize_runs(metrics: list[dict], columns: list[str]) -> dict[str, tuple[f
 def column_label(column: str) -> str:
     match = JUDGE_FIELD.match(column)
     return LABELS.get(column) or (f"judge {match.group(1)}" if match else column)
-
-
-# The per-method view used by bench/quality/run.py.
-METRICS = (
-    "top1_reward_mean",
-    "avgN_reward_mean",
-    "judge_oracle_total_mean",
-    "judge_grammatical_mean",
-    "generation_wall_s",
-)
-
-
-def find_runs(root: Path) -> list[dict]:
-    """metrics.json of every run under ``root`` (a run folder or a sweep folder)."""
-    return [
-        json.loads((d / "metrics.json").read_text()) | {"_dir": str(d)} for d in run_folders(Path(root), "metrics.json")
-    ]
-
-
-def aggregate(runs: list[dict], metrics=METRICS) -> list[dict]:
-    """One row per method: for each metric present, mean and SEM over its runs (seeds)."""
-    by_method: dict[str, list[dict]] = {}
-    for r in runs:
-        by_method.setdefault(r.get("method", "?"), []).append(r)
-    rows = []
-    for method, group in sorted(by_method.items()):
-        row = {"method": method, "runs": len(group), "seeds": sorted({r.get("seed") for r in group})}
-        for m in metrics:
-            values = [r[m] for r in group if isinstance(r.get(m), (int, float))]
-            if values:
-                row[m] = mean_sem(values)
-        rows.append(row)
-    return rows
-
-
-def markdown_table(rows: list[dict], metrics=METRICS) -> str:
-    present = [m for m in metrics if any(m in r for r in rows)]
-    head = "| method | runs | " + " | ".join(present) + " |"
-    lines = [head, "|" + "---|" * (2 + len(present))]
-    for r in rows:
-        cells = []
-        for m in present:
-            if m not in r:
-                cells.append("")
-            else:
-                mean, sem = r[m]
-                cells.append(f"{mean:.3f}" if math.isnan(sem) else f"{mean:.3f} ± {sem:.3f}")
-        lines.append(f"| {r['method']} | {r['runs']} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)

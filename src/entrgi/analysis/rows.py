@@ -12,6 +12,7 @@ from entrgi.analysis.aggregate import metric_columns, summarize_runs
 from entrgi.analysis.frontier import matched_bon, pareto_front
 from entrgi.analysis.runs import Group, bon_peers
 from entrgi.analysis.stats import win_rate
+from entrgi.outputs.files import METRICS
 
 K_AXIS = "samples_per_prompt"
 
@@ -71,7 +72,7 @@ def build_rows(groups: list[Group]) -> tuple[list[dict], list[str], list[str]]:
             r[name] = on if r.get(xkey) is not None and r.get("top1_reward_mean") is not None else None
     if not any("compute.flops_per_prompt" in r for r in rows):
         notes.append(
-            "No `compute` in metrics.json (runs from before the FLOP counter): FLOP columns, the FLOPs "
+            f"No `compute` in {METRICS} (runs from before the FLOP counter): FLOP columns, the FLOPs "
             "frontier and BoN @ matched FLOPs are blank."
         )
     if not any(not g.guided for g in groups):

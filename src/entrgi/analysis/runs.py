@@ -14,9 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from entrgi.analysis.identity import target_class
+from entrgi.outputs.files import METRICS, RunFolderError, find_run_folders
+from entrgi.outputs.generations import read_generations
+from entrgi.outputs.identity import target_class
+from entrgi.outputs.metrics import read_metrics
+from entrgi.outputs.settings import has_config, read_config
 
 MISSING = "—"  # the value of a key that a run's config lacks (e.g. guidance.lr for BoN)
 EXCLUDED_PREFIXES = ("paths.", "logger.", "hydra.", "judge.", "data.judge.")
@@ -56,17 +58,18 @@ class ReportError(Exception):
     """A folder the report cannot read; the message says what to pass instead."""
 
 
-def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
-    """Nested dicts -> {"a.b.c": value}; lists become JSON strings so that values are hashable."""
+def flatten_for_grouping(tree: Any, prefix: str = "") -> dict[str, Any]:
+    """Nested dicts -> {"a.b.c": value}; lists become JSON strings so that values are hashable (an empty
+    dict leaves no key)."""
     if isinstance(tree, dict):
         out: dict[str, Any] = {}
         for k, v in tree.items():
-            out |= flatten(v, f"{prefix}{k}.")
+            out |= flatten_for_grouping(v, f"{prefix}{k}.")
         return out
     return {prefix[:-1]: json.dumps(tree) if isinstance(tree, list) else tree}
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Run:
     """One run folder: ``metrics.json``, its flattened ``config.yaml`` and (lazily) ``generations.jsonl``."""
 
@@ -86,33 +89,23 @@ class Run:
     @property
     def records(self) -> list[dict]:
         if self._records is None:
-            path = self.dir / "generations.jsonl"
-            lines = path.read_text().splitlines() if path.is_file() else []
-            self._records = [json.loads(line) for line in lines if line.strip()]
+            try:
+                self._records = read_generations(self.dir)  # none without the file (a run with no prompt)
+            except RunFolderError as err:
+                raise ReportError(str(err)) from None
         return self._records
 
 
 def load_run(folder: Path) -> Run:
-    metrics = json.loads((folder / "metrics.json").read_text())
-    config_file = folder / "config.yaml"
-    if config_file.is_file():
-        config = flatten(yaml.safe_load(config_file.read_text()) or {})
+    metrics = read_metrics(folder)
+    if has_config(folder):
+        config = flatten_for_grouping(read_config(folder))
     else:  # older runs: the identity in metrics.json stands in for the config
-        config = {IDENTITY_KEYS.get(k, k): v for k, v in flatten(metrics.get("run") or {}).items()}
+        config = {IDENTITY_KEYS.get(k, k): v for k, v in flatten_for_grouping(metrics.get("run") or {}).items()}
         for key in ("seed", "samples_per_prompt"):
             if key in metrics:
                 config.setdefault(key, metrics[key])
-    return Run(folder, metrics, config)
-
-
-def run_folders(root: Path, marker: str) -> list[Path]:
-    """Folders under ``root`` (itself included) holding a file named ``marker``, in path order;
-    W&B's and hidden folders are not searched."""
-    return sorted(
-        p.parent
-        for p in root.rglob(marker)
-        if not any(part == "wandb" or part.startswith(".") for part in p.relative_to(root).parts[:-1])
-    )
+    return Run(dir=folder, metrics=metrics, config=config)
 
 
 def load_runs(root: Path | str) -> list[Run]:
@@ -123,19 +116,22 @@ def load_runs(root: Path | str) -> list[Run]:
             f"{root} is not a folder: pass a run folder (outputs/<date>/<time>) or a sweep "
             f"folder (multirun/<date>/<time>)"
         )
-    found = run_folders(root, "metrics.json")
+    found = find_run_folders(root, METRICS)
     if not found:
         raise ReportError(
-            f"no metrics.json under {root}: is it an entrgi output folder? A run writes "
-            f"metrics.json into paths.output_dir when it finishes"
+            f"no {METRICS} under {root}: is it an entrgi output folder? A run writes "
+            f"{METRICS} into paths.output_dir when it finishes"
         )
-    return [load_run(folder) for folder in found]
+    try:
+        return [load_run(folder) for folder in found]
+    except RunFolderError as err:
+        raise ReportError(str(err)) from None
 
 
 def latest_sweep(root: Path | str = "multirun") -> Path:
     """The newest ``<date>/<time>`` folder of a Hydra multirun root (``root`` itself if it has none)."""
     root = Path(root)
-    sweeps = sorted(p for p in root.glob("*/*") if p.is_dir() and any(p.rglob("metrics.json")))
+    sweeps = sorted(p for p in root.glob("*/*") if p.is_dir() and any(p.rglob(METRICS)))
     return sweeps[-1] if sweeps else root
 
 
@@ -202,7 +198,7 @@ def _sort_key(value: Any) -> tuple:
     return (0, value, "") if isinstance(value, (int, float)) else (1, 0, str(value))
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Group:
     """The runs (seeds) of one point of the sweep."""
 
@@ -239,7 +235,10 @@ def group_runs(runs: list[Run]) -> tuple[list[Group], list[str]]:
         ident = (r.method, *(repr(r.config.get(a, MISSING)) for a in axes))
         if ident not in groups:
             groups[ident] = Group(
-                r.method, {a: r.config.get(a, MISSING) for a in axes}, {a: r.config.get(a, MISSING) for a in shown}, []
+                method=r.method,
+                key={a: r.config.get(a, MISSING) for a in axes},
+                shown={a: r.config.get(a, MISSING) for a in shown},
+                runs=[],
             )
         groups[ident].runs.append(r)
     ordered = sorted(groups.values(), key=lambda g: (g.method != "bon", g.method, *(_sort_key(g.key[a]) for a in axes)))

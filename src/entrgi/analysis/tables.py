@@ -7,12 +7,11 @@ import io
 import math
 from typing import Any
 
-from entrgi.analysis.aggregate import column_label
+from entrgi.analysis.aggregate import TIME_COLUMNS, column_label
 from entrgi.analysis.runs import short_name, short_value
 
 COUNT_COLUMNS = ("compute.dllm_forwards", "compute.reward_forwards", "compute.reward_backwards")
 FLOP_COLUMNS = ("compute.flops_per_prompt", "compute.flops")
-TIME_COLUMNS = ("generation_wall_s", "wall_s_per_prompt", "gpu_s")
 
 
 def _missing(value: Any) -> bool:

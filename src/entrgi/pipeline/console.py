@@ -9,6 +9,8 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from entrgi.outputs.files import RunFolder
+
 _SI = ((1e18, "E"), (1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"))
 RESPONSE_CHARS = 200
 PROMPT_CHARS = 80
@@ -119,13 +121,13 @@ def summary_text(metrics: dict, records: list[dict], output_dir: str | Path) -> 
         lines.append("  Skipped  " + ", ".join(f"{key} {v}" for key, v in skipped.items()))
     if records:
         lines += ["", "Best responses:", *_best_lines(records)]
-    out = Path(output_dir)
+    out = RunFolder(output_dir)
     lines += [
         "",
-        f"Outputs in {out}",
-        f"  {out / 'generations.jsonl'}   (one record per prompt: responses, rewards, trace)",
-        f"  {out / 'metrics.json'}",
-        f"Next: python -m entrgi.report {out}",
+        f"Outputs in {out.root}",
+        f"  {out.generations}   (one record per prompt: responses, rewards, trace)",
+        f"  {out.metrics}",
+        f"Next: python -m entrgi.report {out.root}",
     ]
     return "\n".join(lines)
 

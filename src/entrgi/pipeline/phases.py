@@ -8,7 +8,6 @@ config composed by ``hydra.compose`` (set ``paths.output_dir`` there). Everythin
 
 from __future__ import annotations
 
-import json
 import logging
 import subprocess
 import time
@@ -20,28 +19,27 @@ from typing import Any
 import torch
 from hydra.utils import instantiate
 from lightning.fabric.utilities.rank_zero import rank_zero_only
+from lightning.pytorch import Trainer
+from lightning.pytorch.loggers import Logger
 from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import DataLoader
 
-from entrgi.analysis.compute import compute_summary
-from entrgi.analysis.identity import run_identity
 from entrgi.data.dataset import PromptDataset, collate_prompts, filter_done
 from entrgi.engine.denoiser import GuidedDenoiser
 from entrgi.engine.guidance import Guidance
+from entrgi.engine.models.base import DiffusionLM
+from entrgi.engine.models.reward_base import RewardModel
 from entrgi.engine.models.usage import matmul_params
 from entrgi.engine.types import PromptItem
+from entrgi.outputs.compute import compute_summary
+from entrgi.outputs.generations import clear_results, done_sample_ids, merge_shards, read_generations
+from entrgi.outputs.identity import run_identity
+from entrgi.outputs.metrics import Generated, RunSetup, run_metrics, write_metrics
+from entrgi.outputs.settings import write_config, write_run_info
 from entrgi.pipeline.callbacks.progress import PromptProgressBar
 from entrgi.pipeline.callbacks.wandb_stream import batch_logger
-from entrgi.pipeline.callbacks.writer import (
-    GENERATIONS,
-    SHARDS,
-    JsonlPredictionWriter,
-    done_sample_ids,
-    merge_records,
-    read_jsonl,
-)
+from entrgi.pipeline.callbacks.writer import JsonlPredictionWriter
 from entrgi.pipeline.console import print_summary
-from entrgi.pipeline.metrics import empty_metrics, run_metrics, write_metrics
 from entrgi.pipeline.module import GuidedDenoisingModule
 from entrgi.pipeline.preflight import check_config, device_kwarg, model_devices
 from entrgi.pipeline.resume import prepare_resume
@@ -58,21 +56,20 @@ class Prompts:
     order: dict[str, int]  # sample_id -> position in generations.jsonl
 
 
-@dataclass
+@dataclass(frozen=True, kw_only=True)
 class Built:
     """The models and what drives them, for this rank."""
 
-    lm: Any
-    reward: Any
+    lm: DiffusionLM
+    reward: RewardModel
     denoiser: GuidedDenoiser
     module: GuidedDenoisingModule
-    identity: dict[str, Any]
-    logger: Any  # a Lightning logger, or None for logger=none
+    setup: RunSetup  # the run's identity, guidance name, seed, K and skips (the source's plus too long)
+    logger: Logger | None  # None for logger=none
     writer: JsonlPredictionWriter
-    trainer: Any
+    trainer: Trainer
     todo: list[PromptItem]  # the prompts to generate (resume=true leaves out those already written)
     resumed: int  # prompts an interrupted run already wrote
-    skipped: dict[str, int]  # the source's skips, plus prompts too long for the dLLM
 
 
 def run(cfg: DictConfig) -> dict[str, Any]:
@@ -92,7 +89,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         predict(built, prompts.order, output_dir, cfg.data.batch_size)
         if not built.trainer.is_global_zero:
             return {}
-        records, metrics = summarize(cfg, built, prompts.order, output_dir, start)
+        records, metrics = summarize(built, prompts.order, output_dir, start)
         log_run(cfg, built.logger, records, metrics)
         summary = (metrics, records)
         return metrics
@@ -125,13 +122,9 @@ def record_run(cfg: DictConfig, output_dir: Path, method: str) -> None:
     if rank_zero_only.rank != 0:
         return
     if not cfg.resume:  # a fresh run owns its folder's results
-        (output_dir / GENERATIONS).unlink(missing_ok=True)
-        for shard in (output_dir / SHARDS).glob("rank*"):
-            shard.unlink()
-    (output_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
-    (output_dir / "run_info.json").write_text(
-        json.dumps(git_commit() | {"torch": torch.__version__, "method": method}, indent=2)
-    )
+        clear_results(output_dir)
+    write_config(output_dir, OmegaConf.to_yaml(cfg, resolve=True))
+    write_run_info(output_dir, git_commit() | {"torch": torch.__version__, "method": method})
 
 
 def build(cfg: DictConfig, schedule, guidance, prompts: Prompts, output_dir: Path) -> Built:
@@ -158,21 +151,55 @@ def build(cfg: DictConfig, schedule, guidance, prompts: Prompts, output_dir: Pat
         guidance.name,
     )
     denoiser = GuidedDenoiser(
-        lm, reward, guidance, schedule, cfg.samples_per_prompt, cfg.seed, max_chunk_bytes=cfg.get("max_chunk_bytes")
+        lm,
+        reward,
+        guidance,
+        schedule,
+        samples_per_prompt=cfg.samples_per_prompt,
+        seed=cfg.seed,
+        max_chunk_bytes=cfg.get("max_chunk_bytes"),
     )
     config = OmegaConf.to_container(cfg, resolve=True)
     module = GuidedDenoisingModule(denoiser, config=config)
-    identity = run_identity(config, guidance.method)
-    judge = build_judge(cfg, devices)
+    setup = run_setup(cfg, guidance, skipped)
     logger = build_logger(cfg)
-    stream = partial(batch_logger, prompts_total=len(todo)) if logger is not None else None
     writer = JsonlPredictionWriter(
-        output_dir, guidance.method, cfg.seed, prompts.order, cfg.save_entropy_maps, judge, identity, stream
+        output_dir=output_dir,
+        method=guidance.method,
+        seed=cfg.seed,
+        order=prompts.order,
+        save_entropy_maps=cfg.save_entropy_maps,
+        judge=build_judge(cfg, devices),
+        identity=setup.identity,
+        stream=partial(batch_logger, prompts_total=len(todo)) if logger is not None else None,
     )
     trainer = instantiate(
         cfg.trainer, logger=logger if logger is not None else False, callbacks=[writer, PromptProgressBar(len(todo))]
     )
-    return Built(lm, reward, denoiser, module, identity, logger, writer, trainer, todo, len(items) - len(todo), skipped)
+    return Built(
+        lm=lm,
+        reward=reward,
+        denoiser=denoiser,
+        module=module,
+        setup=setup,
+        logger=logger,
+        writer=writer,
+        trainer=trainer,
+        todo=todo,
+        resumed=len(items) - len(todo),
+    )
+
+
+def run_setup(cfg: DictConfig, guidance: Guidance, skipped: dict[str, int]) -> RunSetup:
+    """What metrics.json says the run is: its identity (from the resolved config), guidance, seed, K, skips."""
+    identity = run_identity(OmegaConf.to_container(cfg, resolve=True), guidance.method)
+    return RunSetup(
+        identity=identity,
+        guidance=guidance.name,
+        seed=cfg.seed,
+        samples_per_prompt=cfg.samples_per_prompt,
+        skipped=skipped,
+    )
 
 
 def predict(built: Built, order: dict[str, int], output_dir: Path, batch_size: int) -> None:
@@ -181,36 +208,26 @@ def predict(built: Built, order: dict[str, int], output_dir: Path, batch_size: i
         loader = DataLoader(PromptDataset(built.todo), batch_size=batch_size, shuffle=False, collate_fn=collate_prompts)
         built.trainer.predict(built.module, loader, return_predictions=False)
     elif built.trainer.is_global_zero:  # all done: merge what an interrupted run left in its shards
-        merge_records(output_dir, order)
+        merge_shards(output_dir, order)
         built.writer.merged_stats = None
 
 
-def summarize(
-    cfg: DictConfig, built: Built, order: dict[str, int], output_dir: Path, start: float
-) -> tuple[list[dict], dict[str, Any]]:
+def summarize(built: Built, order: dict[str, int], output_dir: Path, start: float) -> tuple[list[dict], dict[str, Any]]:
     """On rank 0: this run's records (in data order) and its metrics, written to metrics.json."""
-    records = [r for r in read_jsonl(output_dir / GENERATIONS) if r["sample_id"] in order]
+    records = [r for r in read_generations(output_dir) if r["sample_id"] in order]
     stats = built.writer.merged_stats or {}
-    skipped = dict(built.skipped)
-    if stats.get("oom_skipped"):  # prompts that ran out of memory even alone (entrgi.pipeline.oom)
-        skipped["out_of_memory"] = stats["oom_skipped"]
     params = matmul_params(built.lm.model), matmul_params(built.reward.model)  # dLLM, reward
-    metrics = run_metrics(
-        records,
-        stats,
-        identity=built.identity,
-        method=built.identity["method"],
-        seed=cfg.seed,
-        samples_per_prompt=cfg.samples_per_prompt,
+    bridge = built.denoiser.bridge
+    generated = Generated(
+        records=records,
+        stats=stats,
         total_wall_s=time.perf_counter() - start,
         compute=compute_summary(stats, *params, len(built.todo)),
         world_size=built.trainer.world_size,
         resumed_prompts=built.resumed,
-        skipped=skipped,
+        vocab_coverage=None if bridge is None else bridge.coverage.as_dict(),
     )
-    metrics["guidance"] = built.denoiser.guidance.name  # what ran: the method and its hyper-parameters
-    if built.denoiser.bridge is not None:
-        metrics["vocab_coverage"] = built.denoiser.bridge.coverage.as_dict()
+    metrics = run_metrics(built.setup, generated)
     write_metrics(output_dir, metrics)
     return records, metrics
 
@@ -271,9 +288,7 @@ def _nothing_to_run(cfg: DictConfig, output_dir: Path, skipped: dict[str, int], 
         "nothing to run: the data gave no valid prompt (skipped: %s); see data.path / data.on_invalid",
         skipped or "none",
     )
-    identity = run_identity(OmegaConf.to_container(cfg, resolve=True), guidance.method)
-    metrics = empty_metrics(identity, guidance.method, cfg.seed, skipped)
-    metrics["guidance"] = guidance.name  # as summarize() writes it
+    metrics = run_metrics(run_setup(cfg, guidance, skipped))
     if rank_zero_only.rank == 0:
         write_metrics(output_dir, metrics)
     return metrics

@@ -27,11 +27,11 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from entrgi.pipeline.callbacks.writer import GENERATIONS, SHARDS, done_sample_ids, repair_jsonl, shard_paths
+from entrgi.outputs.files import GENERATIONS, RunFolder
+from entrgi.outputs.generations import done_sample_ids, drop_rank_stats, repair_shards
 
 log = logging.getLogger(__name__)
 
-CONFIG = "config.yaml"
 _GROUPS = ("model", "reward", "guidance", "schedule", "data")
 _TOP_LEVEL = ("seed", "samples_per_prompt", "save_entropy_maps")
 _MAY_DIFFER = ("data.limit", "data.source.limit", "data.batch_size")  # data.source.limit: ${..limit}
@@ -61,20 +61,20 @@ def target_key(target: Any) -> Any:
     return ".".join(parts[-2:]) if len(parts) > 1 and parts[-2][:1].isupper() else parts[-1]
 
 
-def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
-    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}``; lists are leaf values."""
+def flatten_config(tree: Any, prefix: str = "") -> dict[str, Any]:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}``; lists and empty dicts are leaf values (compared as they are)."""
     if not isinstance(tree, dict):
         return {prefix: tree}
     out: dict[str, Any] = {}
     for key, value in tree.items():
         name = f"{prefix}.{key}" if prefix else str(key)
-        out |= flatten(value, name) if isinstance(value, dict) and value else {name: value}
+        out |= flatten_config(value, name) if isinstance(value, dict) and value else {name: value}
     return out
 
 
 def generation_keys(config: dict[str, Any]) -> dict[str, Any]:
     """The flattened keys of a resolved config that change generations (the module docstring's rule)."""
-    flat = flatten(config)
+    flat = flatten_config(config)
     for key, default in ADDED_DEFAULTS.items():  # a folder written before the key existed
         group = key.split(".", 1)[0]
         if any(k.startswith(group + ".") for k in flat):
@@ -105,11 +105,11 @@ def check_resume_config(output_dir: Path, cfg: DictConfig) -> None:
     """Refuse to resume a folder holding results of a run whose saved config differs in a key that
     changes generations (see the module docstring), naming every differing key. A folder without
     results (or without a saved config) resumes as a fresh run."""
-    path = Path(output_dir) / CONFIG
+    path = RunFolder(output_dir).config
     if not has_results(output_dir):
         return
     if not path.exists():
-        log.warning("resume: %s has results but no %s; cannot check that the settings match", output_dir, CONFIG)
+        log.warning("resume: %s has results but no %s; cannot check that the settings match", output_dir, path.name)
         return
     saved = OmegaConf.to_container(OmegaConf.load(path), resolve=False)
     current = OmegaConf.to_container(cfg, resolve=True)
@@ -128,10 +128,8 @@ def prepare_resume(output_dir: Path, cfg: DictConfig) -> None:
     """On global rank 0, before any model loads: check the saved config, cut torn last lines off the
     shards (so appends start on a fresh line) and drop stale per-rank stats of the interrupted run."""
     check_resume_config(output_dir, cfg)
-    for shard in shard_paths(output_dir):
-        repair_jsonl(shard)
-    for stats in (Path(output_dir) / SHARDS).glob("rank*.stats.json"):
-        stats.unlink()
+    repair_shards(output_dir)
+    drop_rank_stats(output_dir)
     done = done_sample_ids(output_dir)
     if done:
         log.info("resume: %d samples already written in %s (%s and shards)", len(done), output_dir, GENERATIONS)

@@ -56,8 +56,9 @@ def dataset_name(data: dict) -> str:
     return f"{name}:{source['name']}" if source.get("name") else name
 
 
-def judge_name(judge: dict | None) -> str:
-    """``none``, ``oracle``, or the judge class with its checkpoint (``LMUnitJudge:ContextualAI/...``)."""
+def judge_identity(judge: dict | None) -> str:
+    """The identity's ``judge``: ``none``, ``oracle``, or the judge class with its checkpoint
+    (``LMUnitJudge:ContextualAI/...``); the records' ``judge_name`` is the judge's short ``name`` instead."""
     target = _short_target(judge)
     if target is None:
         return "none"
@@ -86,6 +87,6 @@ def run_identity(cfg: dict[str, Any], method: str) -> dict[str, Any]:
     out["dataset"] = dataset_name(cfg.get("data") or {})
     out["dllm"] = _model_name(cfg.get("model"), "testbed")
     out["reward"] = _model_name(cfg.get("reward"), "testbed")
-    out["judge"] = judge_name(cfg.get("judge"))
+    out["judge"] = judge_identity(cfg.get("judge"))
     out["seed"] = cfg.get("seed")
     return out

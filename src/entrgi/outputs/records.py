@@ -1,4 +1,4 @@
-"""Per-prompt records (one line of generations.jsonl) and the run summary (metrics.json)."""
+"""Per-prompt records (one line of generations.jsonl) and their means over prompts (metrics.json's first keys)."""
 
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ def to_records(
     out: GenerationOutput, method: str, seed: int, save_entropy_maps: bool = True, identity: dict | None = None
 ) -> list[dict]:
     """One JSON-ready record per prompt of a batch; ``identity`` (the run's, see
-    :func:`entrgi.analysis.identity.run_identity`) is copied into each as ``run``."""
+    :func:`entrgi.outputs.identity.run_identity`) is copied into each as ``run``."""
     records = []
     for i, item in enumerate(out.items):
         rec = {
@@ -75,7 +75,7 @@ def _mean(values: list) -> float | None:
     return sum(kept) / len(kept) if kept else None
 
 
-def summarize(records: Iterable[dict]) -> dict:
+def prompt_means(records: Iterable[dict]) -> dict:
     """Means over prompts: Top@1, Avg@N (prompts whose K rewards were all non-finite are left out)
     and the judge's fields (:func:`entrgi.judges.judge_summary`); ``nonfinite_rewards`` counts the
     null rewards of all records."""

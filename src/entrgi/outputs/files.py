@@ -1,0 +1,99 @@
+"""Every file and folder name of a run folder (``paths.output_dir``), defined once here.
+
+| name | holds | written by |
+|---|---|---|
+| ``config.yaml`` | the resolved config (resume compares it, the report groups by it) | rank 0 at the start |
+| ``run_info.json`` | git commit and dirty flag, torch version, the method | rank 0 at the start |
+| ``shards/rank{R}.jsonl`` | rank R's records until rank 0 merges them | the writer, a batch at a time |
+| ``shards/rank{R}.stats.json`` | rank R's counters (time, tokens, calls, memory) | the writer when predict ends |
+| ``generations.jsonl`` | one record per prompt, dataset order (``records.py``) | rank 0's merge; ``entrgi.judge`` |
+| ``metrics.json`` | the run's summary (``metrics.py``) | rank 0 at the end; ``entrgi.judge`` |
+| ``run.log`` | the console log (the name is Hydra's) | Hydra, ``python -m entrgi.run`` only |
+| ``report.md``, ``report.csv`` | the report's tables | ``python -m entrgi.report`` |
+| ``plots/`` | the report's figures, ``plots/denoising.gif`` among them | ``python -m entrgi.report`` |
+| ``wandb/`` | W&B's own files (never searched for runs) | W&B |
+
+Shards are appended and fsynced (``generations.py``); rank 0 merges them into ``generations.jsonl``
+and removes them with the per-rank stats. ``config.yaml`` and ``run_info.json``: ``settings.py``.
+The report writes into the folder it is given, a run or a sweep.
+A whole file is always written through ``outputs/atomic.py`` (temp file, fsync, rename) and a JSONL file
+read through ``outputs/jsonl.py`` (one torn-last-line policy). Nothing outside ``outputs/`` spells these
+names (``tests/unit/test_outputs.py`` greps ``src/`` for them).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+CONFIG = "config.yaml"
+RUN_INFO = "run_info.json"
+SHARDS = "shards"
+GENERATIONS = "generations.jsonl"
+METRICS = "metrics.json"
+REPORT_MD = "report.md"
+REPORT_CSV = "report.csv"
+PLOTS = "plots"
+DENOISING_GIF = "denoising.gif"
+WANDB = "wandb"
+SHARD_GLOB = "rank*.jsonl"
+RANK_STATS_GLOB = "rank*.stats.json"
+# Every name above that a run folder may hold, for the test that no module outside outputs/ spells one.
+NAMES = (CONFIG, RUN_INFO, SHARDS, GENERATIONS, METRICS, REPORT_MD, REPORT_CSV, PLOTS, DENOISING_GIF)
+
+
+class RunFolderError(ValueError):
+    """A run folder's file that cannot be read as written; the message names the file and what to do."""
+
+
+@dataclass(frozen=True)
+class RunFolder:
+    """The paths of one run folder."""
+
+    root: Path
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "root", Path(self.root))
+
+    @property
+    def config(self) -> Path:
+        return self.root / CONFIG
+
+    @property
+    def run_info(self) -> Path:
+        return self.root / RUN_INFO
+
+    @property
+    def generations(self) -> Path:
+        return self.root / GENERATIONS
+
+    @property
+    def metrics(self) -> Path:
+        return self.root / METRICS
+
+    @property
+    def shards(self) -> Path:
+        return self.root / SHARDS
+
+    def shard(self, rank: int) -> Path:
+        return self.shards / f"rank{rank}.jsonl"
+
+    def rank_stats(self, rank: int) -> Path:
+        return self.shards / f"rank{rank}.stats.json"
+
+    def shard_files(self) -> list[Path]:
+        return sorted(self.shards.glob(SHARD_GLOB))
+
+    def rank_stats_files(self) -> list[Path]:
+        return sorted(self.shards.glob(RANK_STATS_GLOB))
+
+
+def find_run_folders(root: Path | str, marker: str) -> list[Path]:
+    """Folders under ``root`` (itself included) holding a file named ``marker`` (:data:`GENERATIONS` or
+    :data:`METRICS`), in path order; W&B's and hidden folders are not searched."""
+    root = Path(root)
+    return sorted(
+        p.parent
+        for p in root.rglob(marker)
+        if not any(part == WANDB or part.startswith(".") for part in p.relative_to(root).parts[:-1])
+    )

@@ -1,0 +1,37 @@
+"""``config.yaml`` (the resolved config) and ``run_info.json`` (git commit, torch) of a run folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from entrgi.outputs.atomic import write_json, write_text
+from entrgi.outputs.files import RunFolder, RunFolderError
+
+
+def write_config(folder: Path | str, text: str) -> None:
+    """Replace ``folder``'s ``config.yaml`` with ``text`` (the resolved config as YAML), atomically."""
+    write_text(RunFolder(folder).config, text)
+
+
+def write_run_info(folder: Path | str, info: dict[str, Any]) -> None:
+    write_json(RunFolder(folder).run_info, info)
+
+
+def has_config(folder: Path | str) -> bool:
+    return RunFolder(folder).config.is_file()
+
+
+def read_config(folder: Path | str) -> dict[str, Any]:
+    """``folder``'s ``config.yaml`` as a nested dict (interpolations left as written)."""
+    path = RunFolder(folder).config
+    what_to_do = "restore it (a CLI run keeps Hydra's copy in .hydra/) or rerun the run"
+    try:
+        config = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise RunFolderError(f"{path} is not YAML ({err}); {what_to_do}") from None
+    if not isinstance(config, dict):
+        raise RunFolderError(f"{path} holds no mapping; {what_to_do}")
+    return config
