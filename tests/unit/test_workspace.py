@@ -11,7 +11,7 @@ import wandb_workspaces.reports.v2 as wr  # noqa: E402
 import wandb_workspaces.workspaces as ws  # noqa: E402
 from wandb_fakes import FakeRun, rec  # noqa: E402
 
-from entrgi import workspace as wsp  # noqa: E402
+from entrgi.pipeline import workspace as wsp  # noqa: E402
 from entrgi.pipeline.callbacks import wandb_logging as wl  # noqa: E402
 from entrgi.pipeline.callbacks import wandb_stream as stream  # noqa: E402
 
