@@ -20,11 +20,12 @@ _SCHEDULE_KEYS = {
 }
 # Keys where entrgi departs from the authors' scripts on purpose (docs/FIDELITY.md): recorded only off
 # their defaults, so a default run's identity is what it always was and +experiment=paper_exact shows
-_FIDELITY_DEFAULTS = {
-    ("schedule", "filter_order"): "top_k_first",
-    ("schedule", "entropy_filter"): "none",
-    ("reward", "position_ids"): "contiguous",
-    ("reward", "vocab_fallback"): "encode",
+FIDELITY_DEFAULTS: dict[str, Any] = {
+    "model.stop_tokens": [],  # stops besides eos / pad
+    "schedule.filter_order": "top_k_first",
+    "schedule.entropy_filter": "none",
+    "reward.position_ids": "contiguous",
+    "reward.vocab_fallback": "encode",
 }
 
 
@@ -77,13 +78,11 @@ def run_identity(cfg: dict[str, Any], method: str) -> dict[str, Any]:
     out.update({k: v for k, v in sorted(guidance.items()) if k not in _GUIDANCE_KEYS and k not in _NOT_IDENTITY})
     out["samples_per_prompt"] = cfg.get("samples_per_prompt")
     out.update({name: schedule[key] for key, name in _SCHEDULE_KEYS.items() if key in schedule})
-    for (group, key), default in _FIDELITY_DEFAULTS.items():
+    for dotted, default in FIDELITY_DEFAULTS.items():
+        group, key = dotted.split(".")
         value = (cfg.get(group) or {}).get(key, default)
-        if value != default:
-            out[key] = value
-    stops = (cfg.get("model") or {}).get("stop_tokens")
-    if stops:  # stops besides eos / pad (none: not recorded)
-        out["stop_tokens"] = " ".join(stops)
+        if value != default:  # a list (the stop tokens) as one string: identities are compared as values
+            out[key] = " ".join(value) if isinstance(value, list) else value
     out["dataset"] = dataset_name(cfg.get("data") or {})
     out["dllm"] = _model_name(cfg.get("model"), "testbed")
     out["reward"] = _model_name(cfg.get("reward"), "testbed")

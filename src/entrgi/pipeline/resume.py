@@ -29,6 +29,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from entrgi.outputs.files import GENERATIONS, RunFolder
 from entrgi.outputs.generations import done_sample_ids, drop_rank_stats, repair_shards
+from entrgi.outputs.identity import FIDELITY_DEFAULTS
 
 log = logging.getLogger(__name__)
 
@@ -41,15 +42,9 @@ RULE = (
 )
 
 
-# Generation keys added after run folders were first written, with the value that reproduces the
-# behaviour from before they existed (issue 17: docs/FIDELITY.md).
-ADDED_DEFAULTS: dict[str, Any] = {
-    "model.stop_tokens": [],
-    "reward.position_ids": "contiguous",
-    "reward.vocab_fallback": "encode",
-    "schedule.filter_order": "top_k_first",
-    "schedule.entropy_filter": "none",
-}
+# Generation keys added after run folders were first written: the fidelity keys (issue 17,
+# docs/FIDELITY.md), whose defaults reproduce the behaviour from before they existed.
+ADDED_DEFAULTS = FIDELITY_DEFAULTS
 
 
 def target_key(target: Any) -> Any:

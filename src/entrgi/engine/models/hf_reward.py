@@ -11,10 +11,11 @@ from transformers import AutoTokenizer
 
 from entrgi.engine.checks import require_bool, require_choice, require_positive, require_range
 from entrgi.engine.models.dtypes import dtype_kwarg, resolve_device, resolve_dtype
-from entrgi.engine.models.reward_base import VOCAB_FALLBACKS, RewardContext, RewardModel
+from entrgi.engine.models.reward_base import RewardContext, RewardModel
 from entrgi.engine.models.reward_layout import check_layout
 from entrgi.engine.models.reward_prefix import prefix_kv, template_ids
 from entrgi.engine.models.usage import ModelUsage
+from entrgi.engine.models.vocab import FALLBACKS as VOCAB_FALLBACKS
 
 _R = TypeVar("_R", bound="HFRewardModel")
 

@@ -40,7 +40,6 @@ class RewardContext:
 
 
 POSITION_LAYOUTS = ("contiguous", "authors")
-VOCAB_FALLBACKS = ("encode", "unk")
 
 
 @dataclass
