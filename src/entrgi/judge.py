@@ -1,7 +1,9 @@
 """Re-judge finished runs: ``python -m entrgi.judge RUN_OR_SWEEP_DIR judge=NAME [judge.KEY=VALUE ...]``.
 
-Every ``generations.jsonl`` under the folder is scored by the chosen judge, in place; the run's
-``metrics.json`` gets fresh ``judge`` / ``judge_*`` keys (``entrgi.pipeline.rejudge``). Examples::
+Every ``generations.jsonl`` under the folder is scored by the chosen judge, in place; records and
+``metrics.json`` keep one block per judge name (``judges``): this judge's is added or replaced, the
+others stay, and the flat ``judge`` / ``judge_*`` keys become this judge's. The guidance reward model
+is refused as a judge unless ``judge.allow_guidance_reward=true`` (``entrgi.pipeline.rejudge``). Examples::
 
     python -m entrgi.judge outputs/2025-01-01/12-00-00 judge=oracle
     python -m entrgi.judge multirun/2025-01-01/12-00-00 judge=reward_model \

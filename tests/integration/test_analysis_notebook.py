@@ -40,21 +40,40 @@ def make_sweep(root: Path) -> None:
         pipeline.run(cfg)
 
 
-@pytest.mark.slow
-def test_analysis_notebook_code_cells_run(tmp_path, monkeypatch, capsys):
+SWEEP = "multirun/2025-01-01/00-00-00"  # where `python -m entrgi.run -m` puts a sweep, under the repository root
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory) -> Path:
+    """A folder laid out as the repository (pyproject.toml, notebooks/) holding one sweep in multirun/."""
+    root = tmp_path_factory.mktemp("repo")
+    (root / "pyproject.toml").write_text('[project]\nname = "entrgi"\n')
+    (root / "notebooks").mkdir()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(root)
+        mp.setenv("WANDB_MODE", "disabled")
+        make_sweep(root / SWEEP)
+    return root
+
+
+def run_cells(capsys) -> tuple[dict, str]:
     import matplotlib
 
     matplotlib.use("Agg")
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("WANDB_MODE", "disabled")
-    make_sweep(Path("tmp/sweep"))
-    monkeypatch.setenv("ENTRGI_SWEEP", "tmp/sweep")
     capsys.readouterr()
     namespace: dict = {}
     for cell in [c for c in json.loads(NOTEBOOK.read_text())["cells"] if c["cell_type"] == "code"]:
         exec(compile("".join(cell["source"]), NOTEBOOK.name, "exec"), namespace)  # noqa: S102
-    printed = capsys.readouterr().out
-    assert "4 runs in 2 groups from tmp/sweep" in printed
+    return namespace, capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_analysis_notebook_code_cells_run(repo, monkeypatch, capsys):
+    monkeypatch.chdir(repo)
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+    monkeypatch.setenv("ENTRGI_SWEEP", SWEEP)
+    namespace, printed = run_cells(capsys)
+    assert f"4 runs in 2 groups from {SWEEP}" in printed
     assert "Grouped by: method; averaged over seeds 1, 2" in printed
     assert "| bon | 2 |" in printed and "| entrgi | 2 |" in printed and "win-rate vs bon" in printed
     rep = namespace["rep"]
@@ -64,3 +83,13 @@ def test_analysis_notebook_code_cells_run(tmp_path, monkeypatch, capsys):
     assert len(namespace["frontier"].axes) == 4
     heatmap_panels = [ax for ax in namespace["heatmap"].axes if ax.images]
     assert len(heatmap_panels) == 2  # one per group, both saved entropy maps
+
+
+@pytest.mark.slow
+def test_analysis_notebook_finds_the_newest_sweep_from_the_notebooks_folder(repo, monkeypatch, capsys):
+    monkeypatch.chdir(repo / "notebooks")  # Jupyter's working directory for notebooks/analysis.ipynb
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+    monkeypatch.delenv("ENTRGI_SWEEP", raising=False)
+    namespace, printed = run_cells(capsys)
+    assert f"4 runs in 2 groups from {repo / SWEEP}" in printed
+    assert len(namespace["rep"].rows) == 2

@@ -165,7 +165,9 @@ def test_resume_skips_done_samples(tmp_path):
     records, metrics = read_run(out)
     assert metrics["resumed_prompts"] == 2 and metrics["num_prompts"] == 3
     assert records[:2] == first  # finished results kept untouched
-    assert metrics["dllm_calls"] == 4  # only the new prompt was denoised
+    segments = json.loads((out / "segments.json").read_text())
+    assert segments[-1]["dllm_calls"] == 4  # only the new prompt was denoised
+    assert metrics["dllm_calls"] == sum(s["dllm_calls"] for s in segments) == 8  # summed over segments
 
 
 @pytest.mark.parametrize("text, kind", [("", "empty"), ('{"prompt": "a"}\n{"prompt": \n', "line 2")])

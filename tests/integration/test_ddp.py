@@ -30,6 +30,9 @@ def test_ddp_two_cpu_processes_match_one_process(tmp_path):
         assert (a["sample_id"], a["responses"], a["best_index"]) == (b["sample_id"], b["responses"], b["best_index"])
         assert a["rewards"] == pytest.approx(b["rewards"], abs=1e-4)
     assert not list((two / "shards").glob("*"))  # merged and cleaned up
+    # Hydra's files and the DDP child's log live in the run folder, none in the working directory
+    assert (two / "run.log").is_file() and (two / "train_ddp_process_1.log").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["one", "two"]
 
 
 def test_multirun_with_ddp_is_refused(tmp_path):

@@ -3,18 +3,27 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 import shutil
 from pathlib import Path
 
 import pytest
 import tiny_models
+import yaml
 from cli_runs import read_run, run_cli
+from hydra import compose, initialize_config_module
+from hydra.utils import instantiate
 
+from entrgi import report
 from entrgi.engine.models.reward import SequenceClassifierReward
 from entrgi.judge import main
+from entrgi.judges import RewardModelJudge
 from entrgi.judges.apply import record_messages
+from entrgi.pipeline.phases import run
+from entrgi.pipeline.preflight import check_config
 
-JUDGE_KEYS = ("judge", "judge_all", "judge_name")
+JUDGE_KEYS = ("judge", "judge_all", "judge_name", "judges")
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +37,11 @@ def finished_run(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("judge_ckpt")
-    return {"reward": tiny_models.save_reward(root / "reward", seed=1), "lm": tiny_models.save_causal_lm(root / "lm")}
+    return {
+        "reward": tiny_models.save_reward(root / "reward", seed=1),
+        "reward0": tiny_models.save_reward(root / "reward0", seed=0),
+        "lm": tiny_models.save_causal_lm(root / "lm"),
+    }
 
 
 def sweep_copy(run: Path, tmp_path: Path) -> tuple[Path, Path]:
@@ -135,3 +148,88 @@ def test_cli_errors_name_what_to_do(finished_run, tmp_path):
         with pytest.raises(SystemExit, match=message):
             main(argv)
     assert (run / "generations.jsonl").read_text() == before  # nothing was rewritten
+
+
+# ------------------------------------------------------------------ judgements accumulate
+def reward_judge(path, *extra: str) -> list[str]:
+    return ["judge=reward_model", f"judge.path={path}", "judge.device=cpu", "judge.dtype=float32", *extra]
+
+
+@pytest.mark.slow
+def test_a_second_judge_keeps_the_first_judges_fields(finished_run, tiny, tmp_path):
+    """An oracle-judged run rescored by a reward model: both judges side by side in the records,
+    metrics.json and the report."""
+    _, run = sweep_copy(finished_run, tmp_path)
+    old_records, old_metrics = read_run(run)
+    assert all(list(r["judges"]) == ["oracle"] and r["judges"]["oracle"]["identity"] == "oracle" for r in old_records)
+    assert main([str(run), *reward_judge(tiny["reward"])]) == 0
+    records, metrics = read_run(run)
+    for rec, old in zip(records, old_records, strict=True):
+        assert list(rec["judges"]) == ["oracle", "reward_model"]
+        assert rec["judges"]["oracle"] == old["judges"]["oracle"]  # grammatical, on_topic, ... survive
+        assert {"grammatical", "on_topic", "sentiment", "repetition"} <= set(rec["judges"]["oracle"]["top1"])
+        rm = rec["judges"]["reward_model"]
+        assert rm == {"top1": rec["judge"], "all": rec["judge_all"], "identity": f"RewardModelJudge:{tiny['reward']}"}
+    assert list(metrics["judges"]) == ["oracle", "reward_model"]
+    assert metrics["judges"]["oracle"] == old_metrics["judges"]["oracle"]
+    assert metrics["judges"]["oracle"]["grammatical_mean"] == old_metrics["judge_grammatical_mean"]
+    assert metrics["judges"]["reward_model"]["score_mean"] == metrics["judge_score_mean"]
+    rep = report.load(run)
+    head = rep.table().splitlines()[0]
+    assert "| judge[oracle] |" in head and "| judge[oracle] grammatical |" in head and "| judge[reward_model] |" in head
+    (row,) = rep.rows
+    assert row["judges.oracle.grammatical_mean"] == pytest.approx(old_metrics["judge_grammatical_mean"])
+    assert row["judges.reward_model.score_mean"] == pytest.approx(metrics["judge_score_mean"])
+
+
+@pytest.mark.slow
+def test_judging_again_with_the_same_judge_replaces_its_block(finished_run, tiny, tmp_path):
+    _, run = sweep_copy(finished_run, tmp_path)
+    main([str(run), *reward_judge(tiny["reward"])])
+    first, first_metrics = read_run(run)
+    main([str(run), *reward_judge(tiny["reward0"])])  # another reward_model: the same judge name
+    records, metrics = read_run(run)
+    for rec, old in zip(records, first, strict=True):
+        assert list(rec["judges"]) == ["oracle", "reward_model"]
+        assert rec["judges"]["oracle"] == old["judges"]["oracle"]
+        assert rec["judges"]["reward_model"]["all"] == rec["judge_all"] != old["judges"]["reward_model"]["all"]
+    assert list(metrics["judges"]) == ["oracle", "reward_model"]
+    assert metrics["judges"]["oracle"] == first_metrics["judges"]["oracle"]
+    assert metrics["judges"]["reward_model"]["identity"] == f"RewardModelJudge:{tiny['reward0']}"
+    assert metrics["judges"]["reward_model"]["score_mean"] == metrics["judge_score_mean"]
+    assert metrics["judge_score_mean"] != first_metrics["judge_score_mean"]
+
+
+def guided_by(run: Path, reward: Path) -> None:
+    """As if ``run`` had been guided by the reward model at ``reward`` (its saved config.yaml)."""
+    cfg = yaml.safe_load((run / "config.yaml").read_text())
+    cfg["reward"]["path"] = str(reward)
+    (run / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+
+
+@pytest.mark.slow
+def test_entrgi_judge_refuses_the_guidance_reward_unless_allowed(finished_run, tiny, tmp_path):
+    sweep, run = sweep_copy(finished_run, tmp_path)
+    guided_by(run, tiny["reward"])
+    before = (run / "generations.jsonl").read_text(), (run / "metrics.json").read_text()
+    refused = r"sweep/0: judge\.path=.* is the guidance reward model \(reward\.path=.*judge\.allow_guidance_reward=true"
+    with pytest.raises(SystemExit, match=refused):
+        main([str(sweep), *reward_judge(os.path.relpath(tiny["reward"]))])  # the same folder, spelled otherwise
+    assert ((run / "generations.jsonl").read_text(), (run / "metrics.json").read_text()) == before
+    assert main([str(sweep), *reward_judge(tiny["reward"], "judge.allow_guidance_reward=true")]) == 0
+    records, metrics = read_run(run)
+    assert all(list(r["judges"]) == ["oracle", "reward_model"] for r in records) and metrics["judge"] == "reward_model"
+
+
+def test_entrgi_run_refuses_the_guidance_reward_before_models_load_unless_allowed(tiny, tmp_path):
+    out = tmp_path / "run"
+    same = ["reward=skywork_v2_qwen3_4b", f"reward.path={tiny['reward']}", *reward_judge(f"{tiny['reward']}/")]
+    with initialize_config_module("entrgi.conf", version_base="1.3"):
+        refused = compose("run", overrides=[*same, "logger=none", f"paths.output_dir={out}"])
+        allowed = compose("run", overrides=[*same, "judge.allow_guidance_reward=true", f"paths.output_dir={out}"])
+    message = f"judge.path={tiny['reward']}/ is the guidance reward model (reward.path={tiny['reward']})"
+    with pytest.raises(ValueError, match=re.escape(message) + ".*judge.allow_guidance_reward=true"):
+        run(refused)  # what python -m entrgi.run calls: refused in check_config, its first phase
+    assert not out.exists()  # before the output folder, the prompts and any model
+    check_config(allowed)  # accepted, and the judge takes the key
+    assert isinstance(instantiate(allowed.judge), RewardModelJudge)

@@ -8,11 +8,13 @@ import shutil
 from pathlib import Path
 
 import pytest
+from fakes import LengthJudge
 from hydra import compose, initialize_config_module
 
 from entrgi import report
 from entrgi.judge import main as judge_main
 from entrgi.pipeline.phases import run
+from entrgi.pipeline.rejudge import judge_run
 from entrgi.pipeline.resume import check_resume_config
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "run_5efa032"
@@ -68,3 +70,20 @@ def test_report_and_judge_read_the_old_folder(old_run):
     assert "entrgi" in (old_run / "report.md").read_text()
     assert judge_main([str(old_run), "judge=oracle"]) == 0
     assert all(r["judge_name"] == "oracle" for r in _records(old_run))
+
+
+def test_rejudging_the_old_folder_keeps_its_flat_judgement_as_a_block(old_run):
+    before, old_metrics = _records(old_run), json.loads((old_run / "metrics.json").read_text())
+    assert not any("judges" in r for r in before) and "judges" not in old_metrics
+    judge_run(old_run, LengthJudge())
+    after, metrics = _records(old_run), json.loads((old_run / "metrics.json").read_text())
+    for rec, old in zip(after, before, strict=True):
+        assert list(rec["judges"]) == ["oracle", "length"]
+        assert rec["judges"]["oracle"] == {"top1": old["judge"], "all": old["judge_all"]}  # keyed by its judge_name
+        assert rec["judge_name"] == "length" and rec["judges"]["length"]["all"] == rec["judge_all"]
+    oracle = metrics["judges"]["oracle"]
+    assert oracle["identity"] == "oracle" and oracle["grammatical_mean"] == old_metrics["judge_grammatical_mean"]
+    assert list(metrics["judges"]) == ["oracle", "length"] and metrics["judge"] == "length"
+    report.main([str(old_run), "--no-plots", "--no-wandb"])
+    head = (old_run / "report.md").read_text().split("## Methods")[1].strip().splitlines()[0]
+    assert "| judge[oracle] |" in head and "| judge[length] |" in head

@@ -87,7 +87,7 @@ def check_resumed(out: Path, before_kill: list[str], expected: list[dict], rewar
 def test_sigkill_then_resume_one_process(tmp_path):
     full, out = tmp_path / "full", tmp_path / "killed"
     pipeline.run(compose_run([*ARGS, f"paths.output_dir={full}"]))  # uninterrupted, in this process
-    expected, _ = read_run(full)
+    expected, full_metrics = read_run(full)
     before_kill = start_and_kill(ARGS, out, tmp_path)
     assert 1 <= len(before_kill) < len(expected)
     done = {json.loads(line)["sample_id"] for line in before_kill}
@@ -96,6 +96,10 @@ def test_sigkill_then_resume_one_process(tmp_path):
     assert done_sample_ids(out) == done  # the torn line does not count as done
     run_cli([*ARGS, "resume=true", f"paths.output_dir={out}"], cwd=tmp_path)
     check_resumed(out, before_kill, expected, reward_tol=1e-5)
+    # the killed invocation's costs are kept (the share of its last batch whose records were written)
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["segments"] == 2 and metrics["compute"]["prompts"] == len(expected)
+    assert metrics["compute"]["flops"] == pytest.approx(full_metrics["compute"]["flops"], rel=0.1)
 
 
 @pytest.mark.slow
@@ -244,7 +248,9 @@ def test_killed_after_the_last_batch_before_the_merge(tmp_path):
     (out / "shards" / "rank0.jsonl").write_text(lines[2] + lines[0])  # as two ranks would leave them
     (out / "shards" / "rank1.jsonl").write_text(lines[1])
     (out / "generations.jsonl").unlink()
+    first = json.loads((out / "metrics.json").read_text())
     metrics = pipeline.run(compose_run([*overrides, "resume=true"]))
     assert (out / "generations.jsonl").read_text() == merged
-    assert metrics["num_prompts"] == metrics["resumed_prompts"] == 3 and metrics["dllm_calls"] == 0
+    assert metrics["num_prompts"] == 3 and metrics["resumed_prompts"] == 0  # one segment generated them all
+    assert metrics["compute"] == first["compute"] and metrics["dllm_calls"] == first["dllm_calls"] > 0
     assert not list((out / "shards").glob("*"))

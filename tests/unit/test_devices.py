@@ -160,6 +160,10 @@ class _Trainer:
         def barrier(name):
             pass
 
+        @staticmethod
+        def broadcast(obj, src=0):
+            return obj
+
 
 def test_memory_stats_on_cpu(tmp_path):
     w = writer_mod.JsonlPredictionWriter(output_dir=tmp_path, method="bon", seed=0, order={})

@@ -397,8 +397,9 @@ def test_judge_records_sets_judge_fields_and_nothing_else():
     ]
     assert [r["judge"]["score"] for r in records] == [3.0, 2.0]  # the Top@1 (best_index) response
     assert {r["judge_name"] for r in records} == {"length"}
+    assert [r["judges"] for r in records] == [{"length": {"top1": r["judge"], "all": r["judge_all"]}} for r in records]
     for rec, old in zip(records, before, strict=True):
-        assert {k: v for k, v in rec.items() if k not in ("judge", "judge_all", "judge_name")} == old
+        assert {k: v for k, v in rec.items() if k not in ("judge", "judge_all", "judge_name", "judges")} == old
     assert record_messages(records[1]) == [{"role": "system", "content": "s"}, {"role": "user", "content": "p2"}]
     assert record_messages(records[0]) == [{"role": "user", "content": "p1"}]
 

@@ -56,7 +56,9 @@ def test_a_2x2_sweep_groups_by_its_axes_and_averages_seeds(tmp_path):
         "avgN_reward_mean",
         "avgN_reward_mean_sem",
     ]
-    assert {"judge_grammatical_mean", "compute.flops_per_prompt_sem", "gpu_s", "wall_s_per_prompt"} <= set(rows[0])
+    assert {"judges.oracle.grammatical_mean", "compute.flops_per_prompt_sem", "gpu_s", "wall_s_per_prompt"} <= set(
+        rows[0]
+    )
     row = next(r for r in rows if r["group"] == "entrgi lr=0.1 data=TestbedPromptSource")
     assert float(row["top1_reward_mean"]) == 4.0 and float(row["top1_reward_mean_sem"]) == 1.0
     assert row["gpu_s"] == "" and float(row["wall_s_per_prompt"]) == 1.0
@@ -71,7 +73,9 @@ def test_a_seeds_only_sweep_gives_one_row_per_method(tmp_path):
     groups, axes = group_runs(load_runs(tmp_path))
     assert axes == [] and [g.method for g in groups] == ["bon", "entrgi"]
     table = report.main([str(tmp_path), "--no-plots"])
-    assert table.splitlines()[0].startswith("| method | runs | Top@1 | Avg@N | judge score | judge grammatical |")
+    assert table.splitlines()[0].startswith(
+        "| method | runs | Top@1 | Avg@N | judge[oracle] | judge[oracle] grammatical |"
+    )
     assert "| entrgi | 3 | 5.000 ± 0.577 | 2.500 ± 0.289 | 0.500 ± 0.058 |" in table
     md = (tmp_path / "report.md").read_text()
     assert "Grouped by: method; averaged over seeds 1, 2, 3" in md and table in md
@@ -113,9 +117,11 @@ def test_bon_at_matched_flops_and_the_frontier(tmp_path):
     assert [r["front_flops"] for r in rep.rows] == [True, False, True, False]  # bon K=2, K=8, entrgi K=2, K=8
     md = rep.markdown()
     assert "Grouped by: method, samples_per_prompt; averaged over seeds 1, 2" in md
-    assert "| bon K=2 | 1.00 GFLOPs | 1.00 | 1.000 ± 0.000 | 0.100 ± 0.000 | yes | yes |" in md
+    assert "| bon K=2 | 1.00 GFLOPs | 1.00 | n/a [1] | 1.000 ± 0.000 | 0.100 ± 0.000 | yes | yes |" in md
     entrgi_k2 = next(line for line in md.splitlines() if line.startswith("| entrgi | 2 | 2 | 3.000 ± 0.000 |"))
-    assert entrgi_k2.endswith("| 2.00 GFLOPs | 2.00 GFLOPs | 4 | 12 | 12 | 2.00 ± 0.00 | 2.00 ± 0.00 |  | 1.500 |")
+    assert entrgi_k2.endswith(
+        "| 2.00 GFLOPs | 2.00 GFLOPs | 4 | 12 | 12 | 2.00 ± 0.00 | n/a [1] | 2.00 ± 0.00 | n/a [1] | n/a [2] | 1.500 |"
+    )
     assert "outside the BoN groups' range" in md
 
 

@@ -2,11 +2,19 @@
 
 import math
 
+import numpy as np
 import pytest
 
 from entrgi.analysis.aggregate import metric_columns, run_values, summarize_runs
-from entrgi.analysis.frontier import front_steps, matched_bon, pareto_front
-from entrgi.analysis.stats import bootstrap_ci, mean_sem, paired_outcomes, win_rate
+from entrgi.analysis.frontier import front_steps, matched_bon, matched_bon_gap, pareto_front
+from entrgi.analysis.stats import (
+    bootstrap_ci,
+    mean_sem,
+    paired_difference,
+    paired_differences,
+    paired_outcomes,
+    win_rate,
+)
 from entrgi.analysis.tables import format_cell, format_flops
 
 
@@ -79,13 +87,14 @@ def test_run_values_flatten_compute_and_derive_wall_per_prompt():
 
 
 def test_columns_keep_fixed_metrics_and_add_judge_fields():
-    cols = metric_columns([{"judge_score_mean": 1.0, "judge_grammatical_mean": 0.5, "judge_oracle_total_mean": 2.0}])
+    old = {"judge": "oracle", "judge_score_mean": 1.0, "judge_grammatical_mean": 0.5, "judge_oracle_total_mean": 2.0}
+    cols = metric_columns([old])  # a metrics.json from before the judges blocks: its flat judgement is one judge
     assert cols[:5] == [
         "top1_reward_mean",
         "avgN_reward_mean",
-        "judge_score_mean",
-        "judge_grammatical_mean",
-        "judge_oracle_total_mean",
+        "judges.oracle.score_mean",
+        "judges.oracle.grammatical_mean",
+        "judges.oracle.oracle_total_mean",
     ]
     assert "compute.flops_per_prompt" in cols and "gpu_s" in cols and "wall_s_per_prompt" in cols
     stats = summarize_runs(
@@ -102,3 +111,40 @@ def test_cells():
     assert format_cell("compute.dllm_forwards", 1234.0, 0.0) == "1,234"
     assert format_cell("generation_wall_s", 1.234, 0.1) == "1.23 ± 0.10"
     assert format_cell("gpu_s", None) == ""
+
+
+# the compute-frontier sweep's numbers: EntRGi's padding makes it 0.002% cheaper than Expectation, which scores higher
+BON_K4, EXPECTATION, ENTRGI = 19_634_413_568, 78_334_545_792, 78_332_771_456
+
+
+def test_pareto_front_counts_costs_within_one_percent_as_equal():
+    xs, ys = [BON_K4, EXPECTATION, ENTRGI], [5.680, 6.985, 6.682]
+    assert pareto_front(xs, ys) == [True, True, False]  # compared on quality alone: Expectation dominates
+    assert pareto_front(xs, ys, rel_tol=0.0) == [True, True, True]  # plain dominance stars the cheaper one
+    assert pareto_front([100.0, 100.5], [1.0, 1.0]) == [True, True]  # same cost, same score: both on the front
+    assert pareto_front([100.0, 102.0], [1.0, 1.0]) == [True, False]  # 2% cheaper at the same score dominates
+    assert pareto_front([100.0, 100.9, 150.0], [1.0, 2.0, 2.0]) == [False, True, False]
+
+
+def test_paired_difference_against_a_direct_computation():
+    a = {(1, "p0"): 3.0, (1, "p1"): 1.0, (2, "p0"): 2.5, (2, "p1"): 0.0, (3, "only-a"): 9.0}
+    b = {(1, "p0"): 1.0, (1, "p1"): 1.5, (2, "p0"): 2.0, (2, "p1"): 1.0, (4, "only-b"): 0.0}
+    diffs = [2.0, -0.5, 0.5, -1.0]  # the four keys both have, in sorted order
+    assert paired_differences(a, b) == diffs
+    d = paired_difference(a, b)
+    assert d.pairs == 4 and d.mean == pytest.approx(0.25)
+    rng = np.random.default_rng(0)  # the report's bootstrap, written out: 2000 resamples of the 4 pairs
+    means = np.asarray(diffs)[rng.integers(0, 4, size=(2000, 4))].mean(axis=1)
+    assert (d.low, d.high) == tuple(np.percentile(means, [2.5, 97.5]))
+    assert d == paired_difference(a, b) and d.within_noise  # deterministic for a seed; the interval holds 0
+    assert paired_difference(a, {(9, "x"): 1.0}) is None
+    clear = paired_difference({k: 2.0 + 0.1 * i for i, k in enumerate(b)}, b)
+    assert not clear.within_noise and clear.low > 0
+
+
+def test_matched_bon_says_why_it_is_blank():
+    assert matched_bon_gap(2e9, [(1e9, 1.0), (4e9, 2.0)]) is None
+    assert "one FLOPs per prompt only (1 GFLOPs)" in matched_bon_gap(4e9, [(1e9, 1.0)])
+    assert "above the BoN groups' range (1 GFLOPs to 4 GFLOPs)" in matched_bon_gap(8e9, [(1e9, 1.0), (4e9, 2.0)])
+    assert "no BoN group" in matched_bon_gap(8e9, [])
+    assert "this group has no FLOPs" in matched_bon_gap(None, [(1e9, 1.0)])

@@ -12,7 +12,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
-from entrgi.analysis.frontier import front_steps, pareto_front
+from entrgi.analysis.frontier import COST_TOLERANCE, front_steps, pareto_front
 from entrgi.analysis.runs import Group
 
 FRONTIER_X = (("compute.flops_per_prompt", "FLOPs per prompt", True), ("wall_s_per_prompt", "wall s per prompt", False))
@@ -109,9 +109,10 @@ def plot_frontier(rows: list[dict]) -> Figure:
     if handles:
         fig.legend(handles, labels, loc="lower center", ncol=min(4, len(labels)), fontsize=8)
     fig.suptitle(
-        "Quality vs compute per group (mean ± SEM over seeds; ★ on the Pareto front: less compute, higher score)"
+        "Quality vs compute per group (mean ± SEM over seeds; ★ on the Pareto front: less compute, higher score;\n"
+        f"costs within {COST_TOLERANCE:.0%} count as equal)"
     )
-    fig.tight_layout(rect=(0, 0.07, 1, 0.96))
+    fig.tight_layout(rect=(0, 0.07, 1, 0.94))
     return fig
 
 

@@ -10,9 +10,11 @@ entropy_w.png, w_hist.png, heatmap_<sample_id>.png, denoising.gif).
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from entrgi.analysis.caveats import blank_reasons, front_note, load_warnings, seed_spread, win_rate_gaps
+from entrgi.analysis.paired import Comparison, compare_groups, paired_section
 from entrgi.analysis.rows import build_rows
 from entrgi.analysis.runs import Group, ReportError, Run, bon_peers, group_runs, load_runs
 from entrgi.analysis.tables import frontier_table, method_table, to_csv, win_rate_table
@@ -34,6 +36,9 @@ class Report:
     columns: list[str]  # metric columns of the tables
     rows: list[dict]
     notes: list[str]
+    spread: str = ""  # what the ± over seeds holds
+    warnings: list[str] = field(default_factory=list)  # read before any number (e.g. very different loads)
+    comparisons: list[Comparison] = field(default_factory=list)  # paired differences between groups
 
     @property
     def seeds(self) -> list:
@@ -52,15 +57,27 @@ class Report:
             f"# Report: {self.root}",
             "",
             f"{len(self.runs)} runs in {len(self.groups)} groups. "
-            f"{self.grouped_by()} (mean ± SEM over seeds; each run a mean over its prompts).",
+            f"{self.grouped_by()} (mean ± SEM over seeds; each run a mean over its prompts). {self.spread}".rstrip(),
             "",
+        ]
+        if self.warnings:
+            parts += ["## Warnings", "", *(f"- {w}" for w in self.warnings), ""]
+        parts += [
             "## Methods",
             "",
             method_table(self.rows, self.axes, self.columns),
         ]
-        wins = win_rate_table(self.rows)
-        if wins:
-            parts += ["", "## Win-rate against BoN (Top@1, paired by seed and prompt)", "", wins]
+        parts += [
+            "",
+            "## Paired differences (same seed and prompt)",
+            "",
+            *paired_section(self.comparisons, self.rows, self.groups),
+        ]
+        wins, gaps = win_rate_table(self.rows), win_rate_gaps(self.groups, self.rows)
+        if wins or gaps:  # gaps: why a guided group has none
+            section = [wins] if wins else []
+            section += ([""] if wins and gaps else []) + [f"- {g}" for g in gaps]
+            parts += ["", "## Win-rate against BoN (Top@1, paired by seed and prompt)", "", *section]
         parts += ["", "## Frontier", "", frontier_table(self.rows)]
         if self.notes:
             parts += ["", "## Notes", "", *(f"- {n}" for n in self.notes)]
@@ -201,7 +218,20 @@ def load(path: Path | str) -> Report:
     runs = load_runs(path)
     groups, axes = group_runs(runs)
     rows, columns, notes = build_rows(groups)
-    return Report(root=Path(path), runs=runs, groups=groups, axes=axes, columns=columns, rows=rows, notes=notes)
+    blank_reasons(groups, rows, columns)
+    warnings, load_notes = load_warnings(groups, Path(path))
+    return Report(
+        root=Path(path),
+        runs=runs,
+        groups=groups,
+        axes=axes,
+        columns=columns,
+        rows=rows,
+        notes=[*notes, front_note(), *load_notes],
+        spread=seed_spread(groups),
+        warnings=warnings,
+        comparisons=compare_groups(groups),
+    )
 
 
 def log_to_wandb(rep: Report, written: dict) -> str | None:
@@ -225,6 +255,8 @@ def run_report(folder: Path | str, sample_id: str | None = None, plots: bool = T
     written = rep.write(folder, plots=plots, sample_id=sample_id)
     table = rep.table()
     print(rep.grouped_by(), table, sep="\n\n")
+    for warning in rep.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     print(f"\nwrote {', '.join(str(p) for p in written.values())}", file=sys.stderr)
     if to_wandb:
         wandb_dir = log_to_wandb(rep, written)

@@ -1,14 +1,16 @@
 """The rows of a report: one flat dict per group (axes, mean and SEM per metric, BoN comparisons, front).
 
 A row holds ``group`` (label), ``method``, each shown axis, ``runs``, ``seeds``, then per metric
-column ``<metric>`` (mean over the group's runs) and ``<metric>_sem``; ``bon_matched_top1``;
+column ``<metric>`` (mean over the group's runs) and ``<metric>_sem`` (every judge's as
+``judges.<name>.<field>_mean``; the flat ``judge_score_mean`` / ``judge_<field>_mean`` of each run's
+latest judge too, which no table shows); ``bon_matched_top1``;
 ``bon_group`` / ``win_rate`` / ``win_rate_low`` / ``win_rate_high`` / ``win_pairs`` against the
 BoN group on the same non-guidance axes; ``front_flops`` / ``front_wall`` (Top@1 Pareto front).
 """
 
 from __future__ import annotations
 
-from entrgi.analysis.aggregate import metric_columns, summarize_runs
+from entrgi.analysis.aggregate import latest_judge_columns, metric_columns, summarize_runs
 from entrgi.analysis.frontier import matched_bon, pareto_front
 from entrgi.analysis.runs import Group, bon_peers
 from entrgi.analysis.stats import win_rate
@@ -43,8 +45,9 @@ def _stats_row(group: Group, columns: list[str]) -> dict:
 
 def build_rows(groups: list[Group]) -> tuple[list[dict], list[str], list[str]]:
     """(rows, metric columns, notes for the reader) of ``groups``."""
-    columns = metric_columns([r.metrics for g in groups for r in g.runs])
-    rows = [_stats_row(g, columns) for g in groups]
+    metrics = [r.metrics for g in groups for r in g.runs]
+    columns = metric_columns(metrics)
+    rows = [_stats_row(g, [*columns, *latest_judge_columns(metrics)]) for g in groups]
     row_of = dict(zip((id(g) for g in groups), rows, strict=True))
     notes: list[str] = []
     for g, row in zip(groups, rows, strict=True):

@@ -66,3 +66,39 @@ def win_rate(
         return None
     low, high = bootstrap_ci(outcomes, level)
     return WinRate(sum(outcomes) / len(outcomes), low, high, len(outcomes))
+
+
+@dataclass(frozen=True)
+class PairedDifference:
+    """Mean of ``a - b`` over the keys (e.g. (seed, sample_id)) both have, with a bootstrap interval over pairs."""
+
+    mean: float
+    low: float
+    high: float
+    pairs: int
+
+    @property
+    def within_noise(self) -> bool:
+        """The interval holds 0: the data do not settle which of the two is higher."""
+        return self.low <= 0.0 <= self.high
+
+
+def paired_differences(a: Mapping[Hashable, float], b: Mapping[Hashable, float]) -> list[float]:
+    """``a[k] - b[k]`` for every key present in both, in sorted key order."""
+    return [a[k] - b[k] for k in sorted(set(a) & set(b), key=repr)]
+
+
+def paired_difference(
+    a: Mapping[Hashable, float],
+    b: Mapping[Hashable, float],
+    level: float = 0.95,
+    resamples: int = BOOTSTRAP_RESAMPLES,
+    seed: int = BOOTSTRAP_SEED,
+) -> PairedDifference | None:
+    """Mean paired difference ``a - b`` and its percentile bootstrap interval (seeded: the same answer every
+    time for the same ``seed``); None without pairs."""
+    diffs = paired_differences(a, b)
+    if not diffs:
+        return None
+    low, high = bootstrap_ci(diffs, level, resamples, seed)
+    return PairedDifference(sum(diffs) / len(diffs), low, high, len(diffs))

@@ -7,7 +7,7 @@ import io
 import math
 from typing import Any
 
-from entrgi.analysis.aggregate import TIME_COLUMNS, column_label
+from entrgi.analysis.aggregate import JUDGE_PREFIX, TIME_COLUMNS, column_label, judge_score_columns
 from entrgi.analysis.runs import short_name, short_value
 
 COUNT_COLUMNS = ("compute.dllm_forwards", "compute.reward_forwards", "compute.reward_backwards")
@@ -41,6 +41,27 @@ def format_cell(column: str, mean: float | None, sem: float | None = None) -> st
     return text if _missing(sem) else f"{text} ± {sem:.{digits}f}"
 
 
+class Footnotes:
+    """Blank cells that have a reason (``row["blank"][column]``) show ``n/a [n]``; each reason goes under the
+    table once, after the columns it explains."""
+
+    def __init__(self) -> None:
+        self.reasons: dict[str, tuple[int, list[str]]] = {}  # reason -> (number, column labels)
+
+    def cell(self, text: str, row: dict, column: str, label: str) -> str:
+        reason = (row.get("blank") or {}).get(column)
+        if text or not reason:
+            return text
+        number, labels = self.reasons.setdefault(reason, (len(self.reasons) + 1, []))
+        if label not in labels:
+            labels.append(label)
+        return f"n/a [{number}]"
+
+    def under(self, table: str) -> str:
+        notes = [f"[{n}] {', '.join(labels)}: {reason}." for reason, (n, labels) in self.reasons.items()]
+        return "\n".join([table, "", *notes]) if notes else table
+
+
 def _table(head: list[str], body: list[list[str]]) -> str:
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     lines += ["| " + " | ".join(cells) + " |" for cells in body]
@@ -48,7 +69,9 @@ def _table(head: list[str], body: list[list[str]]) -> str:
 
 
 def method_table(rows: list[dict], axes: list[str], columns: list[str]) -> str:
-    """One line per group: method, the shown axes, runs, each metric's mean ± SEM, BoN at matched FLOPs."""
+    """One line per group: method, the shown axes, runs, each metric's mean ± SEM, BoN at matched FLOPs; a blank
+    cell with a known reason shows ``n/a [n]``, the reason under the table."""
+    notes = Footnotes()
     head = [
         "method",
         *(short_name(a) for a in axes),
@@ -61,12 +84,14 @@ def method_table(rows: list[dict], axes: list[str], columns: list[str]) -> str:
             r["method"],
             *(short_value(a, r[a]) for a in axes),
             str(r["runs"]),
-            *(format_cell(c, r.get(c), r.get(f"{c}_sem")) for c in columns),
-            format_cell("top1_reward_mean", r.get("bon_matched_top1")),
+            *(notes.cell(format_cell(c, r.get(c), r.get(f"{c}_sem")), r, c, column_label(c)) for c in columns),
+            notes.cell(
+                format_cell("top1_reward_mean", r.get("bon_matched_top1")), r, "bon_matched_top1", "BoN @ matched FLOPs"
+            ),
         ]
         for r in rows
     ]
-    return _table(head, body)
+    return notes.under(_table(head, body))
 
 
 def win_rate_table(rows: list[dict]) -> str:
@@ -86,26 +111,29 @@ def win_rate_table(rows: list[dict]) -> str:
 
 
 def frontier_table(rows: list[dict]) -> str:
-    """Compute and quality per group, and whether it is on the Top@1 Pareto front by FLOPs and by wall time."""
+    """Compute and quality per group, and whether it is on the Top@1 Pareto front by FLOPs and by wall time
+    (``frontier.pareto_front``: costs within ``COST_TOLERANCE`` count as equal); blank cells' reasons below."""
 
-    def mark(value: bool | None) -> str:
-        return "" if value is None else ("yes" if value else "no")
+    def text(r: dict, column: str) -> str:
+        if column.startswith("front_"):
+            return "" if r.get(column) is None else ("yes" if r[column] else "no")
+        if column in FLOP_COLUMNS:
+            return format_flops(r.get(column))
+        sem = r.get(f"{column}_sem") if column == "top1_reward_mean" or column.startswith(JUDGE_PREFIX) else None
+        return format_cell(column, r.get(column), sem)
 
-    body = [
-        [
-            r["group"],
-            format_flops(r.get("compute.flops_per_prompt")),
-            format_cell("wall_s_per_prompt", r.get("wall_s_per_prompt")),
-            format_cell("top1_reward_mean", r.get("top1_reward_mean"), r.get("top1_reward_mean_sem")),
-            format_cell("judge_score_mean", r.get("judge_score_mean"), r.get("judge_score_mean_sem")),
-            mark(r.get("front_flops")),
-            mark(r.get("front_wall")),
-        ]
-        for r in rows
-    ]
-    return _table(
-        ["group", "FLOPs/prompt", "wall s/prompt", "Top@1", "judge score", "front (FLOPs)", "front (wall)"], body
+    notes = Footnotes()
+    cells = (
+        ("compute.flops_per_prompt", "FLOPs/prompt"),
+        ("wall_s_per_prompt", "wall s/prompt"),
+        ("cpu_s_per_prompt", "CPU s/prompt"),
+        ("top1_reward_mean", "Top@1"),
+        *((j, column_label(j)) for j in judge_score_columns(rows)),  # judge[<name>]: every judge's score
+        ("front_flops", "front (FLOPs)"),
+        ("front_wall", "front (wall)"),
     )
+    body = [[r["group"], *(notes.cell(text(r, c), r, c, label) for c, label in cells)] for r in rows]
+    return notes.under(_table(["group", *(label for _, label in cells)], body))
 
 
 def to_csv(rows: list[dict], axes: list[str], columns: list[str]) -> str:

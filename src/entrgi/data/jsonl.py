@@ -5,6 +5,8 @@ error that names neither the line nor a fix. ``check_jsonl`` finds those first: 
 ``on_invalid=error`` it raises naming the file, the line and what to do; with ``skip`` it returns
 a copy in which each bad line is a placeholder row marked with its reason, so every other row
 keeps its index (and its ``sample_id``) and the bad ones are counted like invalid prompts.
+Lines are split at ``\n`` only, as ``datasets`` splits them (a string may hold U+2028 or U+0085), and a
+line of JSON whitespace only is no row; ``row_lines`` maps each row to its line for messages.
 """
 
 from __future__ import annotations
@@ -24,15 +26,15 @@ def check_jsonl(path: str, prompt_field: str, on_invalid: str) -> str:
     """-> the path to load (``path`` itself, or a copy with marked placeholder rows, which the source
     counts by kind like invalid prompts). Raises on the first bad line under ``on_invalid=error``,
     and on an empty file under either mode (``EmptyPromptFile``)."""
-    lines = Path(path).read_text(encoding="utf-8", errors="replace").splitlines()
-    if not any(line.strip() for line in lines):
+    lines = _lines(path)
+    if all(_blank(line) for line in lines):
         raise EmptyPromptFile(
             f"data.path={path!r} is empty: no prompts to run. Point data.path to a file with one "
             'JSON object per line, e.g. {"prompt": "..."}.'
         )
     out, bad = [], False
     for number, line in enumerate(lines, start=1):
-        if not line.strip():
+        if _blank(line):
             out.append(line)
             continue
         reason = _bad_line(line)
@@ -52,6 +54,19 @@ def check_jsonl(path: str, prompt_field: str, on_invalid: str) -> str:
     clean = folder / Path(path).name  # same name: the same short name in sample ids
     clean.write_text("\n".join(out) + "\n", encoding="utf-8")
     return str(clean)
+
+
+def row_lines(path: str) -> list[int]:
+    """The 1-based line number of each row of a JSONL file (blank lines are no rows)."""
+    return [number for number, line in enumerate(_lines(path), start=1) if not _blank(line)]
+
+
+def _lines(path: str) -> list[str]:
+    return Path(path).read_text(encoding="utf-8", errors="replace").split("\n")
+
+
+def _blank(line: str) -> bool:
+    return not line.strip(" \t\r")  # JSON's whitespace
 
 
 def _bad_line(line: str) -> tuple[str, str] | None:

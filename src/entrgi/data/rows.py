@@ -6,10 +6,14 @@ and only then are invalid prompts dropped, so a run sees the same rows as the pa
 A prompt's ``sample_id`` is ``str(row[id_field])`` or ``"{short_name}-{row}"``, where ``row`` is
 the row's index in the split before any filtering or shuffling (``ROW_COLUMN``), so the id of a
 prompt does not depend on the seed, the limit or the subset filter.
+Each skipped row is logged with its place (``where(row)``: a JSONL file's line, else the row
+index), the first ``LOGGED_PER_REASON`` of each reason, then how many more.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,7 +22,10 @@ import datasets
 from entrgi.data.jsonl import INVALID_COLUMN
 from entrgi.engine.types import PromptItem
 
+log = logging.getLogger(__name__)
+
 ROW_COLUMN = "__entrgi_row__"  # original row index, added before filtering and shuffling
+LOGGED_PER_REASON = 5  # skipped rows logged one by one per reason; the rest as a count
 
 
 @dataclass
@@ -47,16 +54,18 @@ def take_prompts(
     limit: int | None,
     shuffle_seed: int | None,
     on_invalid: str,
+    where: Callable[[int], str] = lambda row: f"row {row}",
 ) -> LoadedPrompts:
     """Shuffle, take ``limit`` rows, assign sample ids and drop (or reject) invalid prompts.
 
-    ``ds`` carries the original row index in ``ROW_COLUMN``.
+    ``ds`` carries the original row index in ``ROW_COLUMN``; ``where(row)`` names a row's place in
+    messages (``"line 3, row 2"`` for a JSONL file).
     """
     require_column(ds, prompt_field, "data.prompt_field")
     ids: dict[int, str] | None = None
     if id_field is not None:
         require_column(ds, id_field, "data.id_field")
-        ids = _unique_ids(ds, id_field)
+        ids = _unique_ids(ds, id_field, where)
 
     if shuffle_seed is not None:
         ds = ds.shuffle(seed=shuffle_seed, keep_in_memory=True)
@@ -75,16 +84,24 @@ def take_prompts(
             items.append(PromptItem(sample_id=sample_id, prompt=prompt))
         elif on_invalid == "skip":
             skipped[reason] = skipped.get(reason, 0) + 1
+            if skipped[reason] <= LOGGED_PER_REASON:
+                named = "" if mark else f" (sample {sample_id!r})"  # a bad line's placeholder has no id of its own
+                log.warning("data.path=%r, %s%s: skipped, %s", source, where(row), named, reason)
         else:
             raise ValueError(
-                f"data.path={source!r}, row {row} (sample {sample_id!r}): field "
+                f"data.path={source!r}, {where(row)} (sample {sample_id!r}): field "
                 f"data.prompt_field={prompt_field!r} is invalid ({reason}, got {_preview(prompt)}). "
                 "Fix the data, or set data.on_invalid=skip to skip such rows."
+            )
+    for reason, count in skipped.items():
+        if count > LOGGED_PER_REASON:
+            log.warning(
+                "data.path=%r: %d more rows skipped, %s (%d in all)", source, count - LOGGED_PER_REASON, reason, count
             )
     return LoadedPrompts(items=items, skipped=skipped)
 
 
-def _unique_ids(ds: datasets.Dataset, id_field: str) -> dict[int, str]:
+def _unique_ids(ds: datasets.Dataset, id_field: str, where: Callable[[int], str]) -> dict[int, str]:
     """Original row index -> ``str(row[id_field])``; raises on missing or duplicate ids."""
     marked = INVALID_COLUMN in ds.column_names
     cols = ds.select_columns([id_field, ROW_COLUMN] + ([INVALID_COLUMN] if marked else [])).to_dict()
@@ -97,7 +114,7 @@ def _unique_ids(ds: datasets.Dataset, id_field: str) -> dict[int, str]:
             continue
         if value is None:
             raise ValueError(
-                f"row {row} has no value in data.id_field={id_field!r}; fill it in, or set "
+                f"{where(row)} has no value in data.id_field={id_field!r}; fill it in, or set "
                 "data.id_field=null to use row indices as ids."
             )
         sample_id = str(value)

@@ -13,14 +13,20 @@ options keep ``path``, ``prompt_field``, ``id_field``, ``limit`` and ``on_invali
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import datasets
 
+from entrgi.data.jsonl import row_lines
 from entrgi.data.origin import check_local_file, checked_path, is_local, load_split, require_exists, short_name
 from entrgi.data.rows import ROW_COLUMN, LoadedPrompts, require_column, take_prompts
 from entrgi.engine.checks import require_choice, require_integer, require_optional_positive, require_positive
 from entrgi.engine.types import PromptItem
+
+log = logging.getLogger(__name__)
 
 ON_INVALID = ("skip", "error")
 
@@ -76,6 +82,7 @@ class PromptSource:
             require_exists(self.path)
         path = checked_path(self.path, self.prompt_field, self.on_invalid)
         if path is None:
+            log.warning("data.path=%r is empty: skipped, empty_file", self.path)
             return LoadedPrompts(items=[], skipped={"empty_file": 1})
         ds = load_split(path, self.name, self.split)
         ds = ds.add_column(ROW_COLUMN, list(range(len(ds))))
@@ -90,7 +97,15 @@ class PromptSource:
             limit=self.limit,
             shuffle_seed=self.shuffle_seed,
             on_invalid=self.on_invalid,
+            where=self._where(),
         )
+
+    def _where(self) -> Callable[[int], str]:
+        """A row's place in messages: its line in a JSONL file (and its row), else its row index."""
+        if not (os.path.isfile(self.path) and Path(self.path).suffix.lower() == ".jsonl"):
+            return lambda row: f"row {row}"
+        lines = row_lines(self.path)
+        return lambda row: f"line {lines[row]}, row {row}" if row < len(lines) else f"row {row}"
 
     def _filter_subset(self, ds: datasets.Dataset) -> datasets.Dataset:
         require_column(ds, self.subset_field, "data.source.subset_field")

@@ -4,7 +4,7 @@
 (natural-language unit tests, the paper's check); ``python -m entrgi.judge`` re-judges saved runs.
 """
 
-from entrgi.judges.apply import judge_records, judge_summary, record_messages
+from entrgi.judges.apply import judge_records, judge_summary, judges_summary, record_judges, record_messages
 from entrgi.judges.base import Judge
 from entrgi.judges.lmunit import LMUnitJudge
 from entrgi.judges.oracle import OracleJudge
@@ -17,5 +17,7 @@ __all__ = [
     "RewardModelJudge",
     "judge_records",
     "judge_summary",
+    "judges_summary",
+    "record_judges",
     "record_messages",
 ]

@@ -1,4 +1,10 @@
-"""Judging records (lines of generations.jsonl) and summarizing the judge's fields for metrics.json."""
+"""Judging records (lines of generations.jsonl) and summarizing the judges' fields for metrics.json.
+
+A record keeps one block per judge name under ``judges`` (``{name: {"top1", "all", "identity"}}``),
+so judging again with another judge adds a block and judging with the same judge replaces only its
+own; the flat ``judge`` / ``judge_all`` / ``judge_name`` are the most recently applied judge's.
+``metrics.json`` mirrors it: ``judges: {name: summary}`` next to the flat ``judge`` / ``judge_*`` keys.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,8 @@ import math
 from entrgi.judges.base import Judge
 
 FAILURES = "failures"  # a judge's count of a response's checks with no score (LMUnit's unit tests)
+JUDGES = "judges"  # records' and metrics.json's per-judge blocks, keyed by the judge's name
+UNNAMED = "unnamed"  # the block name of an old flat judgement that has no judge_name
 
 
 def record_messages(rec: dict) -> list[dict[str, str]]:
@@ -15,12 +23,33 @@ def record_messages(rec: dict) -> list[dict[str, str]]:
     return msgs + [{"role": "user", "content": rec["prompt"]}]
 
 
-def judge_records(records: list[dict], judge: Judge) -> list[dict]:
-    """Score every record's K ``responses``; sets ``judge_all`` (K field dicts), ``judge`` (the
-    fields of the Top@1 response, ``best_index``) and ``judge_name``, in place. No other key changes.
-    Returns ``records``."""
+def record_judges(rec: dict) -> dict[str, dict]:
+    """A record's judgements by judge name: its ``judges`` blocks or, for a record written before them
+    (flat ``judge`` / ``judge_all`` / ``judge_name`` only), that one judgement as a block keyed by its
+    ``judge_name``. Empty for a record never judged. The record itself is not changed."""
+    blocks = rec.get(JUDGES)
+    if isinstance(blocks, dict):
+        return blocks
+    if "judge" not in rec and "judge_all" not in rec:
+        return {}
+    block = {"top1": rec.get("judge")}
+    if "judge_all" in rec:
+        block["all"] = rec["judge_all"]
+    return {str(rec.get("judge_name") or UNNAMED): block}
+
+
+def judge_records(records: list[dict], judge: Judge, identity: str | None = None) -> list[dict]:
+    """Score every record's K ``responses`` with ``judge``, in place, and return ``records``.
+
+    Sets the judge's block ``judges[judge.name]``: ``top1`` (the fields of the Top@1 response,
+    ``best_index``; null when no reward was finite), ``all`` (K field dicts) and ``identity`` (the
+    judge's class and checkpoint as in the run identity's ``judge``: ``identity``, else
+    ``judge.identity`` when the judge has one). Other judges' blocks stay as they are (an old flat
+    judgement becomes its own block first); ``judge``, ``judge_all`` and ``judge_name`` are set to this
+    judge's. No other key changes."""
     if not records:
         return records
+    identity = identity if identity is not None else getattr(judge, "identity", None)
     scored = judge.score([record_messages(r) for r in records], [list(r["responses"]) for r in records])
     if len(scored) != len(records):
         raise RuntimeError(f"judge {judge.name!r} returned {len(scored)} results for {len(records)} prompts")
@@ -30,9 +59,13 @@ def judge_records(records: list[dict], judge: Judge) -> list[dict]:
                 f"judge {judge.name!r} returned {len(fields)} results for the "
                 f"{len(rec['responses'])} responses of sample {rec.get('sample_id')!r}"
             )
+        top1 = None if rec["best_index"] is None else fields[rec["best_index"]]  # null: no finite reward
+        blocks = dict(record_judges(rec))  # before the flat fields change: an old judgement keeps its block
+        blocks[judge.name] = {"top1": top1, "all": fields} | ({"identity": identity} if identity else {})
         rec["judge_all"] = fields
-        rec["judge"] = None if rec["best_index"] is None else fields[rec["best_index"]]  # null: no finite reward
+        rec["judge"] = top1
         rec["judge_name"] = judge.name
+        rec[JUDGES] = blocks
     return records
 
 
@@ -48,8 +81,31 @@ def _mean(values: list[float | None]) -> float | None:
     return sum(kept) / len(kept) if kept else None
 
 
+def _summarize(judgements: list[tuple[str | None, dict | None, list | None]]) -> dict:
+    """:func:`judge_summary` of (judge name, Top@1 fields, all K fields) per record."""
+    judged = [j for j in judgements if isinstance(j[1], dict)]
+    if not judged:
+        return {}
+    names = sorted({str(name) for name, _, _ in judged if name is not None})
+    out: dict = {"judge": names[0] if len(names) == 1 else ",".join(names) if names else None}
+    keys = sorted({k for _, top1, _ in judged for k in top1} - {FAILURES})
+    for key in keys:
+        mean = _mean([_number(top1.get(key)) for _, top1, _ in judged])
+        if mean is not None:
+            out[f"judge_{key}_mean"] = mean
+    per_prompt = [_mean([_number(f.get("score")) for f in every or []]) for _, _, every in judged]
+    avg_n = _mean(per_prompt)
+    if avg_n is not None:
+        out["judge_score_avgN_mean"] = avg_n
+    counts = [f[FAILURES] for _, _, every in judgements for f in (every or []) if isinstance(f, dict) and FAILURES in f]
+    if counts:
+        out["judge_failures"] = int(sum(_number(c) or 0 for c in counts))
+    return out
+
+
 def judge_summary(records: list[dict]) -> dict:
-    """The judge's keys for metrics.json, over the records that were judged:
+    """The flat judge keys for metrics.json (the most recently applied judge of each record), over
+    the records that were judged:
 
     - ``judge``: the judge's name (``judge_name`` of the records);
     - ``judge_<field>_mean``: mean over prompts of the Top@1 response's numeric / bool field
@@ -61,21 +117,28 @@ def judge_summary(records: list[dict]) -> dict:
 
     Empty when no record was judged.
     """
-    judged = [r for r in records if isinstance(r.get("judge"), dict)]
-    if not judged:
-        return {}
-    names = sorted({str(r.get("judge_name")) for r in judged if r.get("judge_name") is not None})
-    out: dict = {"judge": names[0] if len(names) == 1 else ",".join(names) if names else None}
-    keys = sorted({k for r in judged for k in r["judge"]} - {FAILURES})
-    for key in keys:
-        mean = _mean([_number(r["judge"].get(key)) for r in judged])
-        if mean is not None:
-            out[f"judge_{key}_mean"] = mean
-    per_prompt = [_mean([_number(f.get("score")) for f in r.get("judge_all", [])]) for r in judged]
-    avg_n = _mean(per_prompt)
-    if avg_n is not None:
-        out["judge_score_avgN_mean"] = avg_n
-    counts = [f[FAILURES] for r in records for f in (r.get("judge_all") or []) if isinstance(f, dict) and FAILURES in f]
-    if counts:
-        out["judge_failures"] = int(sum(_number(c) or 0 for c in counts))
+    return _summarize([(r.get("judge_name"), r.get("judge"), r.get("judge_all")) for r in records])
+
+
+def summary_block(summary: dict, identity: str | None = None) -> dict:
+    """One judge's block of metrics.json's ``judges`` from its :func:`judge_summary`: ``identity``
+    (when known) and the ``judge_*`` keys without their prefix (``score_mean``, ``score_avgN_mean``,
+    ``<field>_mean``, ``failures``)."""
+    block = {"identity": identity} if identity else {}
+    return block | {k[len("judge_") :]: v for k, v in summary.items() if k.startswith("judge_")}
+
+
+def judges_summary(records: list[dict]) -> dict[str, dict]:
+    """metrics.json's ``judges``: per judge name (in the order the records first name them), the
+    :func:`summary_block` over the records that hold that judge's block (:func:`record_judges`), its
+    ``identity`` the blocks' own (several distinct ones joined by commas). Empty when nothing was judged."""
+    names = list(dict.fromkeys(name for r in records for name in record_judges(r)))
+    out: dict[str, dict] = {}
+    for name in names:
+        blocks = [b for r in records if isinstance(b := record_judges(r).get(name), dict)]
+        summary = _summarize([(name, b.get("top1"), b.get("all")) for b in blocks])
+        identities = sorted({str(b["identity"]) for b in blocks if b.get("identity")})
+        block = summary_block(summary, ",".join(identities) or None)
+        if block:
+            out[name] = block
     return out

@@ -210,9 +210,11 @@ class LMUnitJudge(Judge):
         attn_implementation: str | None = None,
         max_new_tokens: int = MAX_NEW_TOKENS,
         top_logprobs: int = TOP_LOGPROBS,
+        allow_guidance_reward: bool = False,
     ) -> LMUnitJudge:
         """Load the judge model (hub id or folder). ``backend=auto``: vLLM when it is installed and
-        ``device`` is CUDA, else transformers. Tokens "0".."6" are checked before weights load."""
+        ``device`` is CUDA, else transformers. Tokens "0".."6" are checked before weights load.
+        ``allow_guidance_reward`` is read before any model loads (``judges/held_out.py``), not here."""
         require_choice(backend, "judge.backend", BACKENDS)
         require_positive(batch_size, "judge.batch_size", hint="judge inputs per forward")
         require_positive(max_new_tokens, "judge.max_new_tokens", hint="tokens of each judge answer")

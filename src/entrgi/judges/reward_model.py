@@ -30,8 +30,10 @@ class RewardModelJudge(Judge):
         trust_remote_code: bool = False,
         batch_size: int = 32,
         attn_implementation: str | None = None,
+        allow_guidance_reward: bool = False,
     ) -> RewardModelJudge:
-        """Load any one-label ``AutoModelForSequenceClassification`` checkpoint (hub id or folder)."""
+        """Load any one-label ``AutoModelForSequenceClassification`` checkpoint (hub id or folder).
+        ``allow_guidance_reward`` is read before any model loads (``judges/held_out.py``), not here."""
         require_positive(batch_size, "judge.batch_size", hint="responses per forward")
         # resolved here so that errors name the judge's keys, not the guiding reward's
         device, dtype = resolve_device(device, "judge.device"), resolve_dtype(dtype, "judge.dtype")

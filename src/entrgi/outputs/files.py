@@ -12,6 +12,9 @@
 | ``report.md``, ``report.csv`` | the report's tables | ``python -m entrgi.report`` |
 | ``plots/`` | the report's figures, ``plots/denoising.gif`` among them | ``python -m entrgi.report`` |
 | ``wandb/`` | W&B's own files (never searched for runs) | W&B |
+| ``segments.json`` | each invocation's costs; metrics.json sums them (``costs.py``) | rank 0 |
+| ``.entrgi.lock``, ``.entrgi.lock.json`` | the run lock and its holder (``lock.py``) | rank 0 while running |
+| ``overwritten/<time>/`` | earlier contents moved by ``overwrite=true`` (``guard.py``; not searched) | rank 0 |
 
 Shards are appended and fsynced (``generations.py``); rank 0 merges them into ``generations.jsonl``
 and removes them with the per-rank stats. ``config.yaml`` and ``run_info.json``: ``settings.py``.
@@ -36,10 +39,14 @@ REPORT_CSV = "report.csv"
 PLOTS = "plots"
 DENOISING_GIF = "denoising.gif"
 WANDB = "wandb"
+SEGMENTS = "segments.json"
+LOCK = ".entrgi.lock"
+LOCK_HOLDER = ".entrgi.lock.json"
+OVERWRITTEN = "overwritten"
 SHARD_GLOB = "rank*.jsonl"
 RANK_STATS_GLOB = "rank*.stats.json"
 # Every name above that a run folder may hold, for the test that no module outside outputs/ spells one.
-NAMES = (CONFIG, RUN_INFO, SHARDS, GENERATIONS, METRICS, REPORT_MD, REPORT_CSV, PLOTS, DENOISING_GIF)
+NAMES = (CONFIG, RUN_INFO, SHARDS, GENERATIONS, METRICS, REPORT_MD, REPORT_CSV, PLOTS, DENOISING_GIF, SEGMENTS, LOCK)
 
 
 class RunFolderError(ValueError):
@@ -72,6 +79,22 @@ class RunFolder:
         return self.root / METRICS
 
     @property
+    def segments(self) -> Path:
+        return self.root / SEGMENTS
+
+    @property
+    def lock(self) -> Path:
+        return self.root / LOCK
+
+    @property
+    def lock_holder(self) -> Path:
+        return self.root / LOCK_HOLDER
+
+    @property
+    def overwritten(self) -> Path:
+        return self.root / OVERWRITTEN
+
+    @property
     def shards(self) -> Path:
         return self.root / SHARDS
 
@@ -90,10 +113,10 @@ class RunFolder:
 
 def find_run_folders(root: Path | str, marker: str) -> list[Path]:
     """Folders under ``root`` (itself included) holding a file named ``marker`` (:data:`GENERATIONS` or
-    :data:`METRICS`), in path order; W&B's and hidden folders are not searched."""
+    :data:`METRICS`), in path order; W&B's, hidden and ``overwritten/`` folders are not searched."""
     root = Path(root)
     return sorted(
         p.parent
         for p in root.rglob(marker)
-        if not any(part == WANDB or part.startswith(".") for part in p.relative_to(root).parts[:-1])
+        if not any(part in (WANDB, OVERWRITTEN) or part.startswith(".") for part in p.relative_to(root).parts[:-1])
     )

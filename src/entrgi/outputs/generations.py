@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from entrgi.outputs import jsonl
-from entrgi.outputs.atomic import write_json
+from entrgi.outputs.atomic import TMP_SUFFIX, write_json
 from entrgi.outputs.files import RunFolder
 
 SAMPLE_ID = "sample_id"
@@ -66,9 +66,11 @@ def repair_shards(folder: Path | str) -> None:
 
 
 def clear_results(folder: Path | str) -> None:
-    """A fresh run owns its folder's results: remove ``generations.jsonl`` and the shards."""
+    """A fresh run owns its folder's results: remove ``generations.jsonl``, the shards and ``segments.json``
+    (``outputs/guard.py`` has refused a folder holding records already)."""
     run = RunFolder(folder)
     run.generations.unlink(missing_ok=True)
+    run.segments.unlink(missing_ok=True)
     for shard in run.shards.glob("rank*"):
         shard.unlink()
 
@@ -83,6 +85,10 @@ def read_rank_stats(folder: Path | str) -> list[dict[str, Any]]:
 
 
 def drop_rank_stats(folder: Path | str) -> None:
-    """Remove the per-rank stats (merged, or stale from an interrupted run)."""
-    for stats in RunFolder(folder).rank_stats_files():
+    """Remove the per-rank stats (merged, or stale from an interrupted run), and the temp file of a
+    stats write a kill cut short."""
+    run = RunFolder(folder)
+    for stats in run.rank_stats_files():
         stats.unlink()
+    for tmp in run.shards.glob(f".*{TMP_SUFFIX}"):
+        tmp.unlink()

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 import torch
 
 from entrgi.engine.denoiser import GenerationOutput
-from entrgi.judges.apply import judge_summary
+from entrgi.judges.apply import JUDGES, judge_summary, judges_summary
 
 
 def _finite(x: float) -> float | None:
@@ -76,9 +76,10 @@ def _mean(values: list) -> float | None:
 
 
 def prompt_means(records: Iterable[dict]) -> dict:
-    """Means over prompts: Top@1, Avg@N (prompts whose K rewards were all non-finite are left out)
-    and the judge's fields (:func:`entrgi.judges.judge_summary`); ``nonfinite_rewards`` counts the
-    null rewards of all records."""
+    """Means over prompts: Top@1, Avg@N (prompts whose K rewards were all non-finite are left out),
+    the latest judge's fields (:func:`entrgi.judges.judge_summary`) and every judge's block
+    (``judges``, :func:`entrgi.judges.judges_summary`); ``nonfinite_rewards`` counts the null rewards
+    of all records."""
     records = list(records)
     out: dict = {
         "num_prompts": len(records),
@@ -86,4 +87,7 @@ def prompt_means(records: Iterable[dict]) -> dict:
         "avgN_reward_mean": _mean([r.get("avgN_reward") for r in records]),
         "nonfinite_rewards": sum(1 for r in records for x in r.get("rewards", []) if x is None),
     }
-    return out | judge_summary(records) if records else out
+    if not records:
+        return out
+    blocks = judges_summary(records)
+    return out | judge_summary(records) | ({JUDGES: blocks} if blocks else {})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,15 @@ def write_config(folder: Path | str, text: str) -> None:
 
 def write_run_info(folder: Path | str, info: dict[str, Any]) -> None:
     write_json(RunFolder(folder).run_info, info)
+
+
+def read_run_info(folder: Path | str) -> dict[str, Any]:
+    """``folder``'s ``run_info.json`` ({} when absent or unreadable: it is informational)."""
+    try:
+        info = json.loads(RunFolder(folder).run_info.read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
+    return info if isinstance(info, dict) else {}
 
 
 def has_config(folder: Path | str) -> bool:

@@ -1,5 +1,6 @@
-"""One guided-denoising job as a sequence of phases: check, prepare the output, load prompts, build,
-predict, summarize, log.
+"""One guided-denoising job as a sequence of phases: check, open the output folder (locked, guarded:
+``run_folder.py``), load prompts, build, predict (stopping cleanly on SIGTERM: ``preempt.py``),
+summarize over every segment of the run (``outputs/costs.py``), log (``tracking.py``).
 
 ``run(cfg)`` is what ``python -m entrgi.run`` calls; tests and notebooks call it directly with a
 config composed by ``hydra.compose`` (set ``paths.output_dir`` there). Everything up to
@@ -9,7 +10,7 @@ config composed by ``hydra.compose`` (set ``paths.output_dir`` there). Everythin
 from __future__ import annotations
 
 import logging
-import subprocess
+import os
 import time
 from dataclasses import dataclass
 from functools import partial
@@ -32,17 +33,25 @@ from entrgi.engine.models.reward_base import RewardModel
 from entrgi.engine.models.usage import matmul_params
 from entrgi.engine.types import PromptItem
 from entrgi.outputs.compute import compute_summary
-from entrgi.outputs.generations import clear_results, done_sample_ids, merge_shards, read_generations
+from entrgi.outputs.costs import append_segment, load_average, read_segments, totals
+from entrgi.outputs.generations import (
+    done_sample_ids,
+    drop_rank_stats,
+    merge_shards,
+    read_generations,
+)
 from entrgi.outputs.identity import run_identity
 from entrgi.outputs.metrics import Generated, RunSetup, run_metrics, write_metrics
-from entrgi.outputs.settings import write_config, write_run_info
 from entrgi.pipeline.callbacks.progress import PromptProgressBar
+from entrgi.pipeline.callbacks.stop import StopAfterBatch
 from entrgi.pipeline.callbacks.wandb_stream import batch_logger
 from entrgi.pipeline.callbacks.writer import JsonlPredictionWriter
 from entrgi.pipeline.console import print_summary
 from entrgi.pipeline.module import GuidedDenoisingModule
+from entrgi.pipeline.preempt import RunStopped, StopSignals, slurm_requeued
 from entrgi.pipeline.preflight import check_config, device_kwarg, model_devices
-from entrgi.pipeline.resume import prepare_resume
+from entrgi.pipeline.run_folder import open_output, record_run
+from entrgi.pipeline.tracking import build_logger, finish_wandb, log_run
 
 log = logging.getLogger(__name__)
 
@@ -73,42 +82,45 @@ class Built:
 
 
 def run(cfg: DictConfig) -> dict[str, Any]:
-    """Run one guided-denoising job; returns metrics on global rank 0 (an empty dict elsewhere)."""
-    start = time.perf_counter()
+    """Run one guided-denoising job; returns metrics on global rank 0 (an empty dict elsewhere).
+
+    A SIGTERM / SIGUSR1 / Ctrl-C ends it once the batch in flight is written, raising
+    ``preempt.RunStopped`` (a ``SystemExit``, code 128 + the signal) whose message says how to resume."""
+    start, started_at, load_start = time.perf_counter(), time.time(), load_average()
     check_config(cfg)
     schedule = instantiate(cfg.schedule)  # these constructors validate their values
     guidance = instantiate(cfg.guidance)
-    output_dir = prepare_output(cfg)
-    prompts = load_prompts(cfg)
-    if not prompts.items:
-        return _nothing_to_run(cfg, output_dir, prompts.skipped, guidance)
-    record_run(cfg, output_dir, guidance.method)
-    built = build(cfg, schedule, guidance, prompts, output_dir)
-    summary = None
-    try:
-        predict(built, prompts.order, output_dir, cfg.data.batch_size)
-        if not built.trainer.is_global_zero:
-            return {}
-        records, metrics = summarize(built, prompts.order, output_dir, start)
-        log_run(cfg, built.logger, records, metrics)
-        summary = (metrics, records)
-        return metrics
-    finally:
-        if built.logger is not None:
-            import wandb
-
-            wandb.finish()
-        if summary is not None:  # last, after W&B's own end-of-run lines
-            print_summary(*summary, output_dir)
-
-
-def prepare_output(cfg: DictConfig) -> Path:
-    """The output folder; with ``resume=true``, refuses one of different settings (before any model loads)."""
-    output_dir = Path(cfg.paths.output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    if cfg.resume and rank_zero_only.rank == 0:
-        prepare_resume(output_dir, cfg)
-    return output_dir
+    if slurm_requeued() and not cfg.resume:
+        log.info("a requeued SLURM job (SLURM_RESTART_COUNT=%s): resuming", os.environ.get("SLURM_RESTART_COUNT"))
+        cfg.resume = True
+    with open_output(cfg) as output_dir:
+        prompts = load_prompts(cfg)
+        if not prompts.items:
+            return _nothing_to_run(cfg, output_dir, prompts.skipped, guidance)
+        wandb_id = record_run(cfg, output_dir, guidance.method)
+        signals = StopSignals()
+        started = (started_at, load_start)
+        built = build(cfg, schedule, guidance, prompts, output_dir, signals=signals, wandb_id=wandb_id, started=started)
+        summary, stopped = None, None
+        try:
+            with signals:
+                predict(built, prompts.order, output_dir, cfg.data.batch_size)
+            if not built.trainer.is_global_zero:
+                return {}
+            records, metrics = summarize(built, prompts.order, output_dir, start, load_start)
+            log_run(cfg, built.logger, records, metrics)
+            summary = (metrics, records)
+            return metrics
+        except RunStopped as err:
+            stopped = err
+            if built.trainer.is_global_zero:
+                log.warning("%s", err)
+            raise
+        finally:
+            if built.logger is not None:
+                finish_wandb(stopped)
+            if summary is not None:  # last, after W&B's own end-of-run lines
+                print_summary(*summary, output_dir)
 
 
 def load_prompts(cfg: DictConfig) -> Prompts:
@@ -117,17 +129,17 @@ def load_prompts(cfg: DictConfig) -> Prompts:
     return Prompts(loaded.items, dict(loaded.skipped), {it.sample_id: i for i, it in enumerate(loaded.items)})
 
 
-def record_run(cfg: DictConfig, output_dir: Path, method: str) -> None:
-    """On rank 0: the resolved config and the run info (git commit, torch); a fresh run clears old results."""
-    if rank_zero_only.rank != 0:
-        return
-    if not cfg.resume:  # a fresh run owns its folder's results
-        clear_results(output_dir)
-    write_config(output_dir, OmegaConf.to_yaml(cfg, resolve=True))
-    write_run_info(output_dir, git_commit() | {"torch": torch.__version__, "method": method})
-
-
-def build(cfg: DictConfig, schedule, guidance, prompts: Prompts, output_dir: Path) -> Built:
+def build(
+    cfg: DictConfig,
+    schedule,
+    guidance,
+    prompts: Prompts,
+    output_dir: Path,
+    *,
+    signals: StopSignals | None = None,
+    wandb_id: str | None = None,
+    started: tuple[float, float | None] | None = None,
+) -> Built:
     """Load the dLLM and the reward onto this rank's devices, drop prompts too long for the dLLM, and
     build the denoiser, the module, the judge, the logger, the writer and the trainer."""
     done = done_sample_ids(output_dir) if cfg.resume else set()
@@ -162,7 +174,7 @@ def build(cfg: DictConfig, schedule, guidance, prompts: Prompts, output_dir: Pat
     config = OmegaConf.to_container(cfg, resolve=True)
     module = GuidedDenoisingModule(denoiser, config=config)
     setup = run_setup(cfg, guidance, skipped)
-    logger = build_logger(cfg)
+    logger = build_logger(cfg, wandb_id)
     writer = JsonlPredictionWriter(
         output_dir=output_dir,
         method=guidance.method,
@@ -172,10 +184,13 @@ def build(cfg: DictConfig, schedule, guidance, prompts: Prompts, output_dir: Pat
         judge=build_judge(cfg, devices),
         identity=setup.identity,
         stream=partial(batch_logger, prompts_total=len(todo)) if logger is not None else None,
+        started_at=started[0] if started else None,
+        load_avg_start=started[1] if started else load_average(),
     )
-    trainer = instantiate(
-        cfg.trainer, logger=logger if logger is not None else False, callbacks=[writer, PromptProgressBar(len(todo))]
-    )
+    callbacks = [writer, PromptProgressBar(len(todo))]
+    if signals is not None:  # after the writer: a stop comes once the batch is written
+        callbacks.append(StopAfterBatch(signals, writer, len(todo)))
+    trainer = instantiate(cfg.trainer, logger=logger if logger is not None else False, callbacks=callbacks)
     return Built(
         lm=lm,
         reward=reward,
@@ -212,46 +227,38 @@ def predict(built: Built, order: dict[str, int], output_dir: Path, batch_size: i
         built.writer.merged_stats = None
 
 
-def summarize(built: Built, order: dict[str, int], output_dir: Path, start: float) -> tuple[list[dict], dict[str, Any]]:
-    """On rank 0: this run's records (in data order) and its metrics, written to metrics.json."""
+def summarize(
+    built: Built, order: dict[str, int], output_dir: Path, start: float, load_start: float | None = None
+) -> tuple[list[dict], dict[str, Any]]:
+    """On rank 0: this invocation's segment recorded (when it generated), then the run's records (in
+    data order) and its metrics over every segment, written to metrics.json."""
     records = [r for r in read_generations(output_dir) if r["sample_id"] in order]
-    stats = built.writer.merged_stats or {}
+    if built.writer.merged_stats is not None:  # this invocation generated: one more segment
+        segment = built.writer.merged_stats | {
+            "ended": "finished",
+            "total_wall_s": time.perf_counter() - start,
+            "load_avg_start": load_start,
+            "load_avg_end": load_average(),
+        }
+        append_segment(output_dir, segment)
+    drop_rank_stats(output_dir)
+    segments = read_segments(output_dir)
+    stats = totals(segments)
     params = matmul_params(built.lm.model), matmul_params(built.reward.model)  # dLLM, reward
     bridge = built.denoiser.bridge
+    prompts = stats.get("prompts", 0)
     generated = Generated(
         records=records,
         stats=stats,
-        total_wall_s=time.perf_counter() - start,
-        compute=compute_summary(stats, *params, len(built.todo)),
+        total_wall_s=stats.get("total_wall_s") or 0.0,
+        compute=compute_summary(stats, *params, prompts),
         world_size=built.trainer.world_size,
-        resumed_prompts=built.resumed,
+        resumed_prompts=prompts - int(segments[-1].get("prompts") or 0) if segments else 0,
         vocab_coverage=None if bridge is None else bridge.coverage.as_dict(),
     )
     metrics = run_metrics(built.setup, generated)
     write_metrics(output_dir, metrics)
     return records, metrics
-
-
-def log_run(cfg: DictConfig, logger, records: list[dict], metrics: dict[str, Any]) -> None:
-    """End-of-run W&B: the config (with the git commit), the metrics and the generations table."""
-    if logger is None:
-        return
-    from entrgi.pipeline.callbacks.wandb_logging import log_run as log_to_wandb
-
-    logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True) | git_commit())
-    log_to_wandb(logger.experiment, records, metrics)
-
-
-def git_commit() -> dict[str, Any]:
-    here = Path(__file__).resolve().parent
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=10)
-        dirty = subprocess.run(["git", "status", "--porcelain"], cwd=here, capture_output=True, text=True, timeout=10)
-        if commit.returncode == 0:
-            return {"git_commit": commit.stdout.strip(), "git_dirty": bool(dirty.stdout.strip())}
-    except (OSError, subprocess.SubprocessError):
-        pass
-    return {"git_commit": None, "git_dirty": None}
 
 
 def drop_too_long(items: list[PromptItem], lm, max_new_tokens: int, on_invalid: str) -> tuple[list[PromptItem], int]:
@@ -274,12 +281,6 @@ def build_judge(cfg: DictConfig, devices: dict[str, torch.device]):
     if not cfg.get("judge") or "_target_" not in cfg.judge:
         return None
     return instantiate(cfg.judge, **device_kwarg(devices, "judge"))
-
-
-def build_logger(cfg: DictConfig):
-    if not cfg.get("logger") or "_target_" not in cfg.logger:
-        return None
-    return instantiate(cfg.logger)
 
 
 def _nothing_to_run(cfg: DictConfig, output_dir: Path, skipped: dict[str, int], guidance: Guidance) -> dict[str, Any]:

@@ -11,6 +11,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from entrgi.engine.checks import require_bool, require_positive
 from entrgi.engine.models.dtypes import resolve_device
+from entrgi.judges.held_out import check_held_out_judge
+from entrgi.pipeline.hub_check import check_hub_paths
 
 _MODEL_GROUPS = ("model", "reward", "judge")
 _PRE_LAUNCH_STRATEGIES = ("spawn", "fork", "notebook")  # start their ranks after this process built the models
@@ -29,10 +31,12 @@ def check_config(cfg: DictConfig) -> None:
             "data.path is required for this data option: pass data.path=/path/to/prompts.jsonl (a local file) "
             "or a hub dataset id"
         )
-    for key in ("resume", "save_entropy_maps"):
+    for key in ("resume", "overwrite", "save_entropy_maps"):
         require_bool(cfg.get(key), key)
+    check_held_out_judge(cfg.get("judge"), cfg.get("reward"))  # not the guidance reward as its own judge
     _guard_multirun_ddp(cfg)
     model_devices(cfg)
+    check_hub_paths(cfg)  # hub ids: in the cache when offline, the hub answering when online
 
 
 def model_devices(cfg: DictConfig) -> dict[str, torch.device]:

@@ -27,6 +27,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from entrgi.outputs.costs import recover_segment, start_ledger
 from entrgi.outputs.files import GENERATIONS, RunFolder
 from entrgi.outputs.generations import done_sample_ids, drop_rank_stats, repair_shards
 from entrgi.outputs.identity import FIDELITY_DEFAULTS
@@ -121,9 +122,15 @@ def check_resume_config(output_dir: Path, cfg: DictConfig) -> None:
 
 def prepare_resume(output_dir: Path, cfg: DictConfig) -> None:
     """On global rank 0, before any model loads: check the saved config, cut torn last lines off the
-    shards (so appends start on a fresh line) and drop stale per-rank stats of the interrupted run."""
+    shards (so appends start on a fresh line), and record the interrupted invocation's costs as a
+    segment (``outputs/costs.py``) before dropping its per-rank stats."""
     check_resume_config(output_dir, cfg)
     repair_shards(output_dir)
+    start_ledger(output_dir)
+    segment = recover_segment(output_dir)
+    if segment is not None:
+        ended, written = segment["ended"], segment.get("prompts", 0)
+        log.info("resume: the interrupted invocation (%s) wrote %d prompts; its costs are kept", ended, written)
     drop_rank_stats(output_dir)
     done = done_sample_ids(output_dir)
     if done:

@@ -13,12 +13,15 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from entrgi.judges.apply import record_judges
+
 DENOISE_STEP = "denoise/step"
 PROMPT_INDEX = "prompt/index"
 PROMPT_TOP1 = "prompt/top1_reward"
 PROMPT_AVGN = "prompt/avgN_reward"
 PROMPT_JUDGE_PREFIX = "prompt/judge_"  # + each numeric judge field: prompt/judge_score, ...
 PROMPT_JUDGE_SCORE = PROMPT_JUDGE_PREFIX + "score"
+PROMPT_JUDGES_PREFIX = "prompt/judges/"  # + <judge name>/<field>: every judge's fields, prompt/judges/oracle/score
 GENERATIONS_TABLE = "generations"
 HEATMAP_PREFIX = "entropy_heatmap/"  # + sample_id
 # What ``entrgi.report`` logs to W&B in its own run (the workspace's "Report" section shows these keys).
@@ -111,8 +114,14 @@ def define_axes(run: Any, keys: set[str]) -> None:
             run.define_metric(key, step_metric=axis)
 
 
+def _numeric(fields: dict | None, prefix: str) -> dict[str, float]:
+    """The numeric fields (bools too, as 0.0 / 1.0) of a judge's Top@1 fields, keyed ``prefix + field``."""
+    return {f"{prefix}{k}": float(v) for k, v in (fields or {}).items() if isinstance(v, (int, float))}
+
+
 def prompt_rows(records: list[dict]) -> list[dict[str, float]]:
-    """One row per prompt: Top@1, Avg@N and each numeric judge field of the Top@1 response."""
+    """One row per prompt: Top@1, Avg@N, each numeric judge field of the Top@1 response by the latest
+    judge (``prompt/judge_<field>``) and by every judge (``prompt/judges/<name>/<field>``)."""
     rows = []
     for i, r in enumerate(records):
         row = {PROMPT_INDEX: i} | {
@@ -120,11 +129,27 @@ def prompt_rows(records: list[dict]) -> list[dict[str, float]]:
             for key, field in ((PROMPT_TOP1, "top1_reward"), (PROMPT_AVGN, "avgN_reward"))
             if r.get(field) is not None
         }  # null: every final reward non-finite
-        for key, value in (r.get("judge") or {}).items():
-            if isinstance(value, (int, float)):  # bools too, as 0.0 / 1.0
-                row[f"{PROMPT_JUDGE_PREFIX}{key}"] = float(value)
+        row |= _numeric(r.get("judge"), PROMPT_JUDGE_PREFIX)
+        for name, block in record_judges(r).items():
+            row |= _numeric(block.get("top1") if isinstance(block, dict) else None, f"{PROMPT_JUDGES_PREFIX}{name}/")
         rows.append(row)
     return rows
+
+
+def judge_names(records: list[dict]) -> list[str]:
+    """Every judge name of ``records``, in the order they first appear."""
+    return list(dict.fromkeys(name for r in records for name in record_judges(r)))
+
+
+def judge_scores(record: dict, names: list[str]) -> list[list]:
+    """Per response of ``record``, each judge's ``score`` (None where that judge left none)."""
+    blocks = record_judges(record)
+    every = [(blocks.get(n) or {}).get("all") or [] for n in names]
+
+    def score(fields: list, k: int):
+        return fields[k].get("score") if k < len(fields) and isinstance(fields[k], dict) else None
+
+    return [[score(fields, k) for fields in every] for k in range(len(record["responses"]))]
 
 
 def log_run(run: Any, records: list[dict], metrics: dict, heatmaps: int = 4) -> None:
@@ -135,10 +160,13 @@ def log_run(run: Any, records: list[dict], metrics: dict, heatmaps: int = 4) -> 
     define_axes(run, {k for row in curves + per_prompt for k in row})
     for row in curves + per_prompt:
         run.log(row)
-    table = wandb.Table(columns=["sample_id", "prompt", "k", "response", "reward", "best"])
+    names = judge_names(records)
+    columns = ["sample_id", "prompt", "k", "response", "reward", "best", *(f"judge[{n}]" for n in names)]
+    table = wandb.Table(columns=columns)
     for r in records:
+        scores = judge_scores(r, names)
         for k, (resp, rew) in enumerate(zip(r["responses"], r["rewards"], strict=True)):
-            table.add_data(r["sample_id"], r["prompt"], k, resp, rew, k == r["best_index"])
+            table.add_data(r["sample_id"], r["prompt"], k, resp, rew, k == r["best_index"], *scores[k])
     images = {}
     for r in [r for r in records if "entropy_map" in r][:heatmaps]:
         import matplotlib.pyplot as plt

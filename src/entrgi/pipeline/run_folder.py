@@ -1,0 +1,66 @@
+"""The run folder as one job holds it: locked, checked before any model loads, and recorded.
+
+``open_output`` is the pipeline's second phase (after ``preflight.check_config``): global rank 0
+locks the folder for the whole run (``outputs/lock.py``: one run per folder), a fresh run refuses a
+folder with results or moves them aside with ``overwrite=true`` (``outputs/guard.py``), and
+``resume=true`` refuses one of different settings and recovers what an interrupted invocation left
+(``pipeline/resume.py``). ``record_run`` writes the resolved config and the run info, with the W&B
+run id that a resumed run continues.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import torch
+from lightning.fabric.utilities.rank_zero import rank_zero_only
+from omegaconf import DictConfig, OmegaConf
+
+from entrgi.outputs.generations import clear_results
+from entrgi.outputs.guard import check_fresh
+from entrgi.outputs.lock import RunLock
+from entrgi.outputs.provenance import git_commit
+from entrgi.outputs.settings import read_run_info, write_config, write_run_info
+from entrgi.pipeline.resume import prepare_resume
+
+
+@contextmanager
+def open_output(cfg: DictConfig) -> Iterator[Path]:
+    """The output folder, held by this run and checked (see the module docstring)."""
+    output_dir = Path(cfg.paths.output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    if rank_zero_only.rank != 0:  # DDP ranks write into the folder their rank 0 holds
+        yield output_dir
+        return
+    with RunLock(output_dir):
+        check_fresh(output_dir, resume=bool(cfg.resume), overwrite=bool(cfg.get("overwrite", False)))
+        if cfg.resume:
+            prepare_resume(output_dir, cfg)
+        yield output_dir
+
+
+def record_run(cfg: DictConfig, output_dir: Path, method: str) -> str | None:
+    """On rank 0: the resolved config and the run info (git commit, torch, the W&B run id); a fresh
+    run clears old results. Returns the W&B run id (None without W&B, and on other ranks)."""
+    if rank_zero_only.rank != 0:
+        return None
+    wandb_id = wandb_run_id(cfg, output_dir)
+    if not cfg.resume:  # a fresh run owns its folder's results
+        clear_results(output_dir)
+    write_config(output_dir, OmegaConf.to_yaml(cfg, resolve=True))
+    info = git_commit() | {"torch": torch.__version__, "method": method}
+    write_run_info(output_dir, info | ({"wandb_run_id": wandb_id} if wandb_id else {}))
+    return wandb_id
+
+
+def wandb_run_id(cfg: DictConfig, output_dir: Path) -> str | None:
+    """``logger.id`` if set; with ``resume=true`` the id the folder's run_info.json recorded; else a new one."""
+    if not cfg.get("logger") or "_target_" not in cfg.logger:
+        return None
+    if cfg.logger.get("id"):
+        return str(cfg.logger.id)
+    saved = read_run_info(output_dir).get("wandb_run_id") if cfg.resume else None
+    return saved or uuid.uuid4().hex[:12]
