@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The compute-quality frontier on the testbed, as README reports it: the experiment's own 30-job
+# The compute-quality frontier on the testbed, as README reports it: the experiment's own 45-job
 # sweep (BoN K=4, 8, 16, 32; Expectation, APS, EntRGi at K=4; EntRGi every=2 / until=0.5 /
-# min_entropy=0.5 at K=4; seeds 1, 2, 3; 16 testbed prompts), run exactly as a user would (default
+# min_entropy=0.5 at K=4; FK steering particles=fk with BoN K=4, 8, 16 and EntRGi, Expectation
+# K=4; seeds 1, 2, 3; 16 testbed prompts), run exactly as a user would (default
 # offline W&B logger), then `python -m entrgi.report`. Writes bench/quality/compute_frontier.{md,csv}
 # and the README's figures under docs/images/; the runs go to $1 (default multirun/compute_frontier).
 #   bash bench/quality/compute_frontier.sh
@@ -17,7 +18,7 @@ minutes=$(( ($(date +%s) - start) / 60 ))
 python -m entrgi.report "$sweep" --no-wandb
 {
   echo "\`bash bench/quality/compute_frontier.sh\`: \`python -m entrgi.run +experiment=compute_frontier\`"
-  echo "(30 jobs on 16 testbed prompts, T=48, M=3, eta=0.5), tabulated by \`python -m entrgi.report\`."
+  echo "(45 jobs on 16 testbed prompts, T=48, M=3, eta=0.5), tabulated by \`python -m entrgi.report\`."
   echo "Mean ± SEM over seeds 1, 2, 3. Sweep wall time ${minutes} min on $(nproc) CPU cores."
   echo
   cat "$sweep/report.md"

@@ -39,7 +39,10 @@ def test_every_cell_composes_to_its_method_and_k():
                 assert cfg.guidance.until == 0.5
             if cell == "entrgi_minent50_k4":
                 assert cfg.guidance.min_entropy == 0.5
+            particles = cfg.particles._target_.rsplit(".", 1)[1]
+            assert particles == ("FKSteering" if "_fk_" in cell else "NoParticles"), cell
     assert {"bon_k4", "bon_k8", "bon_k16", "bon_k32", "expectation_k4", "aps_k4", "entrgi_k4"} <= set(cells())
+    assert {"bon_fk_k4", "bon_fk_k8", "bon_fk_k16", "entrgi_fk_k4", "expectation_fk_k4"} <= set(cells())
 
 
 @pytest.mark.slow

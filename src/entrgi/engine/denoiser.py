@@ -30,6 +30,7 @@ from entrgi.engine.guidance.stats import masked_stats, normalized_entropy
 from entrgi.engine.models.base import DiffusionLM
 from entrgi.engine.models.reward_base import RewardModel
 from entrgi.engine.models.vocab import VocabBridge, build_vocab_bridge
+from entrgi.engine.particles import NoParticles, Particles, ParticleState
 from entrgi.engine.positions import StepPositions, default_max_chunk_bytes
 from entrgi.engine.schedule.schedule import DenoisingSchedule
 from entrgi.engine.trace import StepTrace
@@ -78,6 +79,7 @@ class _Batch:
     clock: float  # perf_counter at the start
     reward_calls: int  # reward.calls at the start
     usage: dict  # reward.usage at the start
+    particles: ParticleState | None = None  # with particles: log-weights and potentials' state
     guided_steps: int = 0
 
 
@@ -96,6 +98,7 @@ class GuidedDenoiser:
         bridge: VocabBridge | None = None,
         masked_only: bool = True,
         max_chunk_bytes: int | None = None,
+        particles: Particles | None = None,
     ):
         require_positive(samples_per_prompt, "samples_per_prompt (K)")
         if max_chunk_bytes is not None:
@@ -108,7 +111,8 @@ class GuidedDenoiser:
         self.seed = int(seed)
         self.bridge = bridge
         self.masked_only = masked_only  # vocabulary-sized work on masked positions only (same result, faster)
-        if self.bridge is None and guidance.requires_reward:
+        self.particles = particles if particles is not None else NoParticles()  # particles=none: never due
+        if self.bridge is None and (guidance.requires_reward or self.particles.needs_reward):
             self.bridge = build_vocab_bridge(
                 lm.tokenizer,
                 reward.tokenizer,
@@ -138,7 +142,7 @@ class GuidedDenoiser:
         hashes = torch.tensor([rng.stable_id_hash(it.sample_id) for it in items], dtype=torch.long, device=dev)
         stop_ids = torch.tensor(lm.stop_token_ids, device=dev)
         objective = None
-        if self.guidance.requires_reward:
+        if self.guidance.requires_reward or self.particles.needs_reward:
             ctx = self.reward.context(messages).repeat(k)
             bridge = self.bridge
             if bridge.matrix.device != self.reward.device:  # once, after Lightning placed the models
@@ -171,6 +175,7 @@ class GuidedDenoiser:
             clock=clock,
             reward_calls=reward_calls,
             usage=usage,
+            particles=ParticleState.start(n, dev) if self.particles.needs_reward else None,
         )
 
     def _step(self, b: _Batch, step: int) -> None:
@@ -207,10 +212,27 @@ class GuidedDenoiser:
             phi = logits
         del logits  # phi may share its memory
         out = sched.step(at, b.timesteps, b.resp, phi, b.stop_ids, pre)
-        del phi
         b.resp = out.tokens
         own["committed"][step] = out.committed.sum(-1).float()
         b.commit_step.masked_fill_(out.committed, step)
+        if self.particles.due(step, sched.steps):
+            self._resample(b, phi, at, step)
+        del phi
+
+    def _resample(self, b: _Batch, phi: torch.Tensor, at: StepPositions, step: int) -> None:
+        """Particles: score each trajectory's estimated final text with the reward, reweight, and
+        copy the resampled trajectories' canvases and state (their keys stay: entrgi.engine.particles)."""
+        p, objective = self.particles, b.objective
+        estimates = p.estimates(b.resp, phi, at, self.lm.mask_token_id, step)
+        rewards = []
+        for x0 in estimates:
+            x0 = x0.to(self.reward.device)
+            rewards.append(objective.score(objective.hard(x0), x0))
+        reward = p.combine_rewards(rewards)
+        rows, stats = p.update(b.particles, reward, b.keys[:: self.k], self.k, step, self.schedule.steps)
+        rows = rows.to(b.resp.device)
+        b.resp, b.commit_step = b.resp[rows], b.commit_step[rows]
+        b.trace.add_guidance(step, stats, type(p).__name__)
 
     def _finish(self, b: _Batch) -> GenerationOutput:
         """Decode (one host transfer), score the texts with the reward, move the trace to the host."""

@@ -68,6 +68,16 @@ def judge_identity(judge: dict | None) -> str:
     return f"{target}:{judge['path']}" if judge.get("path") else target
 
 
+def particles_identity(particles: dict | None) -> dict[str, Any]:
+    """``{"particles": "FKSteering", "particles.lam": ...}`` for a particle run; nothing for
+    ``particles=none`` (so default runs keep the identity they had before particles existed)."""
+    target = _short_target(particles)
+    if target is None or target == "NoParticles":
+        return {}
+    knobs = {f"particles.{k}": v for k, v in sorted(particles.items()) if k != "_target_"}
+    return {"particles": target} | knobs
+
+
 def run_identity(cfg: dict[str, Any], method: str) -> dict[str, Any]:
     """The run's identity from its resolved config; ``method`` is the guidance's name."""
     guidance = cfg.get("guidance") or {}
@@ -83,6 +93,7 @@ def run_identity(cfg: dict[str, Any], method: str) -> dict[str, Any]:
         value = (cfg.get(group) or {}).get(key, default)
         if value != default:  # a list (the stop tokens) as one string: identities are compared as values
             out[key] = " ".join(value) if isinstance(value, list) else value
+    out.update(particles_identity(cfg.get("particles")))
     out["dataset"] = dataset_name(cfg.get("data") or {})
     out["dllm"] = _model_name(cfg.get("model"), "testbed")
     out["reward"] = _model_name(cfg.get("reward"), "testbed")

@@ -42,6 +42,16 @@ def _mean_over_k(t: torch.Tensor) -> list[float | None]:
     return [_finite(v) for v in torch.nanmean(t, dim=0).tolist()]
 
 
+ANCESTOR = "ancestor"  # the particles' per-trajectory trace key (entrgi.engine.particles.fk)
+
+
+def ancestry(ancestor: torch.Tensor, resampled: torch.Tensor) -> dict[str, list]:
+    """A prompt's resamplings from its [K, T] trace: ``{"steps": [t, ...], "parents": [[p_0..p_{K-1}],
+    ...]}``, ``parents[j][slot]`` the slot (before resampling j) that ``slot`` copied."""
+    steps = [t for t in range(ancestor.shape[1]) if resampled[0, t] == 1.0]
+    return {"steps": steps, "parents": [[int(p) for p in ancestor[:, t].tolist()] for t in steps]}
+
+
 def to_records(
     out: GenerationOutput, method: str, seed: int, save_entropy_maps: bool = True, identity: dict | None = None
 ) -> list[dict]:
@@ -56,8 +66,10 @@ def to_records(
             **reward_fields(out.rewards[i].tolist()),
             "method": method,
             "seed": seed,
-            "trace": {key: _mean_over_k(v[i]) for key, v in out.trace.items()},
+            "trace": {key: _mean_over_k(v[i]) for key, v in out.trace.items() if key != ANCESTOR},
         }
+        if ANCESTOR in out.trace:  # a particle run: which slot each slot copied at every resampling
+            rec["ancestry"] = ancestry(out.trace[ANCESTOR][i], out.trace["resampled"][i])
         if item.system is not None:
             rec["system"] = item.system
         if identity is not None:

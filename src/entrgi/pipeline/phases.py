@@ -170,6 +170,7 @@ def build(
         samples_per_prompt=cfg.samples_per_prompt,
         seed=cfg.seed,
         max_chunk_bytes=cfg.get("max_chunk_bytes"),
+        particles=instantiate(cfg.particles) if cfg.get("particles") else None,
     )
     config = OmegaConf.to_container(cfg, resolve=True)
     module = GuidedDenoisingModule(denoiser, config=config)

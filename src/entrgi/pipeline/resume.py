@@ -7,7 +7,7 @@ records written before the kill unchanged byte for byte. A half-written last lin
 off before anything is appended and its sample is redone.
 
 What must match (:func:`generation_keys`): every key under ``model``, ``reward``, ``guidance``,
-``schedule`` and ``data`` except ``data.limit`` (and ``data.source.limit``, which follows it) and
+``schedule``, ``particles`` and ``data`` except ``data.limit`` (and ``data.source.limit``, which follows it) and
 ``data.batch_size``, plus ``seed``, ``samples_per_prompt`` and ``save_entropy_maps`` — the keys that
 change a record. ``data.limit`` may differ (a bigger limit extends the run, a smaller one finishes a
 prefix); judges, loggers, paths, trainer (devices, strategy), ``data.batch_size`` and
@@ -34,11 +34,13 @@ from entrgi.outputs.identity import FIDELITY_DEFAULTS
 
 log = logging.getLogger(__name__)
 
-_GROUPS = ("model", "reward", "guidance", "schedule", "data")
+_GROUPS = ("model", "reward", "guidance", "schedule", "data", "particles")
+# A group added since run folders were first written, and what its absence meant.
+ADDED_GROUPS = {"particles._target_": "NoParticles"}
 _TOP_LEVEL = ("seed", "samples_per_prompt", "save_entropy_maps")
 _MAY_DIFFER = ("data.limit", "data.source.limit", "data.batch_size")  # data.source.limit: ${..limit}
 RULE = (
-    "resume=true requires the saved run's model.*, reward.*, guidance.*, schedule.*, data.* "
+    "resume=true requires the saved run's model.*, reward.*, guidance.*, schedule.*, particles.*, data.* "
     "(except data.limit and data.batch_size), seed, samples_per_prompt and save_entropy_maps"
 )
 
@@ -71,6 +73,9 @@ def flatten_config(tree: Any, prefix: str = "") -> dict[str, Any]:
 def generation_keys(config: dict[str, Any]) -> dict[str, Any]:
     """The flattened keys of a resolved config that change generations (the module docstring's rule)."""
     flat = flatten_config(config)
+    for key, default in ADDED_GROUPS.items():  # a folder written before the group existed
+        if not any(k.startswith(key.split(".", 1)[0] + ".") for k in flat):
+            flat[key] = default
     for key, default in ADDED_DEFAULTS.items():  # a folder written before the key existed
         group = key.split(".", 1)[0]
         if any(k.startswith(group + ".") for k in flat):
