@@ -1,4 +1,4 @@
-"""Report figures: the quality/compute frontier, denoising traces per group, entropy heatmaps.
+"""Report figures: the quality/compute frontier, denoising traces per group, particle runs' ESS, entropy heatmaps.
 
 Every function returns a ``matplotlib.figure.Figure`` (no pyplot state, so notebooks show each
 figure once and scripts need no display); ``Report.write`` saves them under ``plots/``.
@@ -177,6 +177,37 @@ def plot_w_hist(groups: list[Group]) -> Figure:
     ax.set_title("Distribution of the relaxation weight w")
     if ax.patches:
         ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def has_trace(group: Group, key: str) -> bool:
+    """Some record of ``group`` has a value of ``trace[key]`` (``ess``: a particle run's)."""
+    return any(v is not None for rec in _records(group) for v in (rec.get("trace") or {}).get(key) or [])
+
+
+def plot_ess(groups: list[Group]) -> Figure | None:
+    """Effective sample size per denoising step (mean over prompts and seeds), one line per group that
+    records ``trace.ess`` (particle runs); x where any prompt resampled. None when no group has it."""
+    shown = [(g, c) for g, c in zip(groups, _colors(len(groups)), strict=True) if has_trace(g, "ess")]
+    if not shown:
+        return None
+    fig = Figure(figsize=(8, 5))
+    ax = fig.subplots()
+    for g, c in shown:
+        recs = _records(g)
+        ess = step_means(recs, "ess")
+        known = np.flatnonzero(~np.isnan(ess))  # the steps that computed potentials, joined
+        ax.plot(known, ess[known], "-o", color=c, ms=4, label=g.label)  # full: names the particles
+        at = np.flatnonzero(np.nan_to_num(step_means(recs, "resampled")) > 0)
+        if at.size:
+            ax.plot(at, ess[at], "x", color=c, ms=9, mew=2)
+    ax.set_ylim(bottom=0)
+    ax.set_xlabel("denoising step")
+    ax.set_ylabel("ESS (1..K; mean over prompts, seeds)")
+    ax.set_title("Effective sample size of the particles (x: a resampling at that step)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
 

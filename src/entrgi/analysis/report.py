@@ -4,7 +4,7 @@ whose ``main`` parses the command line, calls :func:`run_report`).
 Runs are grouped by every config key that varies across them except the seed (and paths,
 loggers, judges); each group's metrics are averaged over its runs (seeds), mean ± SEM. Writes
 into the folder: ``report.md``, ``report.csv`` and ``plots/`` (frontier.png, soft_reward.png,
-entropy_w.png, w_hist.png, heatmap_<sample_id>.png, denoising.gif).
+entropy_w.png, w_hist.png, ess.png, heatmap_<sample_id>.png, denoising.gif).
 """
 
 from __future__ import annotations
@@ -16,13 +16,14 @@ from pathlib import Path
 from entrgi.analysis.caveats import blank_reasons, front_note, load_warnings, seed_spread, win_rate_gaps
 from entrgi.analysis.paired import Comparison, compare_groups, paired_section
 from entrgi.analysis.rows import build_rows
-from entrgi.analysis.runs import Group, ReportError, Run, bon_peers, group_runs, load_runs
+from entrgi.analysis.runs import Group, ReportError, Run, group_runs, load_runs
 from entrgi.analysis.tables import frontier_table, method_table, to_csv, win_rate_table
 from entrgi.outputs.atomic import write_text
 from entrgi.outputs.files import DENOISING_GIF, GENERATIONS, PLOTS, REPORT_CSV, REPORT_MD
 
 __all__ = ["Report", "ReportError", "load", "run_report"]
 PROMPT_PLOTS = ("heatmap", "denoising")
+GIF_PANELS = 8  # groups shown in the GIF at most (the first, in the tables' order)
 
 
 @dataclass(kw_only=True)
@@ -113,6 +114,12 @@ class Report:
 
         return plot_w_hist(self.groups)
 
+    def plot_ess(self):
+        """ESS per denoising step of the groups that record it (particle runs); None when none does."""
+        from entrgi.analysis.plots import plot_ess
+
+        return plot_ess(self.groups)
+
     def prompt_key(
         self, sample_id: str | None = None, groups: list[Group] | None = None, field: str | None = None
     ) -> tuple | None:
@@ -150,24 +157,32 @@ class Report:
 
         return plot_heatmaps(panels)
 
-    def gif_pair(self) -> tuple[Group, Group] | None:
-        """An unguided (BoN) group and a guided one on the same other axes, EntRGi preferred."""
-        guided = sorted((g for g in self.groups if g.guided), key=lambda g: g.method != "entrgi")
-        return next(((peers[0], g) for g in guided if (peers := bon_peers(g, self.groups))), None)
+    def gif_panels(self, sample_id: str | None = None) -> list[tuple[str, dict]]:
+        """(title, record) of one prompt (default: the first one the groups share), one per group with ``order``;
+        titled by the group's full label, which tells every panel apart."""
+        key = self.prompt_key(sample_id, field="order")
+        if key is None:
+            return []
+        return [
+            (f"{g.label} (seed {key[0]})", rec)
+            for g in self.groups
+            if (rec := self.record(g, key)) is not None and rec.get("order")
+        ]
 
     def write_gif(self, path: Path | str, sample_id: str | None = None) -> Path | None:
-        """The denoising order of one prompt, BoN above the guided group; None without ``order`` records."""
-        pair = self.gif_pair()
-        if pair is None:
+        """The denoising order of one prompt, a panel per group (at most :data:`GIF_PANELS`); None without
+        ``order`` records. A particle run's panel shows its lineage and marks its resamplings."""
+        panels = self.gif_panels(sample_id)
+        if not panels:
             return None
-        key = self.prompt_key(sample_id, groups=list(pair), field="order")
-        recs = [self.record(g, key) for g in pair] if key else []
-        if not recs or any(rec is None or not rec.get("order") for rec in recs):
-            return None
+        if len(panels) > GIF_PANELS:
+            self._note(
+                f"{DENOISING_GIF} shows the first {GIF_PANELS} of {len(panels)} groups; "
+                "report a smaller folder for the others."
+            )
         from entrgi.analysis.animation import write_denoising_gif
 
-        panels = [(f"{g.plot_label} (seed {key[0]})", rec) for g, rec in zip(pair, recs, strict=True)]
-        return write_denoising_gif(panels, path)
+        return write_denoising_gif(panels[:GIF_PANELS], path)
 
     def write(self, folder: Path | str | None = None, plots: bool = True, sample_id: str | None = None) -> dict:
         """Write report.md, report.csv and (with ``plots``) plots/ into ``folder`` (default: the report's root)."""
@@ -194,6 +209,13 @@ class Report:
             "entropy_w": self.plot_entropy_w(),
             "w_hist": self.plot_w_hist(),
         }
+        ess = self.plot_ess()
+        if ess is not None:
+            figures["ess"] = ess
+        else:
+            self._note(
+                "No ess.png: no run records `trace.ess` (the effective sample size of particle runs, `particles=fk`)."
+            )
         key = self.prompt_key(sample_id, field="entropy_map")
         if key is not None:
             figures[f"heatmap_{key[1]}"] = self.plot_heatmap(key[1])
@@ -206,10 +228,8 @@ class Report:
         if gif is not None:
             written["denoising"] = gif
         else:
-            self._note(
-                f"No {DENOISING_GIF}: it needs a BoN group and a guided group on the same other axes, "
-                f"with `order` in their {GENERATIONS}."
-            )
+            prompt = "" if sample_id is None else f" for prompt {sample_id}"
+            self._note(f"No {DENOISING_GIF}: no run has `order` (the denoising order){prompt} in its {GENERATIONS}.")
         return written
 
 
