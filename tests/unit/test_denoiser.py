@@ -1,6 +1,7 @@
 import pytest
 import torch
 from fakes import TokenCountReward
+from host_reads import count_host_reads
 
 from entrgi.engine.denoiser import GuidedDenoiser
 from entrgi.engine.guidance import GradientGuidance, Guidance, NoGuidance
@@ -171,30 +172,15 @@ def test_no_host_sync_inside_the_denoising_loop(lm, reward, monkeypatch):
     path's candidate and bucket searches read the host on purpose, which is free there).
     transformers' own mask helpers may check a padding mask on the host per model call; that is
     theirs and not counted."""
-    import sys
-
     from entrgi.engine.schedule import top_p
 
-    counts = {}
-
-    def counting(name):
-        original = getattr(torch.Tensor, name)
-
-        def wrapper(self, *a, **kw):
-            if "/entrgi/" in sys._getframe(1).f_code.co_filename:
-                counts[name] = counts.get(name, 0) + 1
-            return original(self, *a, **kw)
-
-        return wrapper
+    counts = count_host_reads(monkeypatch)
 
     def run(steps):
         counts.clear()
         make(lm, reward, GradientGuidance(inner_steps=2), steps=steps, length=8, k=2).generate(PROMPTS[:2])
         return dict(counts)
 
-    monkeypatch.setattr(top_p, "auto_method", lambda device: "threshold")
-    for name in ["item", "tolist", "__bool__", "__int__", "__float__", "nonzero"]:
-        monkeypatch.setattr(torch.Tensor, name, counting(name))
     assert run(2) == run(8)
     monkeypatch.setattr(top_p, "auto_method", lambda device: "candidates")
     assert run(2) != run(8)  # the CPU path's reads are seen: the counting works

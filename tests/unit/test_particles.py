@@ -3,11 +3,11 @@ distributions, and the denoiser with particles on (identity at lam = 0, divergen
 independence, a preferred token made more frequent, no host sync)."""
 
 import math
-import sys
 
 import pytest
 import torch
 from fakes import TokenCountReward
+from host_reads import count_host_reads
 
 from entrgi.engine.denoiser import GuidedDenoiser
 from entrgi.engine.guidance import GradientGuidance, NoGuidance
@@ -125,19 +125,7 @@ def test_particles_raise_a_preferred_tokens_frequency_with_every_guidance(lm):
 
 
 def test_no_host_sync_with_particles(lm, reward, monkeypatch):
-    from entrgi.engine.schedule import top_p
-
-    counts = {}
-
-    def counting(name):
-        original = getattr(torch.Tensor, name)
-
-        def wrapper(self, *a, **kw):
-            if "/entrgi/" in sys._getframe(1).f_code.co_filename:
-                counts[name] = counts.get(name, 0) + 1
-            return original(self, *a, **kw)
-
-        return wrapper
+    counts = count_host_reads(monkeypatch)
 
     def run(steps):
         counts.clear()
@@ -145,9 +133,6 @@ def test_no_host_sync_with_particles(lm, reward, monkeypatch):
         make(lm, reward, NoGuidance(), particles, steps=steps, length=8, k=2).generate(PROMPTS[:2])
         return dict(counts)
 
-    monkeypatch.setattr(top_p, "auto_method", lambda device: "threshold")
-    for name in ["item", "tolist", "__bool__", "__int__", "__float__", "nonzero"]:
-        monkeypatch.setattr(torch.Tensor, name, counting(name))
     assert run(2) == run(8)
 
 
