@@ -18,6 +18,15 @@ from entrgi.pipeline.preflight import check_config
 EXPERIMENTS = sorted(
     p.stem for p in (resources.files("entrgi.conf") / "experiment").iterdir() if p.name.endswith(".yaml")
 )
+
+
+def primary_config(name: str) -> str:
+    """``posttrain`` for the experiments of ``python -m entrgi.posttrain`` (their first comment lines say so),
+    else ``run``."""
+    head = (resources.files("entrgi.conf") / "experiment" / f"{name}.yaml").read_text().splitlines()[:3]
+    return "posttrain" if any("python -m entrgi.posttrain" in line for line in head) else "run"
+
+
 REPO = Path(__file__).resolve().parents[2]
 TRAINERS = ["cpu", "gpu", "ddp"]
 
@@ -29,11 +38,18 @@ def compose_run(overrides):
 
 def test_experiments_found():
     assert {"smoke", "paper_main", "ablation_entropy"} <= set(EXPERIMENTS)
+    assert {primary_config(name) for name in ("rgrl", "posttrain_testbed")} == {"posttrain"}
+    assert primary_config("paper_main") == "run"
 
 
 @pytest.mark.parametrize("name", EXPERIMENTS)
 def test_experiment_composes_and_instantiates(name, tmp_path):
-    cfg = compose_run([f"+experiment={name}", f"paths.output_dir={tmp_path}"])
+    overrides = [f"+experiment={name}", f"paths.output_dir={tmp_path}"]
+    with initialize_config_module("entrgi.conf", version_base="1.3"):
+        cfg = compose(primary_config(name), overrides=overrides)
+        if OmegaConf.is_missing(cfg.data, "path"):  # an experiment on the user's own prompts (+experiment=rgrl)
+            (tmp_path / "prompts.jsonl").write_text('{"id": "a", "prompt": "hello"}\n')
+            cfg = compose(primary_config(name), overrides=[*overrides, f"data.path={tmp_path / 'prompts.jsonl'}"])
     assert isinstance(instantiate(cfg.schedule), DenoisingSchedule)
     assert isinstance(instantiate(cfg.guidance), Guidance)
     source = instantiate(cfg.data.source)  # as it is: the constructor validates, loads nothing

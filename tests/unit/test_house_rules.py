@@ -16,7 +16,7 @@ SRC = ROOT / "src" / "entrgi"
 RANKS = {"engine": 0, "testbed": 1, "data": 2, "judges": 2, "outputs": 3, "analysis": 4, "pipeline": 5}
 ENTRY = 6
 # What the engine may import besides itself and the standard library.
-ENGINE_THIRD_PARTY = {"torch", "transformers", "numpy", "packaging"}
+ENGINE_THIRD_PARTY = {"torch", "transformers", "numpy", "packaging", "peft", "bitsandbytes"}
 FRAMEWORK_LIBS = {"hydra", "omegaconf", "lightning", "pytorch_lightning"}
 # Allowed to import FRAMEWORK_LIBS: the framework layer, the entry points, and the testbed's training
 # recipes (they train the shipped tiny models with Lightning).
@@ -67,7 +67,10 @@ def layer_violations(path: Path, modules: set[str]) -> list[str]:
             if root == "entrgi" and not (m == "entrgi.engine" or m.startswith("entrgi.engine.")):
                 bad.append(f"{m} (the engine imports only itself)")
             elif root != "entrgi" and root not in sys.stdlib_module_names and root not in ENGINE_THIRD_PARTY:
-                bad.append(f"{m} (the engine imports only torch, transformers, numpy and the standard library)")
+                bad.append(
+                    f"{m} (the engine imports only torch, transformers, peft, bitsandbytes, numpy, packaging "
+                    "and the standard library)"
+                )
         if root in FRAMEWORK_LIBS and layer != "entry" and not rel.startswith(FRAMEWORK_ALLOWED):
             bad.append(f"{m} (only pipeline/ and the entry points import Hydra, OmegaConf or Lightning)")
     return bad

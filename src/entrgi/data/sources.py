@@ -13,8 +13,10 @@ options keep ``path``, ``prompt_field``, ``id_field``, ``limit`` and ``on_invali
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
+import random
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -122,22 +124,56 @@ class PromptSource:
 
 
 class TestbedPromptSource:
-    """Prompts in the project's synthetic testbed language (no downloads, any size)."""
+    """Prompts in the project's synthetic testbed language (no downloads, any size).
+
+    ``split``: ``all`` (every prompt of the grammar, sampled as the language samples them), or
+    ``train`` / ``heldout``, two disjoint sets (a prompt is held out when a stable hash of its text
+    is 0 mod 4: 46 of the 147 prompts), each shuffled by ``seed`` and cycled; post-training trains on
+    the first and evaluates on the second.
+    """
 
     __test__ = False  # not a pytest test class despite the name
+    SPLITS = ("all", "train", "heldout")
 
-    def __init__(self, limit: int = 64, seed: int = 0) -> None:
+    def __init__(self, limit: int = 64, seed: int = 0, split: str = "all") -> None:
         require_positive(limit, "data.limit")
         require_integer(seed, "data.source.seed")
+        if split not in self.SPLITS:
+            raise ValueError(f"data.source.split={split!r}; choose one of {list(self.SPLITS)}")
         self.limit = limit
         self.seed = seed
+        self.split = split
 
     def load(self) -> LoadedPrompts:
-        from entrgi.testbed.language import sample_prompts
+        if self.split == "all":
+            from entrgi.testbed.language import sample_prompts
 
-        prompts = sample_prompts(self.limit, self.seed)
-        items = [PromptItem(f"testbed-{self.seed}-{i}", p.text) for i, p in enumerate(prompts)]
+            prompts = [p.text for p in sample_prompts(self.limit, self.seed)]
+            items = [PromptItem(f"testbed-{self.seed}-{i}", p) for i, p in enumerate(prompts)]
+        else:
+            prompts = split_prompts(self.split, self.limit, self.seed)
+            items = [PromptItem(f"testbed-{self.split}-{self.seed}-{i}", p) for i, p in enumerate(prompts)]
         return LoadedPrompts(items=items, skipped={})
+
+
+def is_heldout(text: str) -> bool:
+    """The testbed prompts post-training never trains on (a stable hash of the text, 0 mod 4)."""
+    return int.from_bytes(hashlib.blake2b(text.encode("utf-8"), digest_size=4).digest(), "little") % 4 == 0
+
+
+def split_prompts(split: str, n: int, seed: int) -> list[str]:
+    """``n`` prompt texts of one split, shuffled by ``seed``, cycling through the split when n exceeds it."""
+    from entrgi.testbed.language import default_grammar
+
+    heldout = split == "heldout"
+    pool = sorted(p.text for p in default_grammar().all_prompts() if is_heldout(p.text) == heldout)
+    rng = random.Random(seed)
+    out: list[str] = []
+    while len(out) < n:
+        rnd = pool[:]
+        rng.shuffle(rnd)
+        out += rnd[: n - len(out)]
+    return out
 
 
 def _as_str_list(subset: str | Sequence[str]) -> list[str]:

@@ -20,6 +20,7 @@ _GOLDEN = 0x3C6EF372
 
 # Random-draw purposes, folded into the counter of every draw (see ``draw_id``).
 DRAW_TOKENS, DRAW_POSITIONS, DRAW_GUIDANCE = 0, 1, 2
+DRAW_LOGLIK = 3  # post-training: the log-likelihood estimators' masking draws (entrgi.engine.posttrain)
 
 
 def draw_id(step: int, purpose: int, inner: int = 0) -> int:
@@ -60,4 +61,14 @@ def uniform(keys: torch.Tensor, draw: torch.Tensor | int, size: int, dtype=torch
     k = combine(keys, draw)[:, None]  # [N, 1]
     pos = torch.arange(size, device=keys.device, dtype=torch.int64)[None, :]
     bits = combine(k, pos) >> 8  # 24 bits
+    return bits.to(dtype) * (1.0 / (1 << 24))
+
+
+def uniform_at(
+    keys: torch.Tensor, draw: torch.Tensor | int, positions: torch.Tensor, dtype=torch.float32
+) -> torch.Tensor:
+    """Uniforms in [0, 1) at given positions: [N] keys, [N, S] non-negative positions -> [N, S]. With
+    ``positions`` counted from the start of each row's own content, a draw does not depend on padding."""
+    k = combine(keys, draw)[:, None]  # [N, 1]
+    bits = combine(k, positions.to(torch.int64)) >> 8
     return bits.to(dtype) * (1.0 / (1 << 24))

@@ -15,6 +15,12 @@
 | ``segments.json`` | each invocation's costs; metrics.json sums them (``costs.py``) | rank 0 |
 | ``.entrgi.lock``, ``.entrgi.lock.json`` | the run lock and its holder (``lock.py``) | rank 0 while running |
 | ``overwritten/<time>/`` | earlier contents moved by ``overwrite=true`` (``guard.py``; not searched) | rank 0 |
+| ``train_history.jsonl`` | post-training: one row per optimizer step, one per evaluation (``posttrain.py``) | rank 0 |
+| ``train_samples/rank{R}.jsonl`` | post-training: each step's completions, rewards and loss weights | rank R |
+| ``checkpoints/`` | post-training: Lightning checkpoints of the trainable weights (``last.ckpt``) | rank 0 |
+| ``adapter/`` | post-training: the LoRA adapter in peft's format (``model.adapter=`` loads it) | rank 0 at the end |
+| ``posttrain.json`` | post-training: the run's summary (evaluations before / after, compute) | rank 0 at the end |
+| ``export.jsonl``, ``export_all.jsonl`` | TRL SFT rows of a run or a sweep (``export.py``) | ``entrgi.export`` |
 
 Shards are appended and fsynced (``generations.py``); rank 0 merges them into ``generations.jsonl``
 and removes them with the per-rank stats. ``config.yaml`` and ``run_info.json``: ``settings.py``.
@@ -45,8 +51,31 @@ LOCK_HOLDER = ".entrgi.lock.json"
 OVERWRITTEN = "overwritten"
 SHARD_GLOB = "rank*.jsonl"
 RANK_STATS_GLOB = "rank*.stats.json"
+TRAIN_HISTORY = "train_history.jsonl"
+TRAIN_SAMPLES = "train_samples"
+CHECKPOINTS = "checkpoints"
+ADAPTER = "adapter"
+POSTTRAIN = "posttrain.json"
+EXPORT = "export.jsonl"
+EXPORT_ALL = "export_all.jsonl"
 # Every name above that a run folder may hold, for the test that no module outside outputs/ spells one.
-NAMES = (CONFIG, RUN_INFO, SHARDS, GENERATIONS, METRICS, REPORT_MD, REPORT_CSV, PLOTS, DENOISING_GIF, SEGMENTS, LOCK)
+NAMES = (
+    CONFIG,
+    RUN_INFO,
+    SHARDS,
+    GENERATIONS,
+    METRICS,
+    REPORT_MD,
+    REPORT_CSV,
+    PLOTS,
+    DENOISING_GIF,
+    SEGMENTS,
+    LOCK,
+    TRAIN_HISTORY,
+    POSTTRAIN,
+    EXPORT,
+    EXPORT_ALL,
+)
 
 
 class RunFolderError(ValueError):
@@ -97,6 +126,28 @@ class RunFolder:
     @property
     def shards(self) -> Path:
         return self.root / SHARDS
+
+    @property
+    def train_history(self) -> Path:
+        return self.root / TRAIN_HISTORY
+
+    def train_samples(self, rank: int) -> Path:
+        return self.root / TRAIN_SAMPLES / f"rank{rank}.jsonl"
+
+    def train_sample_files(self) -> list[Path]:
+        return sorted((self.root / TRAIN_SAMPLES).glob(SHARD_GLOB))
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.root / CHECKPOINTS
+
+    @property
+    def adapter(self) -> Path:
+        return self.root / ADAPTER
+
+    @property
+    def posttrain(self) -> Path:
+        return self.root / POSTTRAIN
 
     def shard(self, rank: int) -> Path:
         return self.shards / f"rank{rank}.jsonl"

@@ -1,7 +1,8 @@
 """A run folder is never overwritten by accident.
 
 A run without ``resume=true`` into a folder that already holds results (records in
-``generations.jsonl`` or the shards, or a ``metrics.json``) is refused before any model loads,
+``generations.jsonl`` or the shards, a ``metrics.json``, or a post-training run's history, checkpoints,
+adapter or summary) is refused before any model loads,
 naming the folder and the three ways on. ``overwrite=true`` moves the folder's earlier contents
 into ``overwritten/<time>/`` (never deleting them) and starts afresh; Hydra's own files (``.hydra/``,
 the job logs, which the new run is already writing) and the run lock stay where they are.
@@ -26,9 +27,14 @@ class FolderHasResults(ValueError):
     """A fresh run was pointed at a folder holding another run's results."""
 
 
+def _posttrain_results(run: RunFolder) -> list[str]:
+    """The files of a post-training run (``python -m entrgi.posttrain``) that ``run`` holds."""
+    return [p.name for p in (run.train_history, run.checkpoints, run.adapter, run.posttrain) if p.exists()]
+
+
 def holds_results(folder: Path | str) -> bool:
     run = RunFolder(folder)
-    return run.metrics.exists() or bool(done_sample_ids(run.root))
+    return run.metrics.exists() or bool(done_sample_ids(run.root)) or bool(_posttrain_results(run))
 
 
 def _movable(path: Path) -> bool:
@@ -61,9 +67,10 @@ def check_fresh(folder: Path | str, *, resume: bool, overwrite: bool) -> Path | 
         log.warning("overwrite=true: the earlier contents of %s moved to %s", run.root, moved)
         return moved
     done = len(done_sample_ids(run.root))
+    posttrain = "".join(f", {name}" for name in _posttrain_results(run))
     raise FolderHasResults(
         f"paths.output_dir={run.root} already holds the results of a run ({done} prompts written"
-        f"{', metrics.json' if run.metrics.exists() else ''}); a new run would replace them. Either "
+        f"{', metrics.json' if run.metrics.exists() else ''}{posttrain}); a new run would replace them. Either "
         "pass resume=true to continue that run (same settings), "
         "or pass another paths.output_dir, "
         f"or pass overwrite=true to start afresh here (the earlier contents move to {run.overwritten}/<time>/, "

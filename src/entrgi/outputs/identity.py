@@ -96,6 +96,9 @@ def run_identity(cfg: dict[str, Any], method: str) -> dict[str, Any]:
     out.update(particles_identity(cfg.get("particles")))
     out["dataset"] = dataset_name(cfg.get("data") or {})
     out["dllm"] = _model_name(cfg.get("model"), "testbed")
+    for key in ("adapter", "quantization"):  # a post-trained LoRA adapter, 4-bit weights: another model
+        if (cfg.get("model") or {}).get(key):
+            out[key] = str(cfg["model"][key])
     out["reward"] = _model_name(cfg.get("reward"), "testbed")
     out["judge"] = judge_identity(cfg.get("judge"))
     out["seed"] = cfg.get("seed")

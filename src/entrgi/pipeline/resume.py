@@ -38,7 +38,8 @@ _GROUPS = ("model", "reward", "guidance", "schedule", "data", "particles")
 # A group added since run folders were first written, and what its absence meant.
 ADDED_GROUPS = {"particles._target_": "NoParticles"}
 _TOP_LEVEL = ("seed", "samples_per_prompt", "save_entropy_maps")
-_MAY_DIFFER = ("data.limit", "data.source.limit", "data.batch_size")  # data.source.limit: ${..limit}
+# data.source.limit: ${..limit}; the layers post-training would adapt do not change generations
+_MAY_DIFFER = ("data.limit", "data.source.limit", "data.batch_size", "model.lora_target_modules")
 RULE = (
     "resume=true requires the saved run's model.*, reward.*, guidance.*, schedule.*, particles.*, data.* "
     "(except data.limit and data.batch_size), seed, samples_per_prompt and save_entropy_maps"
@@ -47,7 +48,8 @@ RULE = (
 
 # Generation keys added after run folders were first written: the fidelity keys (issue 17,
 # docs/FIDELITY.md), whose defaults reproduce the behaviour from before they existed.
-ADDED_DEFAULTS = FIDELITY_DEFAULTS
+# The model loading keys of post-training (issue 21) likewise: no adapter, full precision.
+ADDED_DEFAULTS = FIDELITY_DEFAULTS | {"model.adapter": None, "model.quantization": None}
 
 
 def target_key(target: Any) -> Any:

@@ -29,13 +29,27 @@ def _checkpoint(path: str | Path | None, name: str) -> str:
 
 
 def load_dllm(
-    path: str | Path | None = None, device: str = "auto", dtype: str = "float32", stop_tokens: Sequence[str] = ()
+    path: str | Path | None = None,
+    device: str = "auto",
+    dtype: str = "float32",
+    stop_tokens: Sequence[str] = (),
+    adapter: str | None = None,
+    quantization: str | None = None,
+    lora_target_modules: Sequence[str] = (),
 ) -> BidirectionalLM:
     """The testbed dLLM (``path=None``: the shipped weights), loaded with ``trust_remote_code``: its
     modeling code is this package's own (``testbed/modeling_tiny_dllm.py``, copied next to the weights).
-    ``stop_tokens``: stops besides eos and pad (``model.stop_tokens``)."""
+    ``stop_tokens``: stops besides eos and pad (``model.stop_tokens``); ``adapter``, ``quantization``,
+    ``lora_target_modules``: as for ``HFDiffusionLM.from_pretrained`` (a post-trained LoRA adapter)."""
     return BidirectionalLM.from_pretrained(
-        _checkpoint(path, "dllm"), dtype=dtype, device=device, trust_remote_code=True, stop_tokens=stop_tokens
+        _checkpoint(path, "dllm"),
+        dtype=dtype,
+        device=device,
+        trust_remote_code=True,
+        stop_tokens=stop_tokens,
+        adapter=adapter,
+        quantization=quantization,
+        lora_target_modules=lora_target_modules,
     )
 
 

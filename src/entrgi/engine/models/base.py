@@ -87,6 +87,15 @@ class DiffusionLM(ABC):
         full logits gathered at them. ``dtype``: of the result; ``logits_dtype`` returns the model's
         own values without the upcast. No gradient is needed (the model is frozen)."""
 
+    def train_logits(self, tokens: torch.Tensor, attention_mask: torch.Tensor, prompt_len: int) -> torch.Tensor:
+        """``response_logits`` with autograd: [N, P+L] -> fp32 [N, L, V], differentiable in the trainable
+        parameters (post-training, ``entrgi.engine.posttrain``). An implementation that cannot be trained
+        keeps this default."""
+        raise NotImplementedError(
+            f"{type(self).__name__} does not support post-training (DiffusionLM.train_logits); "
+            "use a transformers-backed model (entrgi.engine.models.HFDiffusionLM)"
+        )
+
     def decode(self, response_tokens: torch.Tensor) -> list[str]:
         """Response ids [N, L] -> N strings, cut at the first stop token, special tokens dropped."""
         stops = torch.isin(response_tokens, torch.tensor(self.stop_token_ids, device=response_tokens.device))

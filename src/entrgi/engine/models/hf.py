@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import torch
 from transformers import AutoModel, AutoTokenizer
 
+from entrgi.engine.models.adapters import load_adapter, quantization_kwargs
 from entrgi.engine.models.attention import bidirectional_inputs
 from entrgi.engine.models.base import DiffusionLM, EncodedPrompts
 from entrgi.engine.models.chat_template import generation_prompt_ids
@@ -52,8 +53,10 @@ class HFDiffusionLM(DiffusionLM):
         mask_token_id: int | None = None,
         stop_tokens: Sequence[str] = (),
         max_length: int | None = None,
+        lora_target_modules: Sequence[str] = (),
     ):
         self.model = model.eval().requires_grad_(False)
+        self.lora_target_modules = list(lora_target_modules)  # the layers post-training adapts (lora.target_modules)
         self.tokenizer = tokenizer
         mask_token_id = mask_token_id if mask_token_id is not None else tokenizer.mask_token_id
         if mask_token_id is None:
@@ -95,6 +98,9 @@ class HFDiffusionLM(DiffusionLM):
         stop_tokens: Sequence[str] = (),
         max_length: int | None = None,
         attn_implementation: str | None = None,
+        adapter: str | None = None,
+        quantization: str | None = None,
+        lora_target_modules: Sequence[str] = (),
     ) -> HFDiffusionLM:
         """Load tokenizer and model from a hub id or a local directory onto ``device``.
 
@@ -102,17 +108,32 @@ class HFDiffusionLM(DiffusionLM):
         ``resolve_device``. It is checked before anything is read. transformers maps safetensors
         weights loaded in their stored dtype without a host copy; ``.to(device)`` then copies them
         straight from the file to the device (a dtype cast costs one transient host copy).
+
+        ``adapter``: a LoRA adapter folder (peft's format, e.g. a post-training run's ``adapter/``) applied
+        on top, unmerged. ``quantization``: ``4bit`` loads NF4 weights through bitsandbytes (CUDA only).
+        ``lora_target_modules``: the layers ``python -m entrgi.posttrain`` adapts in this family.
         """
         device = resolve_device(device, "model.device")
+        quantized = quantization_kwargs(quantization, device)
         if trust_remote_code is None:  # only the model families whose checkpoints ship their own code
             trust_remote_code = cls.remote_code
         kwargs = dtype_kwarg(resolve_dtype(dtype))
         if attn_implementation:
             kwargs["attn_implementation"] = attn_implementation
         tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
-        model = AutoModel.from_pretrained(path, trust_remote_code=trust_remote_code, **kwargs)
-        model.to(device)
-        return cls(model, tokenizer, mask_token_id=mask_token_id, stop_tokens=stop_tokens, max_length=max_length)
+        model = AutoModel.from_pretrained(path, trust_remote_code=trust_remote_code, **kwargs, **quantized)
+        if not quantized:  # a quantized model is placed by its device_map
+            model.to(device)
+        if adapter:
+            model = load_adapter(model, adapter)
+        return cls(
+            model,
+            tokenizer,
+            mask_token_id=mask_token_id,
+            stop_tokens=stop_tokens,
+            max_length=max_length,
+            lora_target_modules=lora_target_modules,
+        )
 
     @property
     def device(self) -> torch.device:
@@ -155,6 +176,12 @@ class HFDiffusionLM(DiffusionLM):
 
     @torch.no_grad()
     def response_logits(self, tokens, attention_mask, prompt_len, positions=None, dtype=torch.float32):
+        return self._response_logits(tokens, attention_mask, prompt_len, positions, dtype)
+
+    def train_logits(self, tokens, attention_mask, prompt_len):
+        return self._response_logits(tokens, attention_mask, prompt_len, None, torch.float32)
+
+    def _response_logits(self, tokens, attention_mask, prompt_len, positions, dtype):
         length = tokens.shape[1] - prompt_len
         start = prompt_len - 1 if self.shift_logits else prompt_len  # shifted: position i from hidden state i - 1
         if self.pad_to_end:

@@ -1,0 +1,1 @@
+"""Post-training on guided samples: the LightningModule, its prompt stream and evaluation, the job."""
