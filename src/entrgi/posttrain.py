@@ -15,7 +15,18 @@ def main(cfg: DictConfig) -> None:
     from entrgi.pipeline.posttrain.job import run
 
     quiet_third_party_logs()
-    run(cfg)
+    summary = run(cfg)
+    if summary:  # global rank 0
+        what = f"{summary['objective']}, {summary['estimator']}"
+        print(f"post-trained {summary['steps']} steps ({what}) -> {summary['adapter']}")
+        for when in ("before", "after"):
+            row = summary.get(when)
+            if row:
+                judge = "" if row.get("judge_top1") is None else f", judge Top@1 {row['judge_top1']:.4f}"
+                print(
+                    f"  held-out {when} (step {row['step']}, unguided): reward K=1 {row['reward_k1']:.4f}, "
+                    f"Top@1 {row['reward_top1']:.4f}, Avg@N {row['reward_avg']:.4f}{judge}"
+                )
 
 
 if __name__ == "__main__":
