@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 
+from entrgi.engine.types import PromptItem
 from entrgi.judges.base import Judge
 
 FAILURES = "failures"  # a judge's count of a response's checks with no score (LMUnit's unit tests)
@@ -19,8 +20,7 @@ UNNAMED = "unnamed"  # the block name of an old flat judgement that has no judge
 
 def record_messages(rec: dict) -> list[dict[str, str]]:
     """The chat a record answered: its optional ``system`` turn, then its ``prompt`` as the user turn."""
-    msgs = [] if rec.get("system") is None else [{"role": "system", "content": rec["system"]}]
-    return msgs + [{"role": "user", "content": rec["prompt"]}]
+    return PromptItem(rec.get("sample_id", ""), rec["prompt"], rec.get("system")).messages()
 
 
 def record_judges(rec: dict) -> dict[str, dict]:

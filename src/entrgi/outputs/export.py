@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from entrgi.engine.types import PromptItem
 from entrgi.outputs import jsonl
 from entrgi.outputs.files import EXPORT, EXPORT_ALL, GENERATIONS, TRAIN_SAMPLES, RunFolder, find_run_folders
 from entrgi.outputs.generations import read_generations
@@ -61,10 +62,9 @@ def _checked(mode: str) -> str:
 
 
 def _record_messages(rec: dict[str, Any]) -> list[dict[str, str]]:
-    """The chat a record answered, as :func:`entrgi.judges.record_messages` builds it (not imported: the
-    judges package loads torch and transformers, which an export does not need; a test holds them equal)."""
-    msgs = [] if rec.get("system") is None else [{"role": "system", "content": rec["system"]}]
-    return msgs + [{"role": "user", "content": rec["prompt"]}]
+    """The chat a record answered (``PromptItem.messages``, as ``entrgi.judges.record_messages``; the judges
+    package is not imported: it loads torch and transformers, which an export does not need)."""
+    return PromptItem(rec.get("sample_id", ""), rec["prompt"], rec.get("system")).messages()
 
 
 def _reward(x: Any) -> float | None:

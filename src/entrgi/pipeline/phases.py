@@ -162,16 +162,7 @@ def build(
         cfg.samples_per_prompt,
         guidance.name,
     )
-    denoiser = GuidedDenoiser(
-        lm,
-        reward,
-        guidance,
-        schedule,
-        samples_per_prompt=cfg.samples_per_prompt,
-        seed=cfg.seed,
-        max_chunk_bytes=cfg.get("max_chunk_bytes"),
-        particles=instantiate(cfg.particles) if cfg.get("particles") else None,
-    )
+    denoiser = build_denoiser(cfg, lm, reward, guidance, schedule)
     config = OmegaConf.to_container(cfg, resolve=True)
     module = GuidedDenoisingModule(denoiser, config=config)
     setup = run_setup(cfg, guidance, skipped)
@@ -203,6 +194,17 @@ def build(
         trainer=trainer,
         todo=todo,
         resumed=len(items) - len(todo),
+    )
+
+
+def build_denoiser(cfg: DictConfig, lm: DiffusionLM, reward: RewardModel, guidance, schedule) -> GuidedDenoiser:
+    """The guided denoiser a run's config describes (K, seed, chunk size, particles), over loaded models."""
+    return GuidedDenoiser(
+        *(lm, reward, guidance, schedule),
+        samples_per_prompt=cfg.samples_per_prompt,
+        seed=cfg.seed,
+        max_chunk_bytes=cfg.get("max_chunk_bytes"),
+        particles=instantiate(cfg.particles) if cfg.get("particles") else None,
     )
 
 

@@ -91,7 +91,11 @@ def generation_keys(config: dict[str, Any]) -> dict[str, Any]:
 
 def config_differences(saved: dict[str, Any], current: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
     """``{key: (saved value, current value)}`` for the generation keys that differ (missing: ``<absent>``)."""
-    old, new = generation_keys(saved), generation_keys(current)
+    return differing(generation_keys(saved), generation_keys(current))
+
+
+def differing(old: dict[str, Any], new: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
+    """``{key: (old value, new value)}`` for the flat keys whose values differ (missing: ``<absent>``), sorted."""
     absent = "<absent>"
     return {
         key: (old.get(key, absent), new.get(key, absent))

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import time
 import warnings
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -34,10 +35,10 @@ from entrgi.outputs.lock import RunLock
 from entrgi.outputs.posttrain import read_history, truncate_after, write_summary
 from entrgi.outputs.provenance import git_commit
 from entrgi.outputs.settings import write_config
-from entrgi.pipeline.phases import build_judge, drop_too_long
+from entrgi.pipeline.phases import build_denoiser, build_judge, drop_too_long
 from entrgi.pipeline.posttrain.module import PostTrainModule
 from entrgi.pipeline.preflight import check_config, device_kwarg, model_devices
-from entrgi.pipeline.resume import flatten_config
+from entrgi.pipeline.resume import differing, flatten_config
 from entrgi.pipeline.tracking import build_logger
 
 log = logging.getLogger(__name__)
@@ -80,15 +81,9 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     check_posttrain_config(cfg)
     output_dir = Path(cfg.paths.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    lock = RunLock(output_dir) if rank_zero_only.rank == 0 else None
-    try:
-        if lock is not None:
-            lock.__enter__()
+    with RunLock(output_dir) if rank_zero_only.rank == 0 else nullcontext():  # DDP ranks share rank 0's lock
         ckpt = _resume_point(cfg, output_dir)
         return _run(cfg, output_dir, ckpt, start)
-    finally:
-        if lock is not None:
-            lock.__exit__(None, None, None)
 
 
 def _resume_point(cfg: DictConfig, output_dir: Path) -> str | None:
@@ -126,19 +121,18 @@ def check_same_training(output_dir: Path, cfg: DictConfig) -> None:
     path = RunFolder(output_dir).config
     if not path.is_file():
         return
-    saved = flatten_config(OmegaConf.to_container(OmegaConf.load(path), resolve=False))
-    current = flatten_config(OmegaConf.to_container(cfg, resolve=True))
 
-    def keep(key: str) -> bool:
-        picked = key in _TRAINING_TOP or key.split(".", 1)[0] in _TRAINING_GROUPS
-        return picked and key not in _MAY_CHANGE and not key.endswith(".device")
+    def training_keys(config: dict) -> dict:
+        return {
+            k: v
+            for k, v in flatten_config(config).items()
+            if (k in _TRAINING_TOP or k.split(".", 1)[0] in _TRAINING_GROUPS)
+            and k not in _MAY_CHANGE
+            and not k.endswith(".device")
+        }
 
-    absent = "<absent>"
-    diff = {
-        k: (saved.get(k, absent), current.get(k, absent))
-        for k in sorted(k for k in saved.keys() | current.keys() if keep(k))
-        if saved.get(k, absent) != current.get(k, absent)
-    }
+    saved = OmegaConf.to_container(OmegaConf.load(path), resolve=False)
+    diff = differing(training_keys(saved), training_keys(OmegaConf.to_container(cfg, resolve=True)))
     if diff:
         lines = "\n".join(f"  {k}: saved {old!r}, now {new!r}" for k, (old, new) in diff.items())
         raise ValueError(
@@ -175,17 +169,7 @@ def _run(cfg: DictConfig, output_dir: Path, ckpt: str | None, start: float) -> d
         )
     if cfg.posttrain.gradient_checkpointing:
         enable_gradient_checkpointing(lm.model)
-    particles = instantiate(cfg.particles) if cfg.get("particles") else None
-    denoiser = GuidedDenoiser(
-        lm,
-        reward,
-        guidance,
-        schedule,
-        samples_per_prompt=cfg.samples_per_prompt,
-        seed=cfg.seed,
-        max_chunk_bytes=cfg.get("max_chunk_bytes"),
-        particles=particles,
-    )
+    denoiser = build_denoiser(cfg, lm, reward, guidance, schedule)
     evaluator = GuidedDenoiser(
         lm,
         reward,
