@@ -80,6 +80,19 @@ def record(sample_id: str, method: str, seed: int, top1: float, guided: bool) ->
     }
 
 
+def choices(method: str, cfg: dict) -> dict:
+    """Hydra's option choices as ``python -m entrgi.run`` records them in run_info.json."""
+    particles = (cfg.get("particles") or {}).get("_target_", "NoParticles")
+    return {
+        "model": "testbed",
+        "reward": "testbed",
+        "guidance": method,
+        "particles": "fk" if particles.endswith("FKSteering") else "none",
+        "data": "jsonl" if cfg["data"].get("path") else "testbed",
+        "judge": "oracle",
+    }
+
+
 def write_run(folder, method, seed, top1s, cfg=None, compute=None, wall=2.0, with_config=True):
     """A run folder with prompts p0, p1, ... whose Top@1 rewards are ``top1s``."""
     folder.mkdir(parents=True)
@@ -117,6 +130,7 @@ def write_run(folder, method, seed, top1s, cfg=None, compute=None, wall=2.0, wit
         }
     (folder / "metrics.json").write_text(json.dumps(metrics))
     if with_config:
+        (folder / "run_info.json").write_text(json.dumps({"method": method, "choices": choices(method, cfg)}))
         (folder / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))  # config order, as OmegaConf.to_yaml
     (folder / "generations.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
     return folder
@@ -128,4 +142,50 @@ def write_method_sweep(root):
     write_run(root / "1", "bon", 2, [1.0, 1.0], compute=1e9, wall=2.0)
     write_run(root / "2", "entrgi", 1, [2.0, 2.0], compute=4e9, wall=4.0)
     write_run(root / "3", "entrgi", 2, [2.0, 0.0], compute=4e9, wall=4.0)
+    return root
+
+
+# The compute frontier's 15 cells: (method, K, particles, guidance keys, GFLOPs per prompt, Top@1 level)
+FRONTIER_CELLS = (
+    ("bon", 4, False, {}, 19.6, 5.7),
+    ("bon", 8, False, {}, 39.3, 6.1),
+    ("bon", 16, False, {}, 78.5, 6.4),
+    ("bon", 32, False, {}, 157.0, 6.6),
+    ("bon", 4, True, {}, 21.7, 6.7),
+    ("bon", 8, True, {}, 43.4, 6.9),
+    ("bon", 16, True, {}, 86.8, 7.1),
+    ("expectation", 4, False, {}, 78.1, 7.0),
+    ("aps", 4, False, {}, 78.1, 6.5),
+    ("entrgi", 4, False, {}, 78.1, 6.7),
+    ("entrgi", 4, False, {"guidance.every": 2}, 48.9, 6.2),
+    ("entrgi", 4, False, {"guidance.until": 0.5}, 48.9, 6.0),
+    ("entrgi", 4, False, {"guidance.min_entropy": 0.5}, 77.5, 6.0),
+    ("entrgi", 4, True, {}, 80.1, 6.75),
+    ("expectation", 4, True, {}, 80.1, 7.1),
+)
+PARTICLES = {True: "entrgi.engine.particles.FKSteering", False: "entrgi.engine.particles.NoParticles"}
+GRADIENT_DEFAULTS = {"guidance.every": 1, "guidance.until": 1.0, "guidance.min_entropy": 0.0}
+WEIGHTS = {"expectation": "zero", "aps": "one", "entrgi": "entropy"}
+
+
+def write_frontier_sweep(root, seeds=(1, 2, 3), prompts=4):
+    """A hand-made compute-frontier sweep: 15 groups x ``seeds``, ``prompts`` prompts a run (the seed also picks
+    the prompts, as on the testbed), a Top@1 per prompt that varies with seed and prompt around each cell's level."""
+    i = 0
+    for method, k, fk, keys, gflops, level in FRONTIER_CELLS:
+        for seed in seeds:
+            folder = root / str(i)
+            dotted = {"samples_per_prompt": k, "particles._target_": PARTICLES[fk]}
+            if fk:
+                dotted |= {"particles.potential": "diff", "particles.lam": 20.0}
+            if method != "bon":
+                dotted |= {"guidance.weight": WEIGHTS[method], **GRADIENT_DEFAULTS, **keys}
+            cfg = config(method, seed, folder, **dotted)
+            top1s = [level + ((seed * 7 + p * 3 + i) % 5 - 2) / 10 for p in range(prompts)]
+            write_run(folder, method, seed, top1s, cfg=cfg, compute=gflops * 1e9, wall=gflops / 10)
+            recs = [json.loads(line) for line in (folder / "generations.jsonl").read_text().splitlines()]
+            for r in recs:  # the testbed's sample ids: the seed picks the prompts
+                r["sample_id"] = f"testbed-{seed}-{r['sample_id']}"
+            (folder / "generations.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
+            i += 1
     return root

@@ -85,5 +85,5 @@ def test_rejudging_the_old_folder_keeps_its_flat_judgement_as_a_block(old_run):
     assert oracle["identity"] == "oracle" and oracle["grammatical_mean"] == old_metrics["judge_grammatical_mean"]
     assert list(metrics["judges"]) == ["oracle", "length"] and metrics["judge"] == "length"
     report.main([str(old_run), "--no-plots", "--no-wandb"])
-    head = (old_run / "report.md").read_text().split("## Methods")[1].strip().splitlines()[0]
+    head = (old_run / "report.md").read_text().split("## Answer")[1].strip().splitlines()[0]
     assert "| judge[oracle] |" in head and "| judge[length] |" in head

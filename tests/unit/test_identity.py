@@ -82,8 +82,8 @@ def test_gradient_methods_share_one_base(option):
     assert cfg.every == 1 and cfg.until == 1.0 and cfg.min_entropy == 0.0 and cfg.inner_steps == 3
 
 
-def test_target_paths_shorten_to_the_class_name_in_identities_and_tables() -> None:
-    from entrgi.analysis.runs import short_name, short_value
+def test_target_paths_shorten_to_the_class_name_in_identities_and_to_the_option_in_tables() -> None:
+    from entrgi.analysis.labels import option_name, short_name
     from entrgi.outputs.identity import target_class
 
     assert (
@@ -91,8 +91,10 @@ def test_target_paths_shorten_to_the_class_name_in_identities_and_tables() -> No
         == "SequenceClassifierReward"
     )
     assert target_class("entrgi.judges.oracle.OracleJudge") == "OracleJudge"
-    assert short_value("reward._target_", "entrgi.engine.models.reward.SequenceClassifierReward.from_pretrained") == (
-        "SequenceClassifierReward"
-    )
-    assert short_value("guidance.lr", 0.5) == "0.5"
+    skywork = "entrgi.engine.models.reward.SequenceClassifierReward.from_pretrained"
+    assert option_name("reward._target_", skywork, {"reward": "skywork_v2_qwen3_4b"}) == "skywork_v2_qwen3_4b"
+    assert option_name("reward._target_", skywork, {}) == "sequence_classifier_reward"  # no Hydra choice: 4 yamls
+    assert option_name("particles._target_", "entrgi.engine.particles.FKSteering", {}) == "fk"  # one yaml has it
+    assert option_name("model._target_", "entrgi.testbed.load_dllm", {}) == "testbed"
+    assert option_name("guidance.lr", 0.5, {}) == "0.5"
     assert short_name("data.source._target_") == "data" and short_name("reward._target_") == "reward"

@@ -107,7 +107,7 @@ def test_ess_is_plotted_for_the_groups_that_record_it(tmp_path):
     rep = report.load(tmp_path)
     fig = rep.plot_ess()
     assert fig is not None
-    assert fig.axes[0].get_legend_handles_labels()[1] == ["entrgi particles=FKSteering"]  # one line: the particle group
+    assert fig.axes[0].get_legend_handles_labels()[1] == ["entrgi+fk"]  # one line: the particle group
     report.main([str(tmp_path), "--no-wandb"])
     assert (tmp_path / "plots" / "ess.png").stat().st_size > 10_000
     md = (tmp_path / "report.md").read_text()

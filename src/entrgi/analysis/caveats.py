@@ -14,9 +14,10 @@ from entrgi.analysis.frontier import COST_TOLERANCE, matched_bon_gap
 from entrgi.analysis.rows import K_AXIS
 from entrgi.analysis.runs import Group, Run, bon_peers
 from entrgi.outputs.files import METRICS
+from entrgi.outputs.metrics import judge_blocks
 
-LOAD_GAP = 0.5  # load per CPU: runs further apart than this ran under very different loads
-BUSY_LOAD = 1.5  # load per CPU above which a run's absolute wall times are inflated (a note)
+LOAD_GAP = 0.5  # other work's load per CPU: runs further apart than this ran under very different loads
+BUSY_LOAD = 0.5  # other work's load per CPU above which a run's absolute wall times are inflated (a note)
 LOAD_KEYS = ("load_avg_start", "load_avg_end", "cpu_count")
 WALL_COLUMNS = ("gen wall s", "wall s/prompt", "the wall-time front")
 # derived columns: the metrics.json keys they come from
@@ -87,7 +88,8 @@ def seed_spread(groups: list[Group]) -> str:
         )
     return (
         "± is the SEM over a group's seeds; every seed ran the same prompts, so it holds the variation of "
-        "sampling over this fixed prompt set, not that of other prompts. Paired differences between groups: below."
+        "sampling over this fixed prompt set, not that of other prompts. The paired differences compare groups on "
+        "the same (seed, prompt) pairs."
     )
 
 
@@ -98,6 +100,25 @@ def load_per_cpu(metrics: dict) -> float | None:
     if not loads or not _number(count) or count <= 0:
         return None
     return sum(loads) / len(loads) / count
+
+
+def own_per_cpu(metrics: dict) -> float | None:
+    """The run's own CPU use over its generation, in CPUs busy per CPU: ``cpu_s / generation_wall_s / cpu_count``
+    (its threads count in the load average it read); None when it did not record its CPU time."""
+    count, cpu, wall = metrics.get("cpu_count"), metrics.get("cpu_s"), metrics.get("generation_wall_s")
+    if not all(_number(v) and v > 0 for v in (count, cpu, wall)):
+        return None
+    return cpu / wall / count
+
+
+def other_load_per_cpu(metrics: dict) -> float | None:
+    """The load per CPU beyond the run's own CPU use (:func:`own_per_cpu`): other work on the machine. A run that
+    did not record its CPU time counts its whole load."""
+    load = load_per_cpu(metrics)
+    if load is None:
+        return None
+    own = own_per_cpu(metrics)
+    return load if own is None else max(0.0, load - own)
 
 
 def _name(run: Run, group: Group, root: Path) -> str:
@@ -112,14 +133,15 @@ def load_warnings(groups: list[Group], root: Path) -> tuple[list[str], list[str]
     """(warnings, notes) on the machine's load while the runs ran: the warning when the runs' load per CPU
     spans more than :data:`LOAD_GAP` or their CPU counts differ; a note when runs did not record the load."""
     named = [(run, _name(run, g, root)) for g in groups for run in g.runs]
-    loads = [(lpc, name) for run, name in named if (lpc := load_per_cpu(run.metrics)) is not None]
+    loads = [(lpc, name) for run, name in named if (lpc := other_load_per_cpu(run.metrics)) is not None]
     warnings, notes = [], []
     if len(loads) >= 2:
         (low, low_name), (high, high_name) = min(loads), max(loads)
         if high - low > LOAD_GAP:
             warnings.append(
-                f"The runs ran under very different machine loads: load per CPU (the 1-minute load average over "
-                f"`cpu_count`, mean of the run's start and end) goes from {low:.2f} ({low_name}) to {high:.2f} "
+                f"The runs ran beside very different amounts of other work: the load per CPU beyond each run's own "
+                f"CPU use (the 1-minute load average, mean of the run's start and end, minus the run's CPU seconds "
+                f"over its generation time, over `cpu_count`) goes from {low:.2f} ({low_name}) to {high:.2f} "
                 f"({high_name}), more than {LOAD_GAP} apart. Wall-time comparisons between these runs "
                 f"({', '.join(WALL_COLUMNS)}) are unreliable: other work shared the CPUs. FLOPs are counted, not "
                 "timed, and do not move with load; CPU s counts the run's own CPU time, which contention moves "
@@ -133,8 +155,8 @@ def load_warnings(groups: list[Group], root: Path) -> tuple[list[str], list[str]
         )
     if loads and max(loads)[0] > BUSY_LOAD:
         notes.append(
-            f"Some runs ran on a busy machine (load per CPU up to {max(loads)[0]:.2f}, above {BUSY_LOAD}; the run's "
-            "own threads count in it): their wall times are longer than the same work on an idle machine."
+            f"Some runs ran on a busy machine (other work's load per CPU up to {max(loads)[0]:.2f}, above "
+            f"{BUSY_LOAD}): their wall times are longer than the same work on an idle machine."
         )
     unrecorded = sum(load_per_cpu(run.metrics) is None for run, _ in named)
     if unrecorded:
@@ -147,25 +169,26 @@ def load_warnings(groups: list[Group], root: Path) -> tuple[list[str], list[str]
 
 def front_note() -> str:
     return (
-        f"Pareto front (yes / ★): no other group scores higher at a cost no more than {COST_TOLERANCE:.0%} above "
+        "Pareto front (the findings' per-FLOP line; ★ in plots/frontier.png): no other group scores higher at a "
+        f"cost no more than {COST_TOLERANCE:.0%} above "
         f"its own, or as high at a cost lower by more than {COST_TOLERANCE:.0%}. Costs within {COST_TOLERANCE:.0%} "
         "of each other count as equal (padding moves FLOPs a little), so such groups are compared on Top@1 alone."
     )
 
 
-def win_rate_gaps(groups: list[Group], rows: list[dict]) -> list[str]:
-    """Why a guided group has no win-rate against BoN (only when the folder has a BoN group at all)."""
-    if all(g.guided for g in groups):
-        return []  # the rows' notes say there is no BoN group
-    out = []
-    for g, row in zip(groups, rows, strict=True):
-        if not g.guided or row.get("win_rate") is not None:
-            continue
-        peers = bon_peers(g, groups)
-        why = (
-            f"no (seed, prompt) pair with a Top@1 in both it and {peers[0].label}"
-            if peers
-            else "no BoN group on the same axes but the guidance ones (K included)"
-        )
-        out.append(f"{g.label}: no win-rate ({why}).")
-    return out
+def judge_failures(groups: list[Group]) -> list[str]:
+    """A note per judge whose checks went unscored (``failures`` in its block: LMUnit's unit tests with no score
+    digit), with the count per group; none when every check was scored."""
+    counts: dict[str, dict[str, int]] = {}
+    for g in groups:
+        for run in g.runs:
+            for name, block in judge_blocks(run.metrics).items():
+                n = block.get("failures") if isinstance(block, dict) else None
+                if _number(n) and n > 0:
+                    per_group = counts.setdefault(name, {})
+                    per_group[g.label] = per_group.get(g.label, 0) + int(n)
+    return [
+        f"judge[{name}] left {sum(by.values())} checks unscored (`judge_failures`; the judge's score averages the "
+        f"rest): {', '.join(f'{label} {n}' for label, n in by.items())}."
+        for name, by in counts.items()
+    ]

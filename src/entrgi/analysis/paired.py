@@ -14,17 +14,26 @@ import math
 from dataclasses import dataclass
 from itertools import combinations
 
-from entrgi.analysis.aggregate import column_label
+from entrgi.analysis.aggregate import JUDGE_PREFIX, column_label
 from entrgi.analysis.runs import Group
-from entrgi.analysis.stats import BOOTSTRAP_RESAMPLES, PairedDifference, paired_difference
+from entrgi.analysis.stats import PairedDifference, paired_difference
+from entrgi.judges.apply import record_judges
 
-PAIRED_METRICS = ("top1_reward_mean", "judge_score_mean")  # per-prompt: the record's top1_reward, judge.score
+# per-prompt: the record's top1_reward; judge_score_mean: its latest judge's score of the Top@1 response;
+# judges.<name>.score_mean: judge <name>'s (the report compares Top@1 and every judge's score)
+PAIRED_METRICS = ("top1_reward_mean", "judge_score_mean")
 LEVEL = 0.95
 MIN_PAIRS = 8  # fewer shared (seed, prompt) pairs: no comparison (a percentile bootstrap of so few is too narrow)
 
 
 def _value(record: dict, metric: str) -> float | None:
-    value = record.get("top1_reward") if metric == "top1_reward_mean" else (record.get("judge") or {}).get("score")
+    if metric == "top1_reward_mean":
+        value = record.get("top1_reward")
+    elif metric.startswith(JUDGE_PREFIX):  # judges.<name>.score_mean
+        block = record_judges(record).get(metric[len(JUDGE_PREFIX) : -len(".score_mean")]) or {}
+        value = (block.get("top1") or {}).get("score")
+    else:
+        value = (record.get("judge") or {}).get("score")
     ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
     return float(value) if ok else None
 
@@ -79,54 +88,26 @@ def compare_groups(
     return out
 
 
-def ranking_sentences(comparisons: list[Comparison], rows: list[dict]) -> list[str]:
-    """One sentence per two groups next to each other in the ranking by a metric's mean (the table's order of
-    merit): within noise, or above beyond noise."""
-    found = {(c.metric, frozenset((c.higher, c.lower))): c for c in comparisons}
-    out = []
-    for metric in dict.fromkeys(c.metric for c in comparisons):
-        ranked = sorted(
-            (r for r in rows if isinstance(r.get(metric), float) and not math.isnan(r[metric])),
-            key=lambda r: -r[metric],
-        )
-        for a, b in zip(ranked, ranked[1:], strict=False):
-            c = found.get((metric, frozenset((a["group"], b["group"]))))
-            if c is not None:
-                out.append(c.sentence())
-    return out
-
-
-def paired_table(comparisons: list[Comparison]) -> str:
-    """Markdown: one line per compared pair of groups and metric."""
-    lines = [
-        "| metric | higher | lower | pairs | difference | 95% interval | within noise |",
-        "|---|---|---|---|---|---|---|",
-    ]
+def paired_csv(comparisons: list[Comparison]) -> str:
+    """Every compared pair of groups and metric: metric, higher, lower, pairs, difference, low, high, within_noise."""
+    lines = ["metric,higher,lower,pairs,difference,low,high,within_noise"]
     lines += [
-        f"| {column_label(c.metric)} | {c.higher} | {c.lower} | {c.diff.pairs} | {c.diff.mean:+.3f} "
-        f"| [{c.diff.low:+.3f}, {c.diff.high:+.3f}] | {'yes' if c.diff.within_noise else 'no'} |"
+        ",".join(
+            [
+                c.metric,
+                _csv_text(c.higher),
+                _csv_text(c.lower),
+                str(c.diff.pairs),
+                repr(c.diff.mean),
+                repr(c.diff.low),
+                repr(c.diff.high),
+                str(c.diff.within_noise).lower(),
+            ]
+        )
         for c in comparisons
     ]
-    return "\n".join(lines)
+    return "\n".join(lines) + "\n"
 
 
-def paired_section(comparisons: list[Comparison], rows: list[dict], groups: list[Group]) -> list[str]:
-    """The report's lines on paired differences: the ranking sentences, the table and how it was made."""
-    if not comparisons:
-        return [
-            f"No two groups share {MIN_PAIRS} or more (seed, prompt) pairs with a finite Top@1: no paired "
-            "differences (too few prompts, groups that differ in data or seeds, or a single group)."
-        ]
-    compared = {frozenset((c.higher, c.lower)) for c in comparisons}
-    apart = len(groups) * (len(groups) - 1) // 2 - len(compared)
-    how = (
-        f"Difference: the mean over the (seed, prompt) pairs both groups ran of the higher group's value "
-        f"minus the lower's (Top@1 reward; the judge's score of the Top@1 response); {LEVEL:.0%} percentile "
-        f"bootstrap interval over pairs ({BOOTSTRAP_RESAMPLES} resamples, fixed seed: the same numbers on "
-        "every run of the report). Within noise: the interval holds 0. The sentences cover groups next to "
-        "each other in the ranking by the table's mean; the table has every pair. Each interval misses the "
-        "truth 5% of the time, so among many pairs a few 'beyond noise' are expected by chance."
-    )
-    if apart:
-        how += f" {apart} pair(s) of groups share fewer than {MIN_PAIRS} pairs and are not compared."
-    return [*(f"- {s}" for s in ranking_sentences(comparisons, rows)), "", paired_table(comparisons), "", how]
+def _csv_text(text: str) -> str:
+    return '"' + text.replace('"', '""') + '"' if any(ch in text for ch in ',"\n') else text

@@ -12,7 +12,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
-from entrgi.analysis.frontier import COST_TOLERANCE, front_steps, pareto_front
+from entrgi.analysis.frontier import COST_TOLERANCE, front_steps, pareto_front, same_cost
 from entrgi.analysis.runs import Group
 
 FRONTIER_X = (("compute.flops_per_prompt", "FLOPs per prompt", True), ("wall_s_per_prompt", "wall s per prompt", False))
@@ -56,8 +56,45 @@ def _si_tick(value: float, _pos=None) -> str:
     return f"{value:g}"
 
 
+def equal_cost(rows: list[dict]) -> bool:
+    """Every group with FLOPs per prompt costs the same within ``COST_TOLERANCE`` (at least two groups)."""
+    costs = [r["compute.flops_per_prompt"] for r in rows if _finite(r.get("compute.flops_per_prompt"))]
+    return len(costs) >= 2 and same_cost(min(costs), max(costs))
+
+
+def _finite(value) -> bool:
+    return isinstance(value, (int, float)) and not np.isnan(value)
+
+
+def plot_ranked(rows: list[dict]) -> Figure:
+    """A sweep of equal costs: each score per group, ranked, with ± SEM over seeds (no cost axis to spread)."""
+    metrics = [(k, label) for k, label in FRONTIER_Y if any(_finite(r.get(k)) for r in rows)]
+    fig = Figure(figsize=(6 * max(len(metrics), 1), 0.45 * len(rows) + 2))
+    axes = fig.subplots(1, max(len(metrics), 1), squeeze=False)[0]
+    for ax, (key, label) in zip(axes, metrics, strict=False):
+        ranked = sorted((r for r in rows if _finite(r.get(key))), key=lambda r: r[key])
+        sems = [r.get(f"{key}_sem") for r in ranked]
+        ax.errorbar(
+            [r[key] for r in ranked],
+            range(len(ranked)),
+            xerr=[s if _finite(s) else 0.0 for s in sems],
+            fmt="o",
+            capsize=3,
+        )
+        ax.set_yticks(range(len(ranked)), [r["group"] for r in ranked])
+        ax.set_xlabel(f"{label} (mean ± SEM over seeds)")
+        ax.grid(alpha=0.3, axis="x")
+    costs = [r["compute.flops_per_prompt"] for r in rows if _finite(r.get("compute.flops_per_prompt"))]
+    fig.suptitle(f"Groups ranked (every group costs {_si_tick(min(costs))}-{_si_tick(max(costs))} FLOPs per prompt)")
+    fig.tight_layout()
+    return fig
+
+
 def plot_frontier(rows: list[dict]) -> Figure:
-    """2 x 2: Top@1 / judge score against FLOPs per prompt (log) / wall seconds per prompt, front marked."""
+    """2 x 2: Top@1 / judge score against FLOPs per prompt (log) / wall seconds per prompt, front marked; a sweep
+    whose costs are all equal within ``COST_TOLERANCE`` gets the ranked dot plot (:func:`plot_ranked`) instead."""
+    if equal_cost(rows):
+        return plot_ranked(rows)
     fig = Figure(figsize=(12, 9))
     axes = fig.subplots(2, 2, squeeze=False)
     colors = _colors(len(rows))
@@ -127,8 +164,8 @@ def plot_soft_reward(groups: list[Group]) -> Figure:
         before, after = step_means(recs, "reward_soft_before"), step_means(recs, "reward_soft_after")
         if np.isnan(after).all() and np.isnan(before).all():
             continue
-        ax.plot(before, color=c, label=f"{g.plot_label}: before", **_trace_style(before, "--", "x"))
-        ax.plot(after, color=c, label=f"{g.plot_label}: after", **_trace_style(after, "-", "."))
+        ax.plot(before, color=c, label=f"{g.label}: before", **_trace_style(before, "--", "x"))
+        ax.plot(after, color=c, label=f"{g.label}: after", **_trace_style(after, "-", "."))
     ax.set_xlabel("denoising step")
     ax.set_ylabel("soft reward (mean over prompts, K)")
     ax.set_title("Soft reward before (dashed) and after (solid) the guidance step")
@@ -145,10 +182,10 @@ def plot_entropy_w(groups: list[Group]) -> Figure:
     ax_h, ax_w = fig.subplots(1, 2)
     for g, c in zip(groups, _colors(len(groups)), strict=True):
         recs = _records(g)
-        ax_h.plot(step_means(recs, "entropy_mean"), color=c, label=g.plot_label)
+        ax_h.plot(step_means(recs, "entropy_mean"), color=c, label=g.label)
         w = step_means(recs, "w_mean")
         if g.guided and not np.isnan(w).all():
-            ax_w.plot(w, color=c, label=g.plot_label, **_trace_style(w, "-", "."))
+            ax_w.plot(w, color=c, label=g.label, **_trace_style(w, "-", "."))
     ax_h.set_title("Entropy at masked positions")
     ax_h.set_ylabel("H / log V (mean over prompts, K)")
     ax_w.set_title("Relaxation weight w")
@@ -171,7 +208,7 @@ def plot_w_hist(groups: list[Group]) -> Figure:
             continue
         values = [v for rec in _records(g) for v in (rec.get("trace") or {}).get("w_mean") or [] if v is not None]
         if values:
-            ax.hist(values, bins=30, range=(0.0, 1.0), histtype="step", lw=2, color=c, label=g.plot_label)
+            ax.hist(values, bins=30, range=(0.0, 1.0), histtype="step", lw=2, color=c, label=g.label)
     ax.set_xlabel("w (per-step mean over positions and K)")
     ax.set_ylabel("count (prompt x step)")
     ax.set_title("Distribution of the relaxation weight w")

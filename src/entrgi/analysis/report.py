@@ -3,8 +3,10 @@ whose ``main`` parses the command line, calls :func:`run_report`).
 
 Runs are grouped by every config key that varies across them except the seed (and paths,
 loggers, judges); each group's metrics are averaged over its runs (seeds), mean ± SEM. Writes
-into the folder: ``report.md``, ``report.csv`` and ``plots/`` (frontier.png, soft_reward.png,
-entropy_w.png, w_hist.png, ess.png, heatmap_<sample_id>.png, denoising.gif).
+into the folder: ``report.md`` (the answer first: the sweep's constants, one table of at most eight
+columns and the findings, then long tables), ``report.csv`` (every group's full wide row), ``paired.csv``
+(every paired difference) and ``plots/`` (frontier.png, soft_reward.png, entropy_w.png, w_hist.png,
+ess.png, heatmap_<sample_id>.png, denoising.gif).
 """
 
 from __future__ import annotations
@@ -13,15 +15,19 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from entrgi.analysis.caveats import blank_reasons, front_note, load_warnings, seed_spread, win_rate_gaps
-from entrgi.analysis.paired import Comparison, compare_groups, paired_section
+from entrgi.analysis.aggregate import JUDGE_PREFIX, judge_score_columns
+from entrgi.analysis.answer import answer_table, constants_line, findings
+from entrgi.analysis.caveats import blank_reasons, front_note, judge_failures, load_warnings, seed_spread
+from entrgi.analysis.paired import Comparison, compare_groups, paired_csv
+from entrgi.analysis.published import paper_section
 from entrgi.analysis.rows import build_rows
 from entrgi.analysis.runs import Group, ReportError, Run, group_runs, load_runs
-from entrgi.analysis.tables import frontier_table, method_table, to_csv, win_rate_table
+from entrgi.analysis.tables import long_table, to_csv
 from entrgi.outputs.atomic import write_text
-from entrgi.outputs.files import DENOISING_GIF, GENERATIONS, PLOTS, REPORT_CSV, REPORT_MD
+from entrgi.outputs.files import DENOISING_GIF, GENERATIONS, PAIRED_CSV, PLOTS, REPORT_CSV, REPORT_MD
 
 __all__ = ["Report", "ReportError", "load", "run_report"]
+COST_DETAIL = ("wall_s_per_prompt",)  # the costs report.md lists per group; the rest are in report.csv
 PROMPT_PLOTS = ("heatmap", "denoising")
 GIF_PANELS = 8  # groups shown in the GIF at most (the first, in the tables' order)
 
@@ -54,41 +60,44 @@ class Report:
         return f"Grouped by: {axes}; averaged over seeds {', '.join(map(str, self.seeds))}"
 
     def markdown(self, images: list[str] | tuple = ()) -> str:
-        parts = [
-            f"# Report: {self.root}",
-            "",
-            f"{len(self.runs)} runs in {len(self.groups)} groups. "
-            f"{self.grouped_by()} (mean ± SEM over seeds; each run a mean over its prompts). {self.spread}".rstrip(),
-            "",
-        ]
+        """The answer first (constants, the answer table, the findings), then long tables, notes and plots."""
+        parts = [f"# Report: {self.root}", "", self.constants(), ""]
         if self.warnings:
-            parts += ["## Warnings", "", *(f"- {w}" for w in self.warnings), ""]
-        parts += [
-            "## Methods",
-            "",
-            method_table(self.rows, self.axes, self.columns),
-        ]
-        parts += [
-            "",
-            "## Paired differences (same seed and prompt)",
-            "",
-            *paired_section(self.comparisons, self.rows, self.groups),
-        ]
-        wins, gaps = win_rate_table(self.rows), win_rate_gaps(self.groups, self.rows)
-        if wins or gaps:  # gaps: why a guided group has none
-            section = [wins] if wins else []
-            section += ([""] if wins and gaps else []) + [f"- {g}" for g in gaps]
-            parts += ["", "## Win-rate against BoN (Top@1, paired by seed and prompt)", "", *section]
-        parts += ["", "## Frontier", "", frontier_table(self.rows)]
-        if self.notes:
-            parts += ["", "## Notes", "", *(f"- {n}" for n in self.notes)]
+            parts += [*(f"**Warning:** {w}" for w in self.warnings), ""]
+        parts += ["## Answer", "", self.table(), "", *(f"- {f}" for f in self.findings()), ""]
+        paper = paper_section(self.runs, self.rows)
+        if paper:
+            parts += ["## Against the paper (published Top@1, REFERENCE.md)", "", *paper, ""]
+        judges, said = long_table(self.rows, self._judge_detail_columns(), tuple(judge_score_columns(self.rows)))
+        if judges or said:
+            parts += ["## Judge sub-scores (Top@1 response; mean and SEM over seeds)", ""]
+            parts += [*([judges, ""] if judges else []), *(f"- {s}" for s in said), *([""] if said else [])]
+        costs, said = long_table(self.rows, [c for c in COST_DETAIL if c in self.columns])
+        if costs or said:
+            parts += ["## Costs (FLOPs are counted; seconds are timed on this machine)", ""]
+            parts += [*([costs, ""] if costs else []), *(f"- {s}" for s in said), *([""] if said else [])]
+        parts += ["## Notes", "", f"- {self.spread}" if self.spread else "", *(f"- {n}" for n in self.notes)]
+        parts += [f"- Every group's full row: {REPORT_CSV}; every paired difference: {PAIRED_CSV}."]
         if images:
             parts += ["", "## Plots", "", *(f"![{Path(i).stem}]({i})" for i in images)]
-        return "\n".join(parts) + "\n"
+        return "\n".join(p for i, p in enumerate(parts) if p or (i and parts[i - 1])) + "\n"
+
+    def constants(self) -> str:
+        return f"{constants_line(self.runs, self.groups)}. {self.grouped_by()}; mean ± SEM over seeds."
+
+    def findings(self) -> list[str]:
+        return findings(self.rows, self.comparisons)
+
+    def _judge_detail_columns(self) -> list[str]:
+        scores = set(judge_score_columns(self.rows))
+        return [c for c in self.columns if c.startswith(JUDGE_PREFIX) and c not in scores]
 
     def table(self) -> str:
-        """The method table (markdown): one line per group, mean ± SEM over seeds."""
-        return method_table(self.rows, self.axes, self.columns)
+        """The answer table (markdown): group, K, FLOPs/prompt, Top@1, each judge, vs compute-matched BoN."""
+        return answer_table(self.rows)
+
+    def paired_csv(self) -> str:
+        return paired_csv(self.comparisons)
 
     def csv(self) -> str:
         return to_csv(self.rows, self.axes, self.columns)
@@ -149,7 +158,7 @@ class Report:
         if key is None:
             return None
         panels = [
-            (f"{g.plot_label} (seed {key[0]})", rec)
+            (f"{g.label} (seed {key[0]})", rec)
             for g in self.groups
             if (rec := self.record(g, key)) is not None and rec.get("entropy_map")
         ]
@@ -187,11 +196,12 @@ class Report:
     def write(self, folder: Path | str | None = None, plots: bool = True, sample_id: str | None = None) -> dict:
         """Write report.md, report.csv and (with ``plots``) plots/ into ``folder`` (default: the report's root)."""
         folder = Path(folder or self.root)
-        written = {"csv": folder / REPORT_CSV}
+        written = {"csv": folder / REPORT_CSV, "paired": folder / PAIRED_CSV}
         write_text(written["csv"], self.csv())
+        write_text(written["paired"], self.paired_csv())
         if plots:
             written |= self._write_plots(folder / PLOTS, sample_id)
-        images = [str(p.relative_to(folder)) for k, p in written.items() if k != "csv"]
+        images = [str(p.relative_to(folder)) for k, p in written.items() if k not in ("csv", "paired")]
         written["markdown"] = folder / REPORT_MD
         write_text(written["markdown"], self.markdown(images))
         return written
@@ -240,6 +250,7 @@ def load(path: Path | str) -> Report:
     rows, columns, notes = build_rows(groups)
     blank_reasons(groups, rows, columns)
     warnings, load_notes = load_warnings(groups, Path(path))
+    compared = ("top1_reward_mean", *judge_score_columns(rows))
     return Report(
         root=Path(path),
         runs=runs,
@@ -247,10 +258,10 @@ def load(path: Path | str) -> Report:
         axes=axes,
         columns=columns,
         rows=rows,
-        notes=[*notes, front_note(), *load_notes],
+        notes=[*judge_failures(groups), *notes, front_note(), *load_notes],
         spread=seed_spread(groups),
         warnings=warnings,
-        comparisons=compare_groups(groups),
+        comparisons=compare_groups(groups, compared),
     )
 
 
@@ -261,7 +272,7 @@ def log_to_wandb(rep: Report, written: dict) -> str | None:
     if settings is None:
         return None
     fields = to_csv(rep.rows, rep.axes, rep.columns).splitlines()[0].split(",")
-    images = {k: p for k, p in written.items() if k not in ("csv", "markdown")}
+    images = {k: p for k, p in written.items() if k not in ("csv", "paired", "markdown")}
     return log_report(settings, rep.root, rep.rows, fields, images, rep.markdown())
 
 
@@ -274,7 +285,7 @@ def run_report(folder: Path | str, sample_id: str | None = None, plots: bool = T
         raise ReportError(f"--prompt {sample_id}: no run under {folder} has that sample_id in {GENERATIONS}")
     written = rep.write(folder, plots=plots, sample_id=sample_id)
     table = rep.table()
-    print(rep.grouped_by(), table, sep="\n\n")
+    print(rep.constants(), table, "\n".join(f"- {f}" for f in rep.findings()), sep="\n\n")
     for warning in rep.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     print(f"\nwrote {', '.join(str(p) for p in written.values())}", file=sys.stderr)

@@ -5,16 +5,20 @@ column ``<metric>`` (mean over the group's runs) and ``<metric>_sem`` (every jud
 ``judges.<name>.<field>_mean``; the flat ``judge_score_mean`` / ``judge_<field>_mean`` of each run's
 latest judge too, which no table shows); ``bon_matched_top1``;
 ``bon_group`` / ``win_rate`` / ``win_rate_low`` / ``win_rate_high`` / ``win_pairs`` against the
-BoN group on the same non-guidance axes; ``front_flops`` / ``front_wall`` (Top@1 Pareto front).
+BoN group on the same non-guidance axes; ``front_flops`` / ``front_wall`` (Top@1 Pareto front);
+``vs_bon_group`` / ``vs_bon_top1`` / ``vs_bon_top1_low`` / ``vs_bon_top1_high`` / ``vs_bon_pairs``: the paired
+Top@1 difference against the compute-matched BoN (:func:`compute_matched_bon`).
 """
 
 from __future__ import annotations
 
 from entrgi.analysis.aggregate import latest_judge_columns, metric_columns, summarize_runs
-from entrgi.analysis.frontier import matched_bon, pareto_front
-from entrgi.analysis.runs import Group, bon_peers
-from entrgi.analysis.stats import win_rate
-from entrgi.outputs.files import METRICS
+from entrgi.analysis.frontier import COST_TOLERANCE, matched_bon, pareto_front
+from entrgi.analysis.labels import MISSING, family
+from entrgi.analysis.paired import LEVEL, MIN_PAIRS, prompt_values
+from entrgi.analysis.runs import GUIDANCE_PREFIX, Group, bon_peers
+from entrgi.analysis.stats import paired_difference, win_rate
+from entrgi.outputs.files import METRICS, REPORT_CSV
 
 K_AXIS = "samples_per_prompt"
 
@@ -32,15 +36,55 @@ def top1_by_prompt(group: Group) -> dict[tuple, float]:
 def _stats_row(group: Group, columns: list[str]) -> dict:
     row = {
         "group": group.label,
-        "label": group.plot_label,
         "method": group.method,
         **group.shown,
         "runs": len(group.runs),
         "seeds": group.seeds,
+        "k": group.runs[0].config.get(K_AXIS, group.runs[0].metrics.get(K_AXIS)),
+        "baseline": baseline(group),
     }
     for col, (mean, sem) in summarize_runs([r.metrics for r in group.runs], columns).items():
         row[col], row[f"{col}_sem"] = mean, sem
     return row
+
+
+def baseline(group: Group) -> bool:
+    """Plain Best-of-N: method bon with no glued option (``bon+fk`` is not the baseline, it is compared to it)."""
+    return family(group) == "bon"
+
+
+def compute_matched_bon(group: Group, groups: list[Group], flops: dict[int, float | None]) -> Group | None:
+    """The plain BoN group with the smallest FLOPs per prompt at least the group's own (costs within
+    ``COST_TOLERANCE`` count as equal), on the same axes but guidance, particles and K; None if there is none."""
+    own = flops.get(id(group))
+    if own is None or baseline(group):
+        return None
+
+    def comparable(other: Group) -> bool:
+        keys = {*group.key, *other.key}
+        return all(
+            repr(other.key.get(a, MISSING)) == repr(group.key.get(a, MISSING))
+            for a in keys
+            if not a.startswith((GUIDANCE_PREFIX, "particles.")) and a != K_AXIS
+        )
+
+    candidates = [
+        (f, id(o), o)
+        for o in groups
+        if baseline(o) and comparable(o) and (f := flops.get(id(o))) is not None and f >= own * (1 - COST_TOLERANCE)
+    ]
+    return min(candidates, key=lambda c: c[0])[2] if candidates else None
+
+
+def _vs_bon(group: Group, groups: list[Group], flops: dict[int, float | None]) -> dict:
+    bon = compute_matched_bon(group, groups, flops)
+    if bon is None:
+        return {}
+    d = paired_difference(prompt_values(group, "top1_reward_mean"), prompt_values(bon, "top1_reward_mean"), LEVEL)
+    out = {"vs_bon_group": bon.label, "vs_bon_pairs": 0 if d is None else d.pairs}
+    if d is not None and d.pairs >= MIN_PAIRS:
+        out |= {"vs_bon_top1": d.mean, "vs_bon_top1_low": d.low, "vs_bon_top1_high": d.high}
+    return out
 
 
 def build_rows(groups: list[Group]) -> tuple[list[dict], list[str], list[str]]:
@@ -49,6 +93,9 @@ def build_rows(groups: list[Group]) -> tuple[list[dict], list[str], list[str]]:
     columns = metric_columns(metrics)
     rows = [_stats_row(g, [*columns, *latest_judge_columns(metrics)]) for g in groups]
     row_of = dict(zip((id(g) for g in groups), rows, strict=True))
+    flops = {id(g): row_of[id(g)].get("compute.flops_per_prompt") for g in groups}
+    for g, row in zip(groups, rows, strict=True):
+        row |= _vs_bon(g, groups, flops)
     notes: list[str] = []
     for g, row in zip(groups, rows, strict=True):
         if not g.guided:
@@ -78,17 +125,14 @@ def build_rows(groups: list[Group]) -> tuple[list[dict], list[str], list[str]]:
             f"No `compute` in {METRICS} (runs from before the FLOP counter): FLOP columns, the FLOPs "
             "frontier and BoN @ matched FLOPs are blank."
         )
-    if not any(not g.guided for g in groups):
-        notes.append("No BoN group (`method: bon`) in this folder: no win-rates and no BoN @ matched FLOPs.")
-    elif any(g.guided for g in groups):
+    if not any(baseline(g) for g in groups):
+        notes.append("No plain BoN group (`guidance=bon`, no particles) in this folder: no comparison against BoN.")
+    elif any(not baseline(g) for g in groups):
         notes.append(
-            "BoN @ matched FLOPs: the BoN Top@1 interpolated linearly in log(FLOPs per prompt) between the "
-            "BoN groups on the same non-guidance axes (any K); blank where the group's FLOPs per prompt "
-            "fall outside the BoN groups' range."
-        )
-        notes.append(
-            "Win-rate: share of (seed, prompt) pairs where the group's Top@1 reward beats the BoN group's on "
-            "the same non-guidance axes (ties count 1/2); 95% bootstrap percentile interval over pairs "
-            "(2000 resamples)."
+            f"vs BoN: the mean over the (seed, prompt) pairs both ran of the group's Top@1 minus that of the "
+            f"compute-matched BoN (the plain BoN group with the smallest FLOPs per prompt at least the group's, "
+            f"costs within {COST_TOLERANCE:.0%} counting as equal, on the same axes but guidance, particles and K), "
+            f"with its {LEVEL:.0%} bootstrap interval over pairs; `none`: no BoN group costs as much. "
+            f"{REPORT_CSV} also holds BoN's Top@1 interpolated at the group's FLOPs and the paired win-rate."
         )
     return rows, columns, notes

@@ -14,13 +14,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from entrgi.analysis.labels import K_AXIS, MISSING, family, set_labels
 from entrgi.outputs.files import METRICS, RunFolderError, find_run_folders
 from entrgi.outputs.generations import read_generations
-from entrgi.outputs.identity import target_class
 from entrgi.outputs.metrics import read_metrics
-from entrgi.outputs.settings import has_config, read_config
+from entrgi.outputs.settings import has_config, read_choices, read_config
 
-MISSING = "—"  # the value of a key that a run's config lacks (e.g. guidance.lr for BoN)
+# MISSING ("—"): the value of a key that a run's config lacks (e.g. guidance.lr for BoN)
 EXCLUDED_PREFIXES = ("paths.", "logger.", "hydra.", "judge.", "data.judge.")
 EXCLUDED_KEYS = ("seed", "resume", "experiment_name")
 GUIDANCE_PREFIX = "guidance."
@@ -50,8 +50,6 @@ IDENTITY_KEYS = {
     "reward": "reward.path",
     "judge": "judge.name",
 }
-# axes by their paper symbol in tables
-SYMBOLS = {"samples_per_prompt": "K", "schedule.steps": "T", "guidance.inner_steps": "M", "schedule.temperature": "tau"}
 
 
 class ReportError(Exception):
@@ -76,6 +74,7 @@ class Run:
     dir: Path
     metrics: dict
     config: dict[str, Any]
+    choices: dict[str, str] = field(default_factory=dict)  # Hydra's options: {"guidance": "bon", ...}
     _records: list[dict] | None = field(default=None, repr=False)
 
     @property
@@ -105,7 +104,7 @@ def load_run(folder: Path) -> Run:
         for key in ("seed", "samples_per_prompt"):
             if key in metrics:
                 config.setdefault(key, metrics[key])
-    return Run(dir=folder, metrics=metrics, config=config)
+    return Run(dir=folder, metrics=metrics, config=config, choices=read_choices(folder))
 
 
 def load_runs(root: Path | str) -> list[Run]:
@@ -176,22 +175,6 @@ def shown_axes(runs: list[Run], axes: list[str]) -> list[str]:
     return kept
 
 
-def short_name(key: str) -> str:
-    """``guidance.lr`` -> ``lr``; ``data.source._target_`` -> ``data`` (a class by its config group);
-    ``samples_per_prompt`` -> ``K``."""
-    if key in SYMBOLS:
-        return SYMBOLS[key]
-    parts = key.split(".")
-    return parts[0] if parts[-1] == "_target_" and len(parts) > 1 else parts[-1]
-
-
-def short_value(key: str, value: Any) -> str:
-    """A value as tables show it: a ``_target_`` path by its class name."""
-    if key.endswith("_target_") and isinstance(value, str):
-        return target_class(value)
-    return str(value)
-
-
 def _sort_key(value: Any) -> tuple:
     if isinstance(value, bool) or value is None or value == MISSING:
         return (2, str(value))
@@ -206,16 +189,7 @@ class Group:
     key: dict[str, Any]  # every varying axis -> value
     shown: dict[str, Any]  # the axes shown in tables -> value
     runs: list[Run]
-    short: str = ""  # the label plots use: set by group_runs (``label`` when empty)
-
-    @property
-    def label(self) -> str:
-        parts = [f"{short_name(k)}={short_value(k, v)}" for k, v in self.shown.items()]
-        return " ".join([self.method, *parts])
-
-    @property
-    def plot_label(self) -> str:
-        return self.short or self.label
+    label: str = ""  # unique and short (``bon+fk K=8``): set by group_runs (analysis/labels.py)
 
     @property
     def seeds(self) -> list:
@@ -242,25 +216,13 @@ def group_runs(runs: list[Run]) -> tuple[list[Group], list[str]]:
             )
         groups[ident].runs.append(r)
     ordered = sorted(groups.values(), key=lambda g: (g.method != "bon", g.method, *(_sort_key(g.key[a]) for a in axes)))
-    _set_short_labels(ordered, shown)
+    set_labels(ordered, shown)
+    # BoN first, then by method; in a method the plain family (``bon``) before the glued ones (``bon+fk``), then K,
+    # then the groups that depart from the family's defaults on fewer axes
+    ordered.sort(
+        key=lambda g: (g.method != "bon", g.method, family(g), _sort_key(g.key.get(K_AXIS)), len(g.label.split()))
+    )
     return ordered, shown
-
-
-def _set_short_labels(groups: list[Group], shown: list[str]) -> None:
-    """Plot labels: the method, then only the shown axes where a group departs from its method's most
-    common value (``entrgi every=2``), and K whenever K varies; axes a method lacks are left out."""
-    for g in groups:
-        same = [o for o in groups if o.method == g.method]
-        parts = []
-        for a in shown:
-            value = g.shown[a]
-            if value == MISSING:
-                continue
-            values = [repr(o.shown[a]) for o in same]
-            common = max(set(values), key=values.count)
-            if short_name(a) == "K" or (len(set(values)) > 1 and repr(value) != common):
-                parts.append(f"{short_name(a)}={short_value(a, value)}")
-        g.short = " ".join([g.method, *parts])
 
 
 def bon_peers(group: Group, groups: list[Group], ignore: tuple[str, ...] = ()) -> list[Group]:

@@ -7,8 +7,7 @@ import io
 import math
 from typing import Any
 
-from entrgi.analysis.aggregate import JUDGE_PREFIX, TIME_COLUMNS, column_label, judge_score_columns
-from entrgi.analysis.runs import short_name, short_value
+from entrgi.analysis.aggregate import TIME_COLUMNS, column_label
 
 COUNT_COLUMNS = ("compute.dllm_forwards", "compute.reward_forwards", "compute.reward_backwards")
 FLOP_COLUMNS = ("compute.flops_per_prompt", "compute.flops")
@@ -62,78 +61,49 @@ class Footnotes:
         return "\n".join([table, "", *notes]) if notes else table
 
 
-def _table(head: list[str], body: list[list[str]]) -> str:
+def markdown_table(head: list[str], body: list[list[str]]) -> str:
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     lines += ["| " + " | ".join(cells) + " |" for cells in body]
     return "\n".join(lines)
 
 
-def method_table(rows: list[dict], axes: list[str], columns: list[str]) -> str:
-    """One line per group: method, the shown axes, runs, each metric's mean ± SEM, BoN at matched FLOPs; a blank
-    cell with a known reason shows ``n/a [n]``, the reason under the table."""
-    notes = Footnotes()
-    head = [
-        "method",
-        *(short_name(a) for a in axes),
-        "runs",
-        *(column_label(c) for c in columns),
-        "BoN @ matched FLOPs",
-    ]
+def _varies(rows: list[dict], column: str) -> bool:
+    values = {round(r[column], 9) for r in rows if not _missing(r.get(column))}
+    return len(values) > 1
+
+
+def _copy_of(rows: list[dict], column: str, others: list[str]) -> str | None:
+    """The first of ``others`` equal to ``column`` in every row (e.g. the oracle's ``oracle_total`` = its score)."""
+    for o in others:
+        if o != column and all(
+            (_missing(r.get(column)) and _missing(r.get(o)))
+            or (not _missing(r.get(column)) and not _missing(r.get(o)) and abs(r[column] - r[o]) <= 1e-12)
+            for r in rows
+        ):
+            return o
+    return None
+
+
+def long_table(rows: list[dict], columns: list[str], shown_elsewhere: tuple = ()) -> tuple[str, list[str]]:
+    """(group | metric | value | ±, one line per group and metric that varies across groups; sentences on the
+    columns left out: constant over every group, or a copy of an earlier column or of one in ``shown_elsewhere``)."""
+    shown, said = [], []
+    for i, c in enumerate(columns):
+        present = [r for r in rows if not _missing(r.get(c))]
+        twin = _copy_of(rows, c, [*shown_elsewhere, *columns[:i]])
+        if present and not _varies(rows, c) and len(rows) > 1:
+            said.append(f"{column_label(c)} is {format_cell(c, present[0][c])} in every group.")
+        elif twin is not None:
+            said.append(f"{column_label(c)} equals {column_label(twin)} in every group.")
+        elif present:
+            shown.append(c)
     body = [
-        [
-            r["method"],
-            *(short_value(a, r[a]) for a in axes),
-            str(r["runs"]),
-            *(notes.cell(format_cell(c, r.get(c), r.get(f"{c}_sem")), r, c, column_label(c)) for c in columns),
-            notes.cell(
-                format_cell("top1_reward_mean", r.get("bon_matched_top1")), r, "bon_matched_top1", "BoN @ matched FLOPs"
-            ),
-        ]
+        [r["group"], column_label(c), format_cell(c, r.get(c)), format_cell(c, r.get(f"{c}_sem"))]
         for r in rows
+        for c in shown
+        if not _missing(r.get(c))
     ]
-    return notes.under(_table(head, body))
-
-
-def win_rate_table(rows: list[dict]) -> str:
-    """Paired Top@1 win-rate of each guided group against its BoN group, with the bootstrap 95% interval."""
-    body = [
-        [
-            r["group"],
-            r["bon_group"],
-            str(r["win_pairs"]),
-            f"{r['win_rate']:.3f}",
-            f"[{r['win_rate_low']:.3f}, {r['win_rate_high']:.3f}]",
-        ]
-        for r in rows
-        if r.get("win_rate") is not None
-    ]
-    return _table(["group", "vs BoN", "pairs", "win-rate", "95% CI"], body) if body else ""
-
-
-def frontier_table(rows: list[dict]) -> str:
-    """Compute and quality per group, and whether it is on the Top@1 Pareto front by FLOPs and by wall time
-    (``frontier.pareto_front``: costs within ``COST_TOLERANCE`` count as equal); blank cells' reasons below."""
-
-    def text(r: dict, column: str) -> str:
-        if column.startswith("front_"):
-            return "" if r.get(column) is None else ("yes" if r[column] else "no")
-        if column in FLOP_COLUMNS:
-            return format_flops(r.get(column))
-        sem = r.get(f"{column}_sem") if column == "top1_reward_mean" or column.startswith(JUDGE_PREFIX) else None
-        return format_cell(column, r.get(column), sem)
-
-    notes = Footnotes()
-    cells = (
-        ("compute.flops_per_prompt", "FLOPs/prompt"),
-        ("wall_s_per_prompt", "wall s/prompt"),
-        ("cpu_s_per_prompt", "CPU s/prompt"),
-        ("top1_reward_mean", "Top@1"),
-        *((j, column_label(j)) for j in judge_score_columns(rows)),  # judge[<name>]: every judge's score
-        ("front_flops", "front (FLOPs)"),
-        ("front_wall", "front (wall)"),
-    )
-    body = [[r["group"], *(notes.cell(text(r, c), r, c, label) for c, label in cells)] for r in rows]
-    return notes.under(_table(["group", *(label for _, label in cells)], body))
+    return (markdown_table(["group", "metric", "value", "±"], body) if body else ""), said
 
 
 def to_csv(rows: list[dict], axes: list[str], columns: list[str]) -> str:
@@ -142,6 +112,11 @@ def to_csv(rows: list[dict], axes: list[str], columns: list[str]) -> str:
     for c in columns:
         fields += [c, f"{c}_sem"]
     fields += [
+        "vs_bon_group",
+        "vs_bon_top1",
+        "vs_bon_top1_low",
+        "vs_bon_top1_high",
+        "vs_bon_pairs",
         "bon_matched_top1",
         "bon_group",
         "win_rate",

@@ -3,13 +3,14 @@
 | name | holds | written by |
 |---|---|---|
 | ``config.yaml`` | the resolved config (resume compares it, the report groups by it) | rank 0 at the start |
-| ``run_info.json`` | git commit and dirty flag, torch version, the method | rank 0 at the start |
+| ``run_info.json`` | git commit and dirty flag, torch version, the method, Hydra's choices | rank 0 at the start |
+| ``.hydra/hydra.yaml`` | Hydra's record (the report reads its choices where run_info lacks them) | Hydra |
 | ``shards/rank{R}.jsonl`` | rank R's records until rank 0 merges them | the writer, a batch at a time |
 | ``shards/rank{R}.stats.json`` | rank R's counters (time, tokens, calls, memory) | the writer when predict ends |
 | ``generations.jsonl`` | one record per prompt, dataset order (``records.py``) | rank 0's merge; ``entrgi.judge`` |
 | ``metrics.json`` | the run's summary (``metrics.py``) | rank 0 at the end; ``entrgi.judge`` |
 | ``run.log`` | the console log (the name is Hydra's) | Hydra, ``python -m entrgi.run`` only |
-| ``report.md``, ``report.csv`` | the report's tables | ``python -m entrgi.report`` |
+| ``report.md``, ``report.csv``, ``paired.csv`` | the report; each group's row; each paired difference | report |
 | ``plots/`` | the report's figures, ``plots/denoising.gif`` among them | ``python -m entrgi.report`` |
 | ``wandb/`` | W&B's own files (never searched for runs) | W&B |
 | ``segments.json`` | each invocation's costs; metrics.json sums them (``costs.py``) | rank 0 |
@@ -42,6 +43,8 @@ GENERATIONS = "generations.jsonl"
 METRICS = "metrics.json"
 REPORT_MD = "report.md"
 REPORT_CSV = "report.csv"
+PAIRED_CSV = "paired.csv"
+HYDRA_RECORD = ".hydra/hydra.yaml"
 PLOTS = "plots"
 DENOISING_GIF = "denoising.gif"
 WANDB = "wandb"
@@ -67,6 +70,7 @@ NAMES = (
     METRICS,
     REPORT_MD,
     REPORT_CSV,
+    PAIRED_CSV,
     PLOTS,
     DENOISING_GIF,
     SEGMENTS,
@@ -98,6 +102,10 @@ class RunFolder:
     @property
     def run_info(self) -> Path:
         return self.root / RUN_INFO
+
+    @property
+    def hydra_record(self) -> Path:
+        return self.root / HYDRA_RECORD
 
     @property
     def generations(self) -> Path:

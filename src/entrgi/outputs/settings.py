@@ -30,6 +30,22 @@ def read_run_info(folder: Path | str) -> dict[str, Any]:
     return info if isinstance(info, dict) else {}
 
 
+def read_choices(folder: Path | str) -> dict[str, str]:
+    """The config groups' chosen options of a run (``{"guidance": "bon", "particles": "fk", ...}``): run_info.json's
+    ``choices``, else Hydra's ``.hydra/hydra.yaml`` (runs written before run_info kept them); {} when neither
+    has them (a run started from Python, not the command line)."""
+    choices = read_run_info(folder).get("choices")
+    if not isinstance(choices, dict):
+        try:
+            record = yaml.safe_load(RunFolder(folder).hydra_record.read_text()) or {}
+            choices = ((record.get("hydra") or {}).get("runtime") or {}).get("choices")
+        except (OSError, yaml.YAMLError, AttributeError):
+            choices = None
+    if not isinstance(choices, dict):
+        return {}
+    return {str(k): str(v) for k, v in choices.items() if v is not None and not str(k).startswith("hydra")}
+
+
 def has_config(folder: Path | str) -> bool:
     return RunFolder(folder).config.is_file()
 

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import torch
+from hydra.core.hydra_config import HydraConfig
 from lightning.fabric.utilities.rank_zero import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
@@ -51,9 +52,18 @@ def record_run(cfg: DictConfig, output_dir: Path, method: str) -> str | None:
     if not cfg.resume:  # a fresh run owns its folder's results
         clear_results(output_dir)
     write_config(output_dir, OmegaConf.to_yaml(cfg, resolve=True))
-    info = git_commit() | {"torch": torch.__version__, "method": method}
+    info = git_commit() | {"torch": torch.__version__, "method": method} | hydra_choices()
     write_run_info(output_dir, info | ({"wandb_run_id": wandb_id} if wandb_id else {}))
     return wandb_id
+
+
+def hydra_choices() -> dict:
+    """``{"choices": {group: option}}`` of the command line's composition (the report labels groups by them);
+    {} outside Hydra (a run started from Python)."""
+    if not HydraConfig.initialized():
+        return {}
+    choices = HydraConfig.get().runtime.choices
+    return {"choices": {k: v for k, v in choices.items() if v is not None and not k.startswith("hydra")}}
 
 
 def wandb_run_id(cfg: DictConfig, output_dir: Path) -> str | None:
