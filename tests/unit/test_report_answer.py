@@ -92,3 +92,20 @@ def test_an_equal_cost_sweep_gets_a_ranked_dot_plot(tmp_path):
     assert len(fig.axes) == 2 and fig.axes[0].get_xlabel().startswith("Top@1")  # scores, no cost axis
     assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["bon", "expectation", "entrgi"]  # ranked
     assert "Every group costs the same FLOPs per prompt within 1%" in rep.markdown()
+
+
+def test_a_paper_main_sweep_puts_the_published_top1_beside_the_measured(tmp_path):
+    from report_runs import config, write_run
+
+    i = 0
+    for method, top1 in (("bon", 3.0), ("entrgi", 3.5)):
+        for seed in (1, 2):
+            folder = tmp_path / str(i)
+            cfg = config(method, seed, folder, experiment_name="paper_main", **{"data.path": "allenai/reward-bench-2"})
+            write_run(folder, method, seed, [top1 + seed / 10, top1 + seed / 10], cfg=cfg)
+            i += 1
+    md = report.load(tmp_path).markdown()
+    assert "## Against the paper (published Top@1, REFERENCE.md)" in md
+    assert "| Reward-Bench-2 | bon | 3.15 ± 0.05 (2 seeds) | 2.99 | +0.16 |" in md
+    assert "| Reward-Bench-2 | entrgi | 3.65 ± 0.05 (2 seeds) | 3.91 | -0.26 |" in md
+    assert "Against the paper" not in report.load(write_frontier_sweep(tmp_path / "testbed")).markdown()
