@@ -139,10 +139,9 @@ def test_the_report_shows_a_column_per_judge_after_rescoring(tmp_path):
     (row,) = rep.rows
     assert row["judges.oracle.score_mean"] == pytest.approx(0.15) and row["judges.length.score_mean"] == 3.0
     head = rep.table().splitlines()[0]
-    assert "| judge[oracle] | judge[oracle] Avg@N |" not in head  # the fixture's oracle has no Avg@N
-    assert "| judge[oracle] | judge[oracle] grammatical | judge[length] |" in head
-    frontier = rep.markdown().split("## Frontier")[1].splitlines()[2]
-    assert "| judge[oracle] |" in frontier and "| judge[length] |" in frontier
+    assert "| Top@1 | judge[oracle] | judge[length] | vs BoN" in head  # each judge's score a column
+    assert "judge[oracle] grammatical is 1.000" not in rep.markdown()  # one group: nothing to call constant
+    assert "| entrgi | judge[oracle] grammatical | 1.000 |" in rep.markdown()  # the sub-scores' long table
     assert "judges.length.score_mean" in rep.csv().splitlines()[0]
 
 
@@ -196,3 +195,44 @@ def test_the_guidance_reward_is_refused_as_judge_unless_allowed():
     assert judge_identity(allowed) == judge_identity(judge) == "RewardModelJudge:org/rm-4b/"
     cfg = {"guidance": {"_target_": "g"}, "data": {"source": {"_target_": "TestbedPromptSource"}}, "seed": 1}
     assert run_identity(cfg | {"judge": allowed}, "bon") == run_identity(cfg | {"judge": judge}, "bon")
+
+
+def test_rejudging_with_a_second_checkpoint_of_one_judge_keeps_both_blocks_and_columns(tmp_path):
+    run = write_run(tmp_path / "run", "entrgi", 1, [1.0, 2.0])
+    small, big = Grader(), Grader(scale=10.0)
+    small.identity, big.identity = "RewardModelJudge:Skywork/Skywork-4B", "RewardModelJudge:Skywork/Skywork-8B"
+    small.name = big.name = "reward_model"
+    judge_run(run, small)
+    judge_run(run, big)
+    judge_run(run, small)  # the 4B again: replaces its own block, adds none
+    records, metrics = read_generations(run), read_metrics(run)
+    for rec in records:
+        assert list(rec["judges"]) == ["oracle", "reward_model", "reward_model[Skywork-8B]"]
+        assert rec["judges"]["reward_model"]["identity"] == small.identity
+        assert rec["judges"]["reward_model[Skywork-8B]"]["identity"] == big.identity
+        assert rec["judge_name"] == "reward_model"
+    blocks = metrics["judges"]
+    assert blocks["reward_model[Skywork-8B]"]["score_mean"] == 10 * blocks["reward_model"]["score_mean"]
+    head = report.load(tmp_path).table().splitlines()[0]
+    assert "| judge[oracle] | judge[reward_model] | judge[reward_model[Skywork-8B]] |" in head
+
+
+def test_unit_tests_other_than_the_papers_change_the_judge_identity():
+    lmunit = {"_target_": "entrgi.judges.LMUnitJudge.from_pretrained", "path": "ContextualAI/LMUnit-qwen2.5-72b"}
+    assert judge_identity(lmunit) == "LMUnitJudge:ContextualAI/LMUnit-qwen2.5-72b"
+    from entrgi.judges.lmunit import DEFAULT_UNIT_TESTS
+
+    assert judge_identity(lmunit | {"unit_tests": list(DEFAULT_UNIT_TESTS)}) == judge_identity(lmunit)
+    other = judge_identity(lmunit | {"unit_tests": ["Is it short?"]})
+    assert other.startswith("LMUnitJudge:ContextualAI/LMUnit-qwen2.5-72b+unit_tests:") and len(other) > 50
+
+
+def test_unscored_checks_reach_the_report_and_the_console(tmp_path):
+    from entrgi.pipeline.console import _judge_lines
+
+    run = write_run(tmp_path / "run", "entrgi", 1, [1.0, 2.0])
+    metrics = read_metrics(run)
+    metrics["judges"] = {"lmunit": {"score_mean": 3.0, "failures": 4}}
+    (run / "metrics.json").write_text(__import__("json").dumps(metrics | {"judge_failures": 4}))
+    assert "judge[lmunit] left 4 checks unscored (`judge_failures`" in report.load(tmp_path).markdown()
+    assert "4 checks unscored (judge_failures)" in _judge_lines(metrics | {"judge_failures": 4})[0]

@@ -1,8 +1,10 @@
 """Judging records (lines of generations.jsonl) and summarizing the judges' fields for metrics.json.
 
-A record keeps one block per judge name under ``judges`` (``{name: {"top1", "all", "identity"}}``),
-so judging again with another judge adds a block and judging with the same judge replaces only its
-own; the flat ``judge`` / ``judge_all`` / ``judge_name`` are the most recently applied judge's.
+A record keeps one block per judge under ``judges`` (``{key: {"top1", "all", "identity"}}``), keyed by the
+judge's identity (:func:`block_key`: its name, and its checkpoint when another checkpoint of that judge already
+has the name), so judging again with another judge, or another checkpoint of the same judge, adds a block and
+judging with the same judge and checkpoint replaces only its own; the flat ``judge`` / ``judge_all`` /
+``judge_name`` are the most recently applied judge's (``judge_name``: its block's key).
 ``metrics.json`` mirrors it: ``judges: {name: summary}`` next to the flat ``judge`` / ``judge_*`` keys.
 """
 
@@ -38,15 +40,41 @@ def record_judges(rec: dict) -> dict[str, dict]:
     return {str(rec.get("judge_name") or UNNAMED): block}
 
 
+def _tag(identity: str) -> str:
+    """``RewardModelJudge:Skywork/Skywork-Reward-V2-Qwen3-8B`` -> ``Skywork-Reward-V2-Qwen3-8B`` (with any
+    ``+unit_tests:<hash>`` kept); an identity with no checkpoint as it is."""
+    head, plus, rest = identity.partition("+")
+    checkpoint = head.split(":", 1)[1] if ":" in head else head
+    return checkpoint.rstrip("/").rsplit("/", 1)[-1] + plus + rest
+
+
+def block_key(blocks: dict[str, dict], name: str, identity: str | None) -> str:
+    """The key a judgement by judge ``name`` with ``identity`` takes in a record's ``blocks``: the key of the
+    block with the same identity (a re-judge replaces its own block); else ``name`` when it is free or held by a
+    block of no recorded identity, or when this judgement has none (as before identities were kept); else
+    ``name[<checkpoint>]`` (a second checkpoint of one judge keeps the first one's block)."""
+    if identity:
+        same = next((k for k, b in blocks.items() if isinstance(b, dict) and b.get("identity") == identity), None)
+        if same is not None:
+            return same
+    held = blocks.get(name)
+    if not identity or held is None or not (isinstance(held, dict) and held.get("identity")):
+        return name
+    key, n = f"{name}[{_tag(identity)}]", 2
+    while key in blocks:
+        key, n = f"{name}[{_tag(identity)}#{n}]", n + 1
+    return key
+
+
 def judge_records(records: list[dict], judge: Judge, identity: str | None = None) -> list[dict]:
     """Score every record's K ``responses`` with ``judge``, in place, and return ``records``.
 
-    Sets the judge's block ``judges[judge.name]``: ``top1`` (the fields of the Top@1 response,
+    Sets the judge's block ``judges[key]`` (:func:`block_key`): ``top1`` (the fields of the Top@1 response,
     ``best_index``; null when no reward was finite), ``all`` (K field dicts) and ``identity`` (the
     judge's class and checkpoint as in the run identity's ``judge``: ``identity``, else
     ``judge.identity`` when the judge has one). Other judges' blocks stay as they are (an old flat
-    judgement becomes its own block first); ``judge``, ``judge_all`` and ``judge_name`` are set to this
-    judge's. No other key changes."""
+    judgement becomes its own block first); ``judge``, ``judge_all`` and ``judge_name`` (the key) are set to
+    this judge's. No other key changes."""
     if not records:
         return records
     identity = identity if identity is not None else getattr(judge, "identity", None)
@@ -61,10 +89,11 @@ def judge_records(records: list[dict], judge: Judge, identity: str | None = None
             )
         top1 = None if rec["best_index"] is None else fields[rec["best_index"]]  # null: no finite reward
         blocks = dict(record_judges(rec))  # before the flat fields change: an old judgement keeps its block
-        blocks[judge.name] = {"top1": top1, "all": fields} | ({"identity": identity} if identity else {})
+        key = block_key(blocks, judge.name, identity)
+        blocks[key] = {"top1": top1, "all": fields} | ({"identity": identity} if identity else {})
         rec["judge_all"] = fields
         rec["judge"] = top1
-        rec["judge_name"] = judge.name
+        rec["judge_name"] = key
         rec[JUDGES] = blocks
     return records
 

@@ -6,7 +6,10 @@ what produced it. Built from the resolved config (a plain dict).
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
+
+from entrgi.judges.lmunit import DEFAULT_UNIT_TESTS
 
 _GUIDANCE_KEYS = ("weight", "inner_steps", "lr", "normalization", "every", "until", "min_entropy")  # first, in order
 _NOT_IDENTITY = ("_target_", "track_final_reward")  # the method names the class; the other shapes only the trace
@@ -59,13 +62,18 @@ def dataset_name(data: dict) -> str:
 
 def judge_identity(judge: dict | None) -> str:
     """The identity's ``judge``: ``none``, ``oracle``, or the judge class with its checkpoint
-    (``LMUnitJudge:ContextualAI/...``); the records' ``judge_name`` is the judge's short ``name`` instead."""
+    (``LMUnitJudge:ContextualAI/...``) and, for unit tests other than the paper's, ``+unit_tests:<hash>``; the
+    records' ``judge_name`` is the judge's block key (its short ``name``, judges/apply.block_key) instead."""
     target = _short_target(judge)
     if target is None:
         return "none"
     if target in ("OracleJudge", "TestbedJudge"):
         return "oracle"
-    return f"{target}:{judge['path']}" if judge.get("path") else target
+    out = f"{target}:{judge['path']}" if judge.get("path") else target
+    tests = judge.get("unit_tests")
+    if tests is not None and tuple(tests) != DEFAULT_UNIT_TESTS:  # other unit tests: another judgement
+        out += "+unit_tests:" + hashlib.sha1("\n".join(map(str, tests)).encode()).hexdigest()[:8]
+    return out
 
 
 def particles_identity(particles: dict | None) -> dict[str, Any]:

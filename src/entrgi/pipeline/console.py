@@ -60,6 +60,9 @@ def _judge_lines(metrics: dict) -> list[str]:
         and _number(value) is not None
     ]
     line = f"  Judge    {metrics.get('judge') or 'judge'}: score {_fmt(metrics.get('judge_score_mean'))}"
+    failures = metrics.get("judge_failures")
+    if _number(failures):  # LMUnit's unit tests with no score digit: the score averages the rest
+        line += f", {int(failures)} checks unscored (judge_failures)"
     return [line + (f"  ({', '.join(extra)})" if extra else "")]
 
 
