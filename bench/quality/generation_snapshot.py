@@ -1,4 +1,4 @@
-"""Snapshot the testbed's generations in 7 configurations, and compare two snapshots token for token.
+"""Snapshot the testbed's generations in 9 configurations (2 with particles), and compare two snapshots token for token.
 
 Used to check that a change leaves generations bit-identical: run it on two revisions, compare.
 ``--legacy-entropy`` ranks ``alg=entropy`` positions by the top-p-filtered entropy, the definition
@@ -34,6 +34,11 @@ CASES = [
     ("bon_maskgit_topk", NoGuidance, {}, {"alg": "maskgit_plus", "top_k": 20}),
     ("entrgi_origin", GradientGuidance, {"weight": "entropy", "inner_steps": 2}, {"alg": "origin"}),
 ]
+# particles (FK steering) with a guidance: name, guidance class, its kwargs, FKSteering's kwargs
+PARTICLE_CASES = [
+    ("bon_fk_max", NoGuidance, {}, {"every": 3, "potential": "max", "lam": 5.0}),
+    ("entrgi_fk_diff_multinomial", GradientGuidance, {"weight": "entropy"}, {"every": 4, "resample": "multinomial"}),
+]
 
 
 def use_legacy_entropy() -> None:
@@ -44,7 +49,10 @@ def use_legacy_entropy() -> None:
         logp = TokenSampler(temperature, top_p=0.95).log_probs(logits)
         return (logp.exp() * logp.clamp_min(torch.finfo(torch.float32).min)).sum(-1)
 
-    confidence.PRE_GUIDANCE["entropy"] = filtered
+    if hasattr(confidence, "PRE_GUIDANCE"):  # revisions before the confidence rules were classes
+        confidence.PRE_GUIDANCE["entropy"] = filtered
+    else:
+        confidence.EntropyRule.pre_guidance = lambda self, logits, temperature: filtered(logits, temperature)
 
 
 def snapshot(path: str) -> None:
@@ -54,6 +62,15 @@ def snapshot(path: str) -> None:
     for name, cls, kwargs, sched in CASES:
         schedule = DenoisingSchedule(steps=12, max_new_tokens=24, temperature=0.7, top_p=0.95, **sched)
         gen = GuidedDenoiser(lm, reward, cls(**kwargs), schedule, samples_per_prompt=3, seed=2).generate(prompts)
+        out[name] = {"tokens": gen.tokens, "rewards": gen.rewards, "trace": gen.trace, "entropy_map": gen.entropy_map}
+    from entrgi.engine.particles import FKSteering
+
+    for name, cls, kwargs, fk in PARTICLE_CASES:
+        schedule = DenoisingSchedule(steps=12, max_new_tokens=24, temperature=0.7, top_p=0.95)
+        denoiser = GuidedDenoiser(
+            lm, reward, cls(**kwargs), schedule, samples_per_prompt=3, seed=2, particles=FKSteering(**fk)
+        )
+        gen = denoiser.generate(prompts)
         out[name] = {"tokens": gen.tokens, "rewards": gen.rewards, "trace": gen.trace, "entropy_map": gen.entropy_map}
     torch.save(out, path)
 

@@ -176,28 +176,32 @@ def test_a_second_judge_keeps_the_first_judges_fields(finished_run, tiny, tmp_pa
     assert metrics["judges"]["reward_model"]["score_mean"] == metrics["judge_score_mean"]
     rep = report.load(run)
     head = rep.table().splitlines()[0]
-    assert "| judge[oracle] |" in head and "| judge[oracle] grammatical |" in head and "| judge[reward_model] |" in head
+    assert "| judge[oracle] | judge[reward_model] |" in head  # each judge's score a column of the answer
+    assert "| judge[oracle] grammatical |" in rep.markdown()  # the oracle's fields in the sub-scores' long table
     (row,) = rep.rows
     assert row["judges.oracle.grammatical_mean"] == pytest.approx(old_metrics["judge_grammatical_mean"])
     assert row["judges.reward_model.score_mean"] == pytest.approx(metrics["judge_score_mean"])
 
 
 @pytest.mark.slow
-def test_judging_again_with_the_same_judge_replaces_its_block(finished_run, tiny, tmp_path):
+def test_another_checkpoint_of_a_judge_adds_a_block_and_the_same_one_replaces_its_own(finished_run, tiny, tmp_path):
     _, run = sweep_copy(finished_run, tmp_path)
     main([str(run), *reward_judge(tiny["reward"])])
     first, first_metrics = read_run(run)
-    main([str(run), *reward_judge(tiny["reward0"])])  # another reward_model: the same judge name
+    main([str(run), *reward_judge(tiny["reward0"])])  # another checkpoint of reward_model: kept apart
+    main([str(run), *reward_judge(tiny["reward"])])  # the first checkpoint again: replaces its own block
     records, metrics = read_run(run)
+    second = f"reward_model[{Path(tiny['reward0']).name}]"
     for rec, old in zip(records, first, strict=True):
-        assert list(rec["judges"]) == ["oracle", "reward_model"]
+        assert list(rec["judges"]) == ["oracle", "reward_model", second]
         assert rec["judges"]["oracle"] == old["judges"]["oracle"]
-        assert rec["judges"]["reward_model"]["all"] == rec["judge_all"] != old["judges"]["reward_model"]["all"]
-    assert list(metrics["judges"]) == ["oracle", "reward_model"]
-    assert metrics["judges"]["oracle"] == first_metrics["judges"]["oracle"]
-    assert metrics["judges"]["reward_model"]["identity"] == f"RewardModelJudge:{tiny['reward0']}"
-    assert metrics["judges"]["reward_model"]["score_mean"] == metrics["judge_score_mean"]
-    assert metrics["judge_score_mean"] != first_metrics["judge_score_mean"]
+        assert rec["judges"]["reward_model"] == old["judges"]["reward_model"]  # the same judge, the same scores
+        assert rec["judges"][second]["identity"] == f"RewardModelJudge:{tiny['reward0']}"
+    assert list(metrics["judges"]) == ["oracle", "reward_model", second]
+    assert metrics["judges"]["reward_model"] == first_metrics["judges"]["reward_model"]
+    assert metrics["judges"][second]["score_mean"] != metrics["judges"]["reward_model"]["score_mean"]
+    head = report.load(run).table().splitlines()[0]
+    assert f"| judge[oracle] | judge[reward_model] | judge[{second}] |" in head  # both columns
 
 
 def guided_by(run: Path, reward: Path) -> None:

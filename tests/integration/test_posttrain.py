@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -34,6 +35,7 @@ from entrgi.pipeline import phases
 from entrgi.pipeline.posttrain import job
 from entrgi.pipeline.posttrain.data import StepBatches, step_prompts
 from entrgi.pipeline.posttrain.module import step_seed
+from entrgi.pipeline.preempt import RunStopped, StopSignals
 from entrgi.testbed import load_dllm
 
 REPO = Path(__file__).resolve().parents[2]
@@ -255,6 +257,35 @@ def test_resume_continues_the_uninterrupted_run(trained, split):
     assert torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)["global_step"] == 4
     assert not list((run / "checkpoints").glob("last-v*.ckpt"))  # last.ckpt itself moved on
     assert json.loads((run / "posttrain.json").read_text())["steps"] == 4
+
+
+@pytest.mark.slow
+def test_a_stop_signal_ends_after_the_step_and_resume_continues_the_uninterrupted_run(trained, tmp_path, monkeypatch):
+    """The run's lifecycle in post-training: SIGTERM (here: arriving during step 2) ends the job after that step
+    with checkpoints/last.ckpt, raising RunStopped that says how to resume; resume=true then reaches the
+    uninterrupted run's adapter."""
+
+    class TermDuringStep2(StopSignals):
+        checks = 0
+
+        @property
+        def requested(self):
+            type(self).checks += 1  # read once after each step
+            if type(self).checks >= 2 and self.signum is None:
+                self.signum = signal.SIGTERM
+            return self.signum is not None
+
+    monkeypatch.setattr(job, "StopSignals", TermDuringStep2)
+    out = tmp_path / "run"
+    with pytest.raises(RunStopped, match=r"SIGTERM once the step in flight was checkpointed \(2 of 4 optimizer steps"):
+        posttrain_here(out, "posttrain.max_steps=4")
+    assert torch.load(out / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)["global_step"] == 2
+    assert not (out / "posttrain.json").exists() and not (out / "adapter").exists()
+    assert json.loads((out / "run_info.json").read_text())["method"] == "posttrain"
+    monkeypatch.undo()
+    posttrain_here(out, "posttrain.max_steps=4", "resume=true")
+    assert_same_weights(adapter_weights(out / "adapter"), adapter_weights(trained / "adapter"), atol=1e-6)
+    assert [r["step"] for r in rows_of(out, "step")] == [r["step"] for r in rows_of(trained, "step")]
 
 
 def test_resume_in_an_empty_folder_names_the_checkpoint(tmp_path):

@@ -12,7 +12,7 @@ from entrgi.engine.schedule import TokenSampler
 
 
 class _RecordingAdam:
-    """Stands in for the optimizer: records the gradient rows ``_ascend`` hands it."""
+    """Stands in for the optimizer: records the gradient rows ``ascend`` hands it."""
 
     def __init__(self, shape, dtype):
         self.grad = torch.full(shape, float("nan"), dtype=dtype)
@@ -27,7 +27,7 @@ class _RecordingAdam:
 def phi_gradient(guide, phi, grad_embeds, obj, sampler, at):
     """The d loss / d phi [N, G, V] that GradientGuidance feeds Adam, for a given d loss / d embeds."""
     adam = _RecordingAdam((phi.shape[0] * phi.shape[1], phi.shape[2]), phi.dtype)
-    guide._ascend(phi, grad_embeds, obj, sampler, at, adam, at.active)
+    guide.ascend(phi, grad_embeds, obj, sampler, at, adam, at.active)
     return adam.grad.view(phi.shape)
 
 
@@ -40,7 +40,7 @@ def test_relaxed_embedding_values_and_gradients(w, chunk_bytes):
     guide = GradientGuidance(weight=w)
     keys = rng.trajectory_keys(0, torch.arange(2), 1)
     at = StepPositions.every(0, keys, masked, chunk_bytes)
-    embeds, current, wt, _ = guide._embed(logits, tokens, obj, sampler, at, draw=5)
+    embeds, current, wt, _ = guide.relaxed_input(logits, tokens, obj, sampler, at, draw=5)
     assert torch.all(wt == w)
     u = rng.uniform(keys, 5, logits.shape[1])
     soft = obj.soft(torch.softmax(logits / 0.7, -1))
@@ -71,8 +71,8 @@ def test_gathered_positions_give_the_gradient_of_every_position():
     every = StepPositions.every(2, keys, masked)
     gathered = StepPositions.masked(2, keys, masked, 3, 1)
     assert gathered.positions.tolist() == [[0, 2, 5]] * 3
-    e1, c1, w1, _ = guide._embed(logits, tokens, obj, sampler, every, draw=9)
-    e2, c2, w2, _ = guide._embed(gathered.gather(logits), tokens, obj, sampler, gathered, draw=9)
+    e1, c1, w1, _ = guide.relaxed_input(logits, tokens, obj, sampler, every, draw=9)
+    e2, c2, w2, _ = guide.relaxed_input(gathered.gather(logits), tokens, obj, sampler, gathered, draw=9)
     torch.testing.assert_close(e1, e2)
     assert torch.equal(c1, c2) and torch.equal(w1[masked].view(3, 3), w2)
     direction = torch.randn(e1.shape, dtype=e1.dtype)
@@ -157,11 +157,11 @@ def test_expectation_gradient_matches_finite_differences(tiny_dir, monkeypatch):
 
     # a fixed "current" token layout with no stop token, so the attention mask is constant
     def f(phi):
-        embeds, _, _, _ = guide._embed(phi, tokens, obj, sampler, at, draw=0)
+        embeds, _, _, _ = guide.relaxed_input(phi, tokens, obj, sampler, at, draw=0)
         return obj.score(embeds, tokens)
 
     phi = torch.randn(n, length, vocab, generator=g, dtype=torch.float64)
-    embeds, _, _, _ = guide._embed(phi, tokens, obj, sampler, at, draw=0)
+    embeds, _, _, _ = guide.relaxed_input(phi, tokens, obj, sampler, at, draw=0)
     embeds.requires_grad_(True)
     (grad_embeds,) = torch.autograd.grad(obj.score(embeds, tokens).sum(), embeds)
     grad = phi_gradient(guide, phi, grad_embeds, obj, sampler, at)

@@ -119,3 +119,62 @@ def test_test_file_names_are_unique():
     # tests/ has no __init__.py: pytest's default import mode stops at collection on two files of one name
     names = Counter(p.name for p in (ROOT / "tests").rglob("test_*.py"))
     assert not [n for n, count in names.items() if count > 1]
+
+
+# The jobs of pipeline/ (``python -m entrgi.<job>``): their modules. What they share lives in the rest of pipeline/
+# (builders.py, run_folder.py, preflight.py, ...), never in another job's module.
+JOBS = {
+    "run": ("entrgi.pipeline.phases",),
+    "posttrain": ("entrgi.pipeline.posttrain",),
+    "probe": ("entrgi.pipeline.probe",),
+    "judge": ("entrgi.pipeline.rejudge",),
+    "train": ("entrgi.pipeline.train",),
+    "workspace": ("entrgi.pipeline.workspace",),
+}
+
+
+def job_of(module: str) -> str | None:
+    return next((job for job, mods in JOBS.items() for m in mods if module == m or module.startswith(m + ".")), None)
+
+
+def cross_job_imports(path: Path, modules: set[str]) -> list[str]:
+    rel = path.relative_to(SRC.parent).with_suffix("").as_posix().replace("/", ".").removesuffix(".__init__")
+    own = job_of(rel)
+    return sorted(m for m in modules if own is not None and job_of(m) not in (None, own))
+
+
+@pytest.mark.parametrize("path", [p for p in source_files() if p.relative_to(SRC).parts[0] == "pipeline"])
+def test_no_job_imports_another_jobs_module(path):
+    bad = cross_job_imports(path, imported_modules(path))
+    assert not bad, f"{path.relative_to(ROOT)} imports another job's module {bad}: move what both need out of it"
+
+
+def test_a_planted_cross_job_import_fails():
+    job = SRC / "pipeline" / "posttrain" / "job.py"
+    assert not cross_job_imports(job, imported_modules(job))
+    assert cross_job_imports(job, imported_modules(job) | {"entrgi.pipeline.phases"})
+    assert cross_job_imports(SRC / "pipeline" / "probe.py", {"entrgi.pipeline.posttrain.data"})
+
+
+def class_registries(tree: ast.Module) -> list[str]:
+    """Module-level dicts whose values are classes (a name -> class table): how a plug-in is NOT chosen."""
+    out = []
+    for node in tree.body:
+        value = node.value if isinstance(node, (ast.Assign, ast.AnnAssign)) else None
+        if isinstance(value, ast.Dict) and any(
+            isinstance(v, ast.Name) and v.id[:1].isupper() and not v.id.isupper() for v in value.values
+        ):
+            out.append(ast.unparse(node)[:60])
+    return out
+
+
+@pytest.mark.parametrize("path", [p for p in source_files() if p.relative_to(SRC).parts[0] == "pipeline"])
+def test_the_framework_keeps_no_registry_of_plugins(path):
+    found = class_registries(ast.parse(path.read_text()))
+    assert not found, f"{path.relative_to(ROOT)}: {found}; select plug-ins by _target_ or engine/plugins.resolve"
+
+
+def test_a_planted_registry_is_found():
+    planted = ast.parse('ESTIMATORS = {"one_step": OneStepEstimator, "elbo": ElboEstimator}\nLIMITS = {"a": MAX}')
+    (found,) = class_registries(planted)  # the table of classes, not the dict of constants
+    assert found.startswith("ESTIMATORS = ")

@@ -74,7 +74,7 @@ def test_values_and_phi_gradients_match_the_authors_formula(lm_path, layout, wei
     guide = GradientGuidance(weight=weight)
     keys = rng.trajectory_keys(0, torch.arange(2), 1)
     at = StepPositions.every(0, keys, masked)
-    embeds, current, w, targets = guide._embed(phi, tokens, obj, sampler, at, draw=3)
+    embeds, current, w, targets = guide.relaxed_input(phi, tokens, obj, sampler, at, draw=3)
     assert isinstance(targets, SoftTargets) and torch.equal(targets.weight, w)
     e = embeds.clone().requires_grad_(True)
     value = obj.score(e, current, targets)

@@ -4,6 +4,7 @@ their independence from the batch, and the objectives' weights and losses."""
 
 import pytest
 import torch
+from completions import LONG, RESPONSES, SHORT, TARGETS, K, completions
 
 from entrgi.engine import rng
 from entrgi.engine.models.adapters import add_lora
@@ -11,24 +12,10 @@ from entrgi.engine.models.attention import bidirectional_inputs
 from entrgi.engine.posttrain import (
     RGRL,
     BestOfKSFT,
-    Completions,
     ElboEstimator,
     OneStepEstimator,
     RewardWeighted,
-    through_first_stop,
 )
-
-SHORT = [{"role": "user", "content": "the cat eat food"}]
-LONG = [{"role": "user", "content": "the big cat eat food near the river"}]
-K = 2
-# B*K = 4 responses (sample-major): row 1 stops at position 2 and has non-stop tokens after it.
-RESPONSES = [
-    [233, 44, 91, 141, 233, 4],
-    [233, 31, 0, 91, 44, 141],
-    [266, 44, 4, 91, 2, 141],
-    [141, 233, 44, 4, 91, 233],
-]
-TARGETS = ["qkv", "proj", "mlp.0", "mlp.2"]
 
 
 @pytest.fixture(scope="module")
@@ -36,22 +23,6 @@ def lm():
     from entrgi.testbed import load_dllm
 
     return load_dllm(device="cpu")
-
-
-def completions(lm, messages, responses, k, seed=7) -> Completions:
-    """The prompts (each repeated k times) followed by ``responses`` [B*k, L], keyed by (seed, prompt, k)."""
-    responses = torch.tensor(responses)
-    enc = lm.encode(messages, responses.shape[1])
-    p = enc.prompt_len
-    tokens = enc.tokens.repeat_interleave(k, 0).clone()
-    tokens[:, p:] = responses
-    return Completions(
-        tokens=tokens,
-        prompt_attention=enc.attention_mask[:, :p].repeat_interleave(k, 0),
-        prompt_len=p,
-        mask=through_first_stop(responses, torch.tensor(lm.stop_token_ids)),
-        keys=rng.trajectory_keys(seed, torch.arange(len(messages)) + 11, k),
-    )
 
 
 @torch.no_grad()

@@ -9,8 +9,7 @@ from omegaconf import OmegaConf
 
 from entrgi.outputs.identity import run_identity
 from entrgi.outputs.settings import write_config
-from entrgi.pipeline.posttrain.job import check_same_training
-from entrgi.pipeline.resume import config_differences
+from entrgi.pipeline.resume import check_training_config, config_differences
 
 
 def _compose(tmp_path, *overrides):
@@ -21,7 +20,7 @@ def _compose(tmp_path, *overrides):
 def test_resume_refuses_changed_training_keys_and_allows_the_rest(tmp_path):
     cfg = _compose(tmp_path)
     write_config(tmp_path, OmegaConf.to_yaml(cfg, resolve=True))
-    check_same_training(tmp_path, _compose(tmp_path, "resume=true", "posttrain.checkpoint_every=5", "logger=none"))
+    check_training_config(tmp_path, _compose(tmp_path, "resume=true", "posttrain.checkpoint_every=5", "logger=none"))
     for override, key in (
         ("posttrain.lr=0.5", "posttrain.lr"),
         ("posttrain.max_steps=60", "posttrain.max_steps"),
@@ -30,7 +29,7 @@ def test_resume_refuses_changed_training_keys_and_allows_the_rest(tmp_path):
         ("seed=7", "seed"),
     ):
         with pytest.raises(ValueError, match=rf"resume=true refused.*{key}"):
-            check_same_training(tmp_path, _compose(tmp_path, "resume=true", override))
+            check_training_config(tmp_path, _compose(tmp_path, "resume=true", override))
 
 
 def test_an_adapter_is_part_of_the_run_identity():

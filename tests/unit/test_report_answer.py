@@ -15,7 +15,14 @@ from report_runs import FRONTIER_CELLS, write_frontier_sweep
 from entrgi import report
 
 BEFORE = Path(__file__).resolve().parents[1] / "fixtures" / "frontier_sweep_report_bf6cc79.csv"
-AXES = ("method", "samples_per_prompt", "particles._target_", "guidance.every", "guidance.until", "guidance.min_entropy")
+AXES = (
+    "method",
+    "samples_per_prompt",
+    "particles._target_",
+    "guidance.every",
+    "guidance.until",
+    "guidance.min_entropy",
+)
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +49,9 @@ def test_the_answer_comes_first_in_a_short_report(sweep):
     findings = [line for line in lines[first + len(table) : 40] if line.startswith("- ")]
     assert findings[0].startswith("- Most Top@1 per FLOP (the Pareto front, by means): `bon K=4`")
     assert findings[1].startswith("- Highest Top@1: `bon+fk K=16` (7.108 ± 0.022). Within noise of it")
-    assert any(f.startswith("- Against BoN at matched compute (Top@1, paired): above it beyond noise:") for f in findings)
+    assert any(
+        f.startswith("- Against BoN at matched compute (Top@1, paired): above it beyond noise:") for f in findings
+    )
     assert "seeds 1, 2, 3" in lines[2] and "4 prompts per run" in lines[2] and "model testbed" in lines[2]
 
 

@@ -17,8 +17,8 @@ from matplotlib.figure import Figure
 
 from entrgi.analysis.stats import mean_sem
 from entrgi.outputs.atomic import write_text
+from entrgi.outputs.files import PROBE_CSV, PROBE_MD, PROBE_PLOT, PROBE_ROWS_CSV
 
-PROBE_MD, PROBE_CSV, PROBE_ROWS_CSV, PROBE_PLOT = "probe.md", "probe.csv", "probe_rows.csv", "probe.png"
 NAMES = {"expectation": "Expectation", "aps": "APS", "entrgi": "EntRGi"}
 _KEYS = ("stage", "step", "bin", "lo", "hi", "row", "samples", "target", "sample_id", "k")  # not averaged
 

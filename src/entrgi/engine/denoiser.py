@@ -153,7 +153,7 @@ class GuidedDenoiser:
         n, length, steps = canvas.shape[0], sched.max_new_tokens, sched.steps
         # Under a confidence algorithm every trajectory has the same, host-known number of masked
         # positions at each step, so the vocabulary-sized work runs on those positions only.
-        plan = sched.commit_plan(length) if self.masked_only and sched.alg != "origin" else None
+        plan = sched.commit_plan(length) if self.masked_only and not sched.rule.per_position else None
         return _Batch(
             items=items,
             messages=messages,
@@ -175,7 +175,7 @@ class GuidedDenoiser:
             clock=clock,
             reward_calls=reward_calls,
             usage=usage,
-            particles=ParticleState.start(n, dev) if self.particles.needs_reward else None,
+            particles=self.particles.start(n, dev),
         )
 
     def _step(self, b: _Batch, step: int) -> None:

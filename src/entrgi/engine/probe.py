@@ -12,8 +12,8 @@ else the unfiltered softmax). Per trajectory and bin:
   method feeds the reward (Expectation: softmax(phi / tau) unfiltered, as the guidance builds it;
   APS: a hard draw; EntRGi: the interpolation), averaged over ``st_draws`` draws.
 - ``cos_<method>``: the cosine, over the bin's rows of phi, between the gradient of that method's
-  objective w.r.t. phi (its own forward and hand-written backward, ``GradientGuidance._embed`` /
-  ``_ascend``; one draw per inner step, averaged over ``st_draws`` draws; ``_avg``: the cosine of the
+  objective w.r.t. phi (its own forward and hand-written backward, ``GradientGuidance.relaxed_input`` /
+  ``ascend``; one draw per inner step, averaged over ``st_draws`` draws; ``_avg``: the cosine of the
   draw-averaged gradient) and the gradient of E_{x ~ p} R(x). That target is exact, by enumeration,
   when every trajectory's bin has at most ``exact_limit`` joint outcomes (``target`` = ``exact``),
   else the score-function estimate with a mean baseline over the ``draws`` draws (``reinforce``;
@@ -33,6 +33,7 @@ from dataclasses import dataclass, replace
 import torch
 
 from entrgi.engine.checks import require_bool, require_integer, require_positive, require_range
+from entrgi.engine.guidance.adam import GradientCapture
 from entrgi.engine.guidance.gradient import GradientGuidance
 from entrgi.engine.guidance.guidance import Guidance, GuidanceStats
 from entrgi.engine.guidance.objective import RewardObjective
@@ -90,6 +91,11 @@ class SoftReadProbe(Guidance):
 
     def guides(self, step: int, steps: int) -> bool:
         return step in self.steps
+
+    def take_rows(self) -> list[dict]:
+        """The rows measured since the last call (one per trajectory, step and entropy bin), handed over once."""
+        rows, self.rows = self.rows, []
+        return rows
 
     def optimize(self, logits, tokens, objective, sampler, at, entropy=None) -> tuple[torch.Tensor, GuidanceStats]:
         self.rows.extend(measure(logits, tokens, objective, sampler, at, entropy, self.settings, self.methods))
@@ -168,7 +174,7 @@ def _measure_bin(b, sel, phi, h, logp, xs, base, objective, sampler, at, s: Prob
         "split_cos": split,
     }
     for label, guidance in methods.items():
-        k = 1 if guidance.weight.spec == "zero" else s.st_draws  # w = 0: the input does not depend on the draw
+        k = s.st_draws if guidance.weight.depends_on_draw else 1
         rewards, cosines, total = [], [], torch.zeros_like(target)
         for d in range(k):
             draw = draw_id(at.index, DRAW_GUIDANCE, 1 + s.draws + d)
@@ -188,23 +194,10 @@ def _measure_bin(b, sel, phi, h, logp, xs, base, objective, sampler, at, s: Prob
     return [head | {"row": r} | dict(zip(names, vals, strict=True)) for r, vals in zip(rows, table, strict=True)]
 
 
-class _Capture:
-    """Stands in for ``RowAdam`` in ``GradientGuidance._ascend``: keeps each chunk's gradient instead of stepping."""
-
-    def __init__(self, out: torch.Tensor):
-        self.out = out
-
-    def begin_step(self) -> None:
-        pass
-
-    def update(self, rows: slice, grad: torch.Tensor, keep: torch.Tensor | None = None) -> None:
-        self.out[rows] = grad
-
-
 def _forward(guidance, phi, tokens, objective, sampler, at, draw, entropy, with_grad=False):
     """The reward of ``guidance``'s input at ``at.active`` (E_R[token] elsewhere) -> ([N], dR/dphi [N, G, V]
-    or None), through the method's own ``_embed`` and ``_ascend`` (its hand-written backward)."""
-    embeds, current, _, targets = guidance._embed(phi, tokens, objective, sampler, at, draw, entropy)
+    or None), through the method's own ``relaxed_input`` and ``ascend`` (its hand-written backward)."""
+    embeds, current, _, targets = guidance.relaxed_input(phi, tokens, objective, sampler, at, draw, entropy)
     if not with_grad:
         return objective.score(embeds, current, targets), None
     embeds.requires_grad_(True)
@@ -212,8 +205,9 @@ def _forward(guidance, phi, tokens, objective, sampler, at, draw, entropy, with_
         reward = objective.score(embeds, current, targets)
         (grad_embeds,) = torch.autograd.grad(-reward.sum(), embeds)
     grad = torch.zeros_like(phi)
-    guidance._ascend(phi, grad_embeds, objective, sampler, at, _Capture(grad.view(-1, phi.shape[-1])), at.active)
-    return reward.detach(), grad.neg_()  # _ascend descends on -R
+    capture = GradientCapture(grad.view(-1, phi.shape[-1]))
+    guidance.ascend(phi, grad_embeds, objective, sampler, at, capture, at.active)
+    return reward.detach(), grad.neg_()  # ascend descends on -R
 
 
 def _enumerate(logp, sel, fixed, limit):

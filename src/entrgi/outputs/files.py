@@ -21,6 +21,7 @@
 | ``checkpoints/`` | post-training: Lightning checkpoints of the trainable weights (``last.ckpt``) | rank 0 |
 | ``adapter/`` | post-training: the LoRA adapter in peft's format (``model.adapter=`` loads it) | rank 0 at the end |
 | ``posttrain.json`` | post-training: the run's summary (evaluations before / after, compute) | rank 0 at the end |
+| ``probe.md``, ``probe.csv``, ``probe_rows.csv``, ``probe.png`` | the soft-input probe's report | ``entrgi.probe`` |
 | ``export.jsonl``, ``export_all.jsonl`` | TRL SFT rows of a run or a sweep (``export.py``) | ``entrgi.export`` |
 
 Shards are appended and fsynced (``generations.py``); rank 0 merges them into ``generations.jsonl``
@@ -60,6 +61,7 @@ CHECKPOINTS = "checkpoints"
 ADAPTER = "adapter"
 POSTTRAIN = "posttrain.json"
 EXPORT = "export.jsonl"
+PROBE_MD, PROBE_CSV, PROBE_ROWS_CSV, PROBE_PLOT = "probe.md", "probe.csv", "probe_rows.csv", "probe.png"
 EXPORT_ALL = "export_all.jsonl"
 # Every name above that a run folder may hold, for the test that no module outside outputs/ spells one.
 NAMES = (
@@ -77,6 +79,10 @@ NAMES = (
     LOCK,
     TRAIN_HISTORY,
     POSTTRAIN,
+    PROBE_MD,
+    PROBE_CSV,
+    PROBE_ROWS_CSV,
+    PROBE_PLOT,
     EXPORT,
     EXPORT_ALL,
 )
@@ -156,6 +162,10 @@ class RunFolder:
     @property
     def posttrain(self) -> Path:
         return self.root / POSTTRAIN
+
+    @property
+    def probe_report(self) -> Path:
+        return self.root / PROBE_MD
 
     def shard(self, rank: int) -> Path:
         return self.shards / f"rank{rank}.jsonl"

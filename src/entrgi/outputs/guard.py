@@ -28,8 +28,10 @@ class FolderHasResults(ValueError):
 
 
 def _posttrain_results(run: RunFolder) -> list[str]:
-    """The files of a post-training run (``python -m entrgi.posttrain``) that ``run`` holds."""
-    return [p.name for p in (run.train_history, run.checkpoints, run.adapter, run.posttrain) if p.exists()]
+    """The files of a post-training run (``python -m entrgi.posttrain``) or a probe (``python -m entrgi.probe``)
+    that ``run`` holds."""
+    kept = (run.train_history, run.checkpoints, run.adapter, run.posttrain, run.probe_report)
+    return [p.name for p in kept if p.exists()]
 
 
 def holds_results(folder: Path | str) -> bool:

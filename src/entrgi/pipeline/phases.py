@@ -17,7 +17,6 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-import torch
 from hydra.utils import instantiate
 from lightning.fabric.utilities.rank_zero import rank_zero_only
 from lightning.pytorch import Trainer
@@ -42,6 +41,7 @@ from entrgi.outputs.generations import (
 )
 from entrgi.outputs.identity import run_identity
 from entrgi.outputs.metrics import Generated, RunSetup, run_metrics, write_metrics
+from entrgi.pipeline.builders import build_denoiser, build_judge, drop_too_long, load_models
 from entrgi.pipeline.callbacks.progress import PromptProgressBar
 from entrgi.pipeline.callbacks.stop import StopAfterBatch
 from entrgi.pipeline.callbacks.wandb_stream import batch_logger
@@ -49,7 +49,7 @@ from entrgi.pipeline.callbacks.writer import JsonlPredictionWriter
 from entrgi.pipeline.console import print_summary
 from entrgi.pipeline.module import GuidedDenoisingModule
 from entrgi.pipeline.preempt import RunStopped, StopSignals, slurm_requeued
-from entrgi.pipeline.preflight import check_config, device_kwarg, model_devices
+from entrgi.pipeline.preflight import check_config, model_devices
 from entrgi.pipeline.run_folder import open_output, record_run
 from entrgi.pipeline.tracking import build_logger, finish_wandb, log_run
 
@@ -149,8 +149,7 @@ def build(
         devices.get("model", "its configured device"),
         devices.get("reward", "its configured device"),
     )
-    lm = instantiate(cfg.model, **device_kwarg(devices, "model"))
-    reward = instantiate(cfg.reward, **device_kwarg(devices, "reward"))
+    lm, reward = load_models(cfg, devices)
     items, too_long = drop_too_long(prompts.items, lm, schedule.max_new_tokens, cfg.data.get("on_invalid", "skip"))
     skipped = prompts.skipped | ({"too_long": too_long} if too_long else {})
     todo = filter_done(items, done)
@@ -194,17 +193,6 @@ def build(
         trainer=trainer,
         todo=todo,
         resumed=len(items) - len(todo),
-    )
-
-
-def build_denoiser(cfg: DictConfig, lm: DiffusionLM, reward: RewardModel, guidance, schedule) -> GuidedDenoiser:
-    """The guided denoiser a run's config describes (K, seed, chunk size, particles), over loaded models."""
-    return GuidedDenoiser(
-        *(lm, reward, guidance, schedule),
-        samples_per_prompt=cfg.samples_per_prompt,
-        seed=cfg.seed,
-        max_chunk_bytes=cfg.get("max_chunk_bytes"),
-        particles=instantiate(cfg.particles) if cfg.get("particles") else None,
     )
 
 
@@ -262,28 +250,6 @@ def summarize(
     metrics = run_metrics(built.setup, generated)
     write_metrics(output_dir, metrics)
     return records, metrics
-
-
-def drop_too_long(items: list[PromptItem], lm, max_new_tokens: int, on_invalid: str) -> tuple[list[PromptItem], int]:
-    """Prompts that do not fit the dLLM context next to the response: skipped and counted, or an error."""
-    if lm.max_length is None:
-        return items, 0
-    lengths = [len(x) for x in lm.prompt_ids([it.messages() for it in items])] if items else []
-    keep = [it for it, n in zip(items, lengths, strict=True) if n + max_new_tokens <= lm.max_length]
-    if len(keep) < len(items) and on_invalid == "error":
-        bad = next(it.sample_id for it, n in zip(items, lengths, strict=True) if n + max_new_tokens > lm.max_length)
-        raise ValueError(
-            f"sample {bad!r} does not fit the dLLM context ({lm.max_length} tokens) with "
-            f"schedule.max_new_tokens={max_new_tokens}; set data.on_invalid=skip to skip such prompts"
-        )
-    return keep, len(items) - len(keep)
-
-
-def build_judge(cfg: DictConfig, devices: dict[str, torch.device]):
-    """The ``judge`` group's judge on this rank's device, or None for ``judge=none``."""
-    if not cfg.get("judge") or "_target_" not in cfg.judge:
-        return None
-    return instantiate(cfg.judge, **device_kwarg(devices, "judge"))
 
 
 def _nothing_to_run(cfg: DictConfig, output_dir: Path, skipped: dict[str, int], guidance: Guidance) -> dict[str, Any]:

@@ -87,7 +87,7 @@ class StopSignals:
             signal.signal(signum, handler)
         self._previous = {}
 
-    def stopped(self, written: int, total: int) -> RunStopped:
+    def stopped(self, written: int, total: int, unit: str = "prompts") -> RunStopped:
         """The exception that ends the run (and, for SIGUSR1 under SLURM, the requeue it asked for)."""
         assert self.signum is not None
         name = signal.Signals(self.signum).name
@@ -99,11 +99,12 @@ class StopSignals:
         message = (
             f"stopped on {name} once the batch in flight was written ({written} of this invocation's {total} "
             "prompts written by this process); "
-            + (
-                "the SLURM job is requeued and will resume by itself"
-                if requeued
-                else f"resume with resume=true: {resume_command()}"
-            )
+            if unit == "prompts"
+            else f"stopped on {name} once the step in flight was checkpointed ({written} of {total} {unit} done); "
+        ) + (
+            "the SLURM job is requeued and will resume by itself"
+            if requeued
+            else f"resume with resume=true: {resume_command()}"
         )
         return RunStopped(self.signum, message)
 

@@ -22,7 +22,9 @@ from entrgi.analysis.probe_report import write_probe_report
 from entrgi.engine.checks import require_positive
 from entrgi.engine.denoiser import GuidedDenoiser
 from entrgi.engine.probe import ProbeSettings, SoftReadProbe, stage_steps
-from entrgi.pipeline.preflight import device_kwarg, model_devices
+from entrgi.pipeline.builders import load_models
+from entrgi.pipeline.preflight import check_config, model_devices
+from entrgi.pipeline.run_folder import open_job, record_run
 
 log = logging.getLogger(__name__)
 
@@ -44,12 +46,24 @@ def run(cfg: DictConfig, command: str | None = None) -> dict[str, Path]:
     """Generate ``probe.prompts`` prompts x K unguided trajectories, probe them, write the report.
     Returns the written files (``markdown``, ``csv``, ``rows``, ``plot``)."""
     start = time.perf_counter()
-    settings = settings_of(cfg)
+    check_probe_config(cfg)
+    with open_job(cfg, cfg.probe.output_dir) as output_dir:  # locked, a folder with results refused
+        record_run(cfg, output_dir, "probe")
+        return _probe(cfg, output_dir, command, start)
+
+
+def check_probe_config(cfg: DictConfig) -> None:
+    """A run's checks (``preflight.check_config``) and the probe's own; no model is loaded."""
+    check_config(cfg)
+    settings_of(cfg)
     require_positive(cfg.probe.prompts, "probe.prompts")
-    require_positive(cfg.samples_per_prompt, "samples_per_prompt (K)")
-    require_positive(cfg.data.batch_size, "data.batch_size")
     if not cfg.probe.get("output_dir"):
         raise ValueError("probe.output_dir is required (the job folder by default)")
+    stage_steps(list(cfg.probe.stages), instantiate(cfg.schedule).steps)
+
+
+def _probe(cfg: DictConfig, output_dir: Path, command: str | None, start: float) -> dict[str, Path]:
+    settings = settings_of(cfg)
     schedule = instantiate(cfg.schedule)
     steps = stage_steps(list(cfg.probe.stages), schedule.steps)
     stage_of = {}
@@ -59,8 +73,7 @@ def run(cfg: DictConfig, command: str | None = None) -> dict[str, Path]:
     if not items:
         raise ValueError("the data gave no prompt to probe (see data.*)")
     devices = model_devices(cfg)
-    lm = instantiate(cfg.model, **device_kwarg(devices, "model"))
-    reward = instantiate(cfg.reward, **device_kwarg(devices, "reward"))
+    lm, reward = load_models(cfg, devices)
     probe = SoftReadProbe(steps, settings)
     k = cfg.samples_per_prompt
     denoiser = GuidedDenoiser(
@@ -69,16 +82,16 @@ def run(cfg: DictConfig, command: str | None = None) -> dict[str, Path]:
     rows, finals = [], []
     for first in range(0, len(items), cfg.data.batch_size):
         batch = items[first : first + cfg.data.batch_size]
-        probe.rows = []
         out = denoiser.generate(batch)
-        for r in probe.rows:
+        measured = probe.take_rows()
+        for r in measured:
             r |= {"stage": stage_of[r["step"]], "sample_id": batch[r["row"] // k].sample_id, "k": r["row"] % k}
-        rows += probe.rows
+        rows += measured
         finals += out.rewards.flatten().tolist()
         log.info("probed %d / %d prompts", min(first + len(batch), len(items)), len(items))
     wall = time.perf_counter() - start
     header = _header(cfg, command, steps, schedule, len(items), finals, wall, torch.get_num_threads())
-    written = write_probe_report(cfg.probe.output_dir, rows, header, plots=cfg.probe.get("draw_plot", True))
+    written = write_probe_report(output_dir, rows, header, plots=cfg.probe.get("draw_plot", True))
     log.info("probe report: %s (%.0f s)", written["markdown"], wall)
     return written
 

@@ -6,12 +6,15 @@ restarted with the same command plus ``resume=true`` ends with every sample_id e
 records written before the kill unchanged byte for byte. A half-written last line of a shard is cut
 off before anything is appended and its sample is redone.
 
-What must match (:func:`generation_keys`): every key under ``model``, ``reward``, ``guidance``,
-``schedule``, ``particles`` and ``data`` except ``data.limit`` (and ``data.source.limit``, which follows it) and
-``data.batch_size``, plus ``seed``, ``samples_per_prompt`` and ``save_entropy_maps`` — the keys that
-change a record. ``data.limit`` may differ (a bigger limit extends the run, a smaller one finishes a
-prefix); judges, loggers, paths, trainer (devices, strategy), ``data.batch_size`` and
-``max_chunk_bytes`` may differ too.
+What must match is a :class:`ResumeRule`, one per job, all built on :data:`GENERATION_GROUPS` (the one list of
+the config groups that change what is generated). For ``entrgi.run`` (:data:`RUN_RESUME`,
+:func:`generation_keys`): every key under ``model``, ``reward``, ``guidance``, ``schedule``, ``particles`` and
+``data`` except ``data.limit`` (and ``data.source.limit``, which follows it) and ``data.batch_size``, plus
+``seed``, ``samples_per_prompt`` and ``save_entropy_maps`` — the keys that change a record. For
+``entrgi.posttrain`` (:data:`POSTTRAIN_RESUME`) also ``objective``, ``lora`` and ``posttrain`` (the steps still to
+take; the LR schedule spans ``posttrain.max_steps``) and ``max_chunk_bytes``. In a run ``data.limit`` may differ
+(a bigger limit extends the run, a smaller one finishes a prefix); judges, loggers, paths, trainer (devices,
+strategy), ``data.batch_size`` and ``max_chunk_bytes`` may differ too.
 
 Folders written by earlier versions resume too: a ``_target_`` is compared by its class (and
 constructor), not its module path (the engine moved to ``entrgi.engine``), and a key added since
@@ -22,6 +25,7 @@ written with.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,16 +38,49 @@ from entrgi.outputs.identity import FIDELITY_DEFAULTS
 
 log = logging.getLogger(__name__)
 
-_GROUPS = ("model", "reward", "guidance", "schedule", "data", "particles")
+# The config groups that change what a job generates: the one list every resume rule starts from.
+GENERATION_GROUPS = ("model", "reward", "guidance", "schedule", "data", "particles")
 # A group added since run folders were first written, and what its absence meant.
 ADDED_GROUPS = {"particles._target_": "NoParticles"}
-_TOP_LEVEL = ("seed", "samples_per_prompt", "save_entropy_maps")
-# data.source.limit: ${..limit}; the layers post-training would adapt do not change generations
-_MAY_DIFFER = ("data.limit", "data.source.limit", "data.batch_size", "model.lora_target_modules")
-RULE = (
-    "resume=true requires the saved run's model.*, reward.*, guidance.*, schedule.*, particles.*, data.* "
-    "(except data.limit and data.batch_size), seed, samples_per_prompt and save_entropy_maps"
+
+
+@dataclass(frozen=True)
+class ResumeRule:
+    """The keys a resumed job must keep: every key under ``groups`` and the top-level ``top``, except
+    ``may_differ`` (and, with ``devices_may_differ``, each group's ``.device``, where a model sits)."""
+
+    groups: tuple[str, ...]
+    top: tuple[str, ...]
+    may_differ: tuple[str, ...]
+    devices_may_differ: bool = False
+
+    def keeps(self, key: str) -> bool:
+        return (
+            (key in self.top or key.split(".", 1)[0] in self.groups)
+            and key not in self.may_differ
+            and not (self.devices_may_differ and key.endswith(".device"))
+        )
+
+    def sentence(self) -> str:
+        """What the rule asks, for the refusal's message."""
+        groups = ", ".join(f"{g}.*" for g in self.groups)
+        except_ = ", ".join(self.may_differ)
+        return f"resume=true requires the saved run's {groups} (except {except_}) and {', '.join(self.top)}"
+
+
+RUN_RESUME = ResumeRule(
+    groups=GENERATION_GROUPS,
+    top=("seed", "samples_per_prompt", "save_entropy_maps"),
+    # data.source.limit: ${..limit}; the layers post-training would adapt do not change generations
+    may_differ=("data.limit", "data.source.limit", "data.batch_size", "model.lora_target_modules"),
 )
+POSTTRAIN_RESUME = ResumeRule(
+    groups=(*GENERATION_GROUPS, "objective", "lora", "posttrain"),
+    top=("seed", "samples_per_prompt", "max_chunk_bytes"),
+    may_differ=("posttrain.checkpoint_every", "posttrain.gradient_checkpointing", "data.batch_size"),
+    devices_may_differ=True,
+)
+RULE = RUN_RESUME.sentence()
 
 
 # Generation keys added after run folders were first written: the fidelity keys (issue 17,
@@ -72,8 +109,9 @@ def flatten_config(tree: Any, prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def generation_keys(config: dict[str, Any]) -> dict[str, Any]:
-    """The flattened keys of a resolved config that change generations (the module docstring's rule)."""
+def generation_keys(config: dict[str, Any], rule: ResumeRule = RUN_RESUME) -> dict[str, Any]:
+    """The flattened keys of a resolved config that ``rule`` keeps (default: those that change a run's
+    generations); ``_target_`` by class, keys added since the folder was written at their defaults."""
     flat = flatten_config(config)
     for key, default in ADDED_GROUPS.items():  # a folder written before the group existed
         if not any(k.startswith(key.split(".", 1)[0] + ".") for k in flat):
@@ -83,15 +121,15 @@ def generation_keys(config: dict[str, Any]) -> dict[str, Any]:
         if any(k.startswith(group + ".") for k in flat):
             flat.setdefault(key, default)
     return {
-        key: target_key(value) if key.endswith("_target_") else value
-        for key, value in flat.items()
-        if (key in _TOP_LEVEL or key.split(".", 1)[0] in _GROUPS) and key not in _MAY_DIFFER
+        key: target_key(value) if key.endswith("_target_") else value for key, value in flat.items() if rule.keeps(key)
     }
 
 
-def config_differences(saved: dict[str, Any], current: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
-    """``{key: (saved value, current value)}`` for the generation keys that differ (missing: ``<absent>``)."""
-    return differing(generation_keys(saved), generation_keys(current))
+def config_differences(
+    saved: dict[str, Any], current: dict[str, Any], rule: ResumeRule = RUN_RESUME
+) -> dict[str, tuple[Any, Any]]:
+    """``{key: (saved value, current value)}`` for the keys ``rule`` keeps that differ (missing: ``<absent>``)."""
+    return differing(generation_keys(saved, rule), generation_keys(current, rule))
 
 
 def differing(old: dict[str, Any], new: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
@@ -128,6 +166,23 @@ def check_resume_config(output_dir: Path, cfg: DictConfig) -> None:
             f"({', '.join(diff)}):\n{lines}\n{RULE} to match, since they change generations "
             f"(data.limit, data.batch_size, judge, logger, paths, trainer and max_chunk_bytes may differ). "
             f"Pass the saved values (see {path}), or write to a new paths.output_dir."
+        )
+
+
+def check_training_config(output_dir: Path, cfg: DictConfig) -> None:
+    """Refuse ``resume=true`` of a post-training run whose saved config differs in a key that shapes the steps
+    still to take (:data:`POSTTRAIN_RESUME`), naming each; nothing to check without a saved config."""
+    path = RunFolder(output_dir).config
+    if not path.is_file():
+        return
+    saved = OmegaConf.to_container(OmegaConf.load(path), resolve=False)
+    diff = config_differences(saved, OmegaConf.to_container(cfg, resolve=True), POSTTRAIN_RESUME)
+    if diff:
+        lines = "\n".join(f"  {k}: saved {old!r}, now {new!r}" for k, (old, new) in diff.items())
+        raise ValueError(
+            f"resume=true refused: {output_dir} was trained with different settings ({', '.join(diff)}):\n{lines}\n"
+            f"{POSTTRAIN_RESUME.sentence()} (posttrain.max_steps too: the linear LR schedule spans it). "
+            f"Pass the saved values (see {path}), or train into a new paths.output_dir."
         )
 
 

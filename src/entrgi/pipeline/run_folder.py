@@ -1,18 +1,21 @@
-"""The run folder as one job holds it: locked, checked before any model loads, and recorded.
+"""The job lifecycle's folder phases, shared by ``entrgi.run``, ``entrgi.posttrain`` and ``entrgi.probe``: the
+folder a job holds, locked, checked before any model loads, and recorded.
 
-``open_output`` is the pipeline's second phase (after ``preflight.check_config``): global rank 0
-locks the folder for the whole run (``outputs/lock.py``: one run per folder), a fresh run refuses a
-folder with results or moves them aside with ``overwrite=true`` (``outputs/guard.py``), and
-``resume=true`` refuses one of different settings and recovers what an interrupted invocation left
-(``pipeline/resume.py``). ``record_run`` writes the resolved config and the run info, with the W&B
-run id that a resumed run continues.
+``open_job`` is every job's second phase (after its config check): global rank 0 locks the folder for the
+whole job (``outputs/lock.py``: one job per folder), a fresh job refuses a folder with results or moves them
+aside with ``overwrite=true`` (``outputs/guard.py``), and ``resume=true`` runs the job's own resume hook (a run:
+``resume.prepare_resume``, its settings checked by ``resume.RUN_RESUME``; post-training: its settings by
+``resume.POSTTRAIN_RESUME`` and its checkpoint). ``record_run`` writes the resolved config and the run info
+(git commit, torch, the method, Hydra's choices), with the W&B run id that a resumed job continues. Each job
+adds only its own phases; the clean stop on signals is ``preempt.StopSignals`` with the job's callback
+(``callbacks/stop.py``).
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 import torch
@@ -29,18 +32,30 @@ from entrgi.pipeline.resume import prepare_resume
 
 
 @contextmanager
-def open_output(cfg: DictConfig) -> Iterator[Path]:
-    """The output folder, held by this run and checked (see the module docstring)."""
-    output_dir = Path(cfg.paths.output_dir)
+def open_job(
+    cfg: DictConfig,
+    output_dir: Path | str | None = None,
+    *,
+    on_resume: Callable[[Path, DictConfig], None] | None = None,
+) -> Iterator[Path]:
+    """The job's folder (``paths.output_dir`` unless given), held by this job and checked (see the module
+    docstring); ``on_resume(folder, cfg)`` runs on rank 0 under the lock when ``resume=true``."""
+    output_dir = Path(output_dir if output_dir is not None else cfg.paths.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     if rank_zero_only.rank != 0:  # DDP ranks write into the folder their rank 0 holds
         yield output_dir
         return
     with RunLock(output_dir):
-        check_fresh(output_dir, resume=bool(cfg.resume), overwrite=bool(cfg.get("overwrite", False)))
-        if cfg.resume:
-            prepare_resume(output_dir, cfg)
+        resume = bool(cfg.get("resume", False))
+        check_fresh(output_dir, resume=resume, overwrite=bool(cfg.get("overwrite", False)))
+        if resume and on_resume is not None:
+            on_resume(output_dir, cfg)
         yield output_dir
+
+
+def open_output(cfg: DictConfig) -> AbstractContextManager[Path]:
+    """``entrgi.run``'s folder: :func:`open_job` with the run's resume (``resume.prepare_resume``)."""
+    return open_job(cfg, on_resume=prepare_resume)
 
 
 def record_run(cfg: DictConfig, output_dir: Path, method: str) -> str | None:
@@ -49,7 +64,7 @@ def record_run(cfg: DictConfig, output_dir: Path, method: str) -> str | None:
     if rank_zero_only.rank != 0:
         return None
     wandb_id = wandb_run_id(cfg, output_dir)
-    if not cfg.resume:  # a fresh run owns its folder's results
+    if not cfg.get("resume", False):  # a fresh run owns its folder's results
         clear_results(output_dir)
     write_config(output_dir, OmegaConf.to_yaml(cfg, resolve=True))
     info = git_commit() | {"torch": torch.__version__, "method": method} | hydra_choices()

@@ -6,7 +6,7 @@ from entrgi.engine.guidance.gradient import GradientGuidance
 from entrgi.engine.guidance.guidance import Guidance, GuidanceStats
 from entrgi.engine.guidance.objective import RewardObjective
 from entrgi.engine.guidance.stats import masked_stats, normalized_entropy
-from entrgi.engine.guidance.weights import WEIGHT_POLICIES, WeightPolicy, parse_weight
+from entrgi.engine.guidance.weights import WeightPolicy, parse_weight, weight_policies
 
 __all__ = [
     "GradientGuidance",
@@ -14,9 +14,9 @@ __all__ = [
     "GuidanceStats",
     "NoGuidance",
     "RewardObjective",
-    "WEIGHT_POLICIES",
     "WeightPolicy",
     "masked_stats",
     "normalized_entropy",
     "parse_weight",
+    "weight_policies",
 ]

@@ -7,6 +7,8 @@ every other row computes exactly what it would in a run without the fault.
 
 from __future__ import annotations
 
+from typing import Protocol
+
 import torch
 
 
@@ -14,6 +16,28 @@ def finite_rows(reward: torch.Tensor, grad_embeds: torch.Tensor) -> torch.Tensor
     """[N] bool: the trajectory's reward [N] and its gradient w.r.t. the response embeddings
     [N, L, D] are all finite. Stays on the device."""
     return torch.isfinite(reward) & torch.isfinite(grad_embeds).flatten(1).all(-1)
+
+
+class RowUpdate(Protocol):
+    """What :meth:`GradientGuidance.ascend` drives with each chunk's gradient of phi: :class:`RowAdam` steps on
+    it, :class:`GradientCapture` keeps it."""
+
+    def begin_step(self) -> None: ...
+
+    def update(self, rows: slice, grad: torch.Tensor, keep: torch.Tensor | None = None) -> None: ...
+
+
+class GradientCapture:
+    """A :class:`RowUpdate` that writes each chunk's gradient into ``out`` [R, V] instead of stepping."""
+
+    def __init__(self, out: torch.Tensor):
+        self.out = out
+
+    def begin_step(self) -> None:
+        pass
+
+    def update(self, rows: slice, grad: torch.Tensor, keep: torch.Tensor | None = None) -> None:
+        self.out[rows] = grad
 
 
 class RowAdam:

@@ -25,10 +25,12 @@ Statistics per guided step (:data:`~entrgi.engine.guidance.guidance.GuidanceStat
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 
 from entrgi.engine.checks import require_bool, require_choice, require_positive, require_range
-from entrgi.engine.guidance.adam import RowAdam, finite_rows
+from entrgi.engine.guidance.adam import RowAdam, RowUpdate, finite_rows
 from entrgi.engine.guidance.guidance import Guidance, GuidanceStats
 from entrgi.engine.guidance.objective import RewardObjective
 from entrgi.engine.guidance.stats import masked_stats, normalized_entropy
@@ -40,6 +42,15 @@ from entrgi.engine.schedule.sampling import TokenSampler
 
 NORMALIZATIONS = ("log_vocab", "log_support")
 METHODS = {"zero": "expectation", "one": "aps", "entropy": "entrgi"}  # weight spec -> method label
+
+
+class RelaxedInput(NamedTuple):
+    """What the reward reads at one inner step (:meth:`GradientGuidance.relaxed_input`)."""
+
+    embeds: torch.Tensor  # [N, L, D] e_hat at the active positions, E_R[token] elsewhere
+    current: torch.Tensor  # [N, L] tokens, argmax at the active positions (they locate the first stop token)
+    w: torch.Tensor  # [N, G] the straight-through weight
+    targets: SoftTargets | None  # q, the drawn tokens and w in the reward's vocabulary, for rewards that read them
 
 
 def relaxed_probs(phi: torch.Tensor, temperature: float, scaled: torch.Tensor | None = None) -> torch.Tensor:
@@ -127,7 +138,7 @@ class GradientGuidance(Guidance):
         return f"{self.method}({','.join(knobs)})"
 
     @torch.no_grad()
-    def _embed(
+    def relaxed_input(
         self,
         phi: torch.Tensor,
         tokens: torch.Tensor,
@@ -136,7 +147,7 @@ class GradientGuidance(Guidance):
         at: StepPositions,
         draw: int,
         entropy: torch.Tensor | None = None,
-    ):
+    ) -> RelaxedInput:
         """e_hat at the active covered positions, E_R[token] elsewhere, chunk by chunk over phi's rows.
 
         Returns (embeds [N, L, D], current tokens [N, L] (argmax at active positions; they locate
@@ -177,7 +188,7 @@ class GradientGuidance(Guidance):
             top[sl] = chunk.argmax(-1)
         e_hard = objective.hard(hard)
         # e_hat = e_soft + sg(w (e_hard - e_soft)): this is its value; the stop-gradient is the backward's
-        # (_ascend differentiates e_soft = q @ E_R only, so the hard sample and w carry no gradient)
+        # (ascend differentiates e_soft = q @ E_R only, so the hard sample and w carry no gradient)
         e_hat = e_soft + w[:, None].to(e_soft.dtype) * (e_hard - e_soft)
         current = at.gather(tokens)
         e_hat = torch.where(
@@ -195,21 +206,22 @@ class GradientGuidance(Guidance):
                 drawn=objective.reward_ids(hard).view(n, width),
                 weight=w.view(n, width),
             )
-        return embeds, current, w.view(n, width), targets
+        return RelaxedInput(embeds, current, w.view(n, width), targets)
 
     @torch.no_grad()
-    def _ascend(
+    def ascend(
         self,
         phi: torch.Tensor,
         grad_embeds: torch.Tensor,
         objective: RewardObjective,
         sampler: TokenSampler,
         at: StepPositions,
-        adam: RowAdam,
+        adam: RowUpdate,
         update: torch.Tensor,
         ok: torch.Tensor | None = None,
     ) -> None:
-        """One Adam step on phi [N, G, V] from the gradient of the loss w.r.t. the response embeddings.
+        """One Adam step on phi [N, G, V] from the gradient of the loss w.r.t. the response embeddings (``adam``:
+        any :class:`RowUpdate`; :class:`GradientCapture` keeps the gradient instead, for the probe).
 
         d loss / d phi = softmax_backward(grad_e @ E_R^T, softmax(phi / tau)) / tau at active rows
         (the straight-through term carries no gradient), chunk by chunk, each chunk updated at once.
@@ -253,7 +265,7 @@ class GradientGuidance(Guidance):
         faults = torch.zeros(phi.shape[0], device=phi.device)  # [N] inner steps skipped
         for m in range(self.inner_steps):
             # at m = 0 phi equals the logits: reuse their entropy
-            embeds, current, w, targets = self._embed(
+            embeds, current, w, targets = self.relaxed_input(
                 phi, tokens, objective, sampler, at, draw_id(at.index, DRAW_GUIDANCE, m), entropy if m == 0 else None
             )
             embeds.requires_grad_(True)
@@ -265,14 +277,14 @@ class GradientGuidance(Guidance):
                 reward_before = reward.detach()
             ok = finite_rows(reward.detach(), grad_embeds).to(phi.device)  # [N] a fault skips this inner step
             faults += (~ok).float()
-            self._ascend(phi, grad_embeds, objective, sampler, at, adam, update, ok)
+            self.ascend(phi, grad_embeds, objective, sampler, at, adam, update, ok)
         del adam
         stats: GuidanceStats = {}
         stats["w_mean"], stats["w_min"], stats["w_max"] = masked_stats(w, update)  # nan for unguided trajectories
         stats["reward_soft_before"] = reward_before
         if self.track_final_reward:
             with torch.no_grad():
-                embeds, current, _, targets = self._embed(
+                embeds, current, _, targets = self.relaxed_input(
                     phi, tokens, objective, sampler, at, draw_id(at.index, DRAW_GUIDANCE, self.inner_steps)
                 )
                 stats["reward_soft_after"] = objective.score(embeds, current, targets)

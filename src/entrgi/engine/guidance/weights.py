@@ -13,10 +13,14 @@ from abc import ABC, abstractmethod
 
 import torch
 
+from entrgi.engine.plugins import names, resolve
+
 
 class WeightPolicy(ABC):
     uses_entropy: bool = True
     spec: str
+    # False when w = 0 everywhere: e_hat = softmax(phi / tau) @ E_R, so the input does not depend on the hard draw
+    depends_on_draw: bool = True
 
     @abstractmethod
     def __call__(self, h: torch.Tensor) -> torch.Tensor:
@@ -25,7 +29,9 @@ class WeightPolicy(ABC):
 
 class ZeroWeight(WeightPolicy):
     uses_entropy = False
+    depends_on_draw = False
     spec = "zero"
+    aliases = ("expectation",)
 
     def __call__(self, h):
         return torch.zeros_like(h)
@@ -34,6 +40,7 @@ class ZeroWeight(WeightPolicy):
 class OneWeight(WeightPolicy):
     uses_entropy = False
     spec = "one"
+    aliases = ("ste",)
 
     def __call__(self, h):
         return torch.ones_like(h)
@@ -55,6 +62,7 @@ class OneMinusEntropyWeight(WeightPolicy):
 
 class ConstantWeight(WeightPolicy):
     uses_entropy = False
+    spec, takes_value, default_value = "constant", True, None  # the instance's spec: constant:<value>
 
     def __init__(self, value: float):
         if not 0.0 <= value <= 1.0:
@@ -69,6 +77,8 @@ class ConstantWeight(WeightPolicy):
 class ThresholdWeight(WeightPolicy):
     """w = 1 where h >= theta (uncertain positions get the hard token), else 0."""
 
+    spec, takes_value = "threshold", True
+
     def __init__(self, theta: float = 0.5):
         if not 0.0 <= theta <= 1.0:
             raise ValueError(f"guidance.weight threshold must lie in [0, 1], got {theta}")
@@ -82,6 +92,8 @@ class ThresholdWeight(WeightPolicy):
 class PowerWeight(WeightPolicy):
     """w = h ** gamma."""
 
+    spec, takes_value = "power", True
+
     def __init__(self, gamma: float = 2.0):
         if not gamma > 0:
             raise ValueError(f"guidance.weight power must be > 0, got {gamma}")
@@ -92,35 +104,14 @@ class PowerWeight(WeightPolicy):
         return h.clamp_min(0.0) ** self.gamma
 
 
-_SIMPLE = {
-    "zero": ZeroWeight,
-    "expectation": ZeroWeight,
-    "one": OneWeight,
-    "ste": OneWeight,
-    "entropy": EntropyWeight,
-    "one_minus_entropy": OneMinusEntropyWeight,
-}
-_PARAM = {"constant": (ConstantWeight, None), "threshold": (ThresholdWeight, 0.5), "power": (PowerWeight, 2.0)}
-WEIGHT_POLICIES = sorted(_SIMPLE) + [f"{k}:<value>" for k in _PARAM]
-
-
 def parse_weight(spec: str | float | WeightPolicy) -> WeightPolicy:
-    """``"entropy"``, ``"constant:0.5"``, ``0.5`` (constant), or a policy instance."""
-    if isinstance(spec, WeightPolicy):
-        return spec
+    """``"entropy"``, ``"constant:0.5"``, ``0.5`` (constant), or a policy instance (``engine/plugins.resolve``
+    over every ``WeightPolicy`` with a ``spec``, yours included once imported)."""
     if isinstance(spec, (int, float)) and not isinstance(spec, bool):
         return ConstantWeight(float(spec))
-    name, _, arg = str(spec).partition(":")
-    if name in _SIMPLE and not arg:
-        return _SIMPLE[name]()
-    if name in _PARAM:
-        cls, default = _PARAM[name]
-        if not arg and default is None:
-            raise ValueError(f"guidance.weight={spec!r} needs a value, e.g. '{name}:0.5'")
-        try:
-            return cls(float(arg)) if arg else cls(default)
-        except ValueError as err:
-            if "guidance.weight" in str(err):
-                raise
-            raise ValueError(f"guidance.weight={spec!r}: {arg!r} is not a number") from None
-    raise ValueError(f"guidance.weight={spec!r} is not a weight policy; choose one of {WEIGHT_POLICIES}")
+    return resolve(WeightPolicy, spec, "guidance.weight")
+
+
+def weight_policies() -> list[str]:
+    """The shorthands ``guidance.weight`` accepts."""
+    return names(WeightPolicy)

@@ -5,9 +5,12 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 import torch
+
+from entrgi.engine.positions import StepPositions
 
 
 @dataclass
@@ -27,17 +30,61 @@ class ParticleState:
         return cls(zeros, zeros.clone(), zeros.clone())
 
 
-class Particles:
-    """No particles: every trajectory runs on its own (the default)."""
+class Particles(ABC):
+    """What the denoiser calls on its particles (``engine/denoiser.py``), and nothing else.
 
-    name = "none"
-    needs_reward = False
-    fill = "argmax"
-    fill_samples = 1
+    ``start`` at the first step (the state the denoiser carries and copies along resampled rows; None when
+    there is none); after a step where ``due`` is true: ``estimates`` of each trajectory's final text, their
+    rewards (scored by the denoiser through the guidance reward) through ``combine_rewards``, then ``update``,
+    which returns each slot's ancestor row and the trace's statistics. ``needs_reward``: the denoiser must
+    build the reward bridge even for a guidance that reads no reward.
+    """
 
+    name: str
+    needs_reward: bool = False
+
+    @abstractmethod
+    def start(self, n: int, device: torch.device | str) -> ParticleState | None:
+        """The state of ``n`` = B*K trajectories before the first step."""
+
+    @abstractmethod
     def due(self, step: int, steps: int) -> bool:
-        return False
+        """Whether to evaluate potentials (and perhaps resample) after ``step`` of ``steps``."""
+
+    @abstractmethod
+    def estimates(
+        self, resp: torch.Tensor, phi: torch.Tensor, at: StepPositions, mask_id: int, step: int
+    ) -> list[torch.Tensor]:
+        """Estimates [N, L] of each trajectory's final response from its canvas ``resp`` and the logits."""
+
+    @abstractmethod
+    def combine_rewards(self, rewards: list[torch.Tensor]) -> torch.Tensor:
+        """The [N] rewards of the estimates (one [N] tensor per estimate) as one [N] reward."""
+
+    @abstractmethod
+    def update(
+        self, state: ParticleState, reward: torch.Tensor, prompt_keys: torch.Tensor, k: int, step: int, steps: int
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """-> (rows [N]: each slot's ancestor among its own prompt's K rows; statistics, each [N])."""
 
 
 class NoParticles(Particles):
-    """``particles=none``."""
+    """``particles=none``: never due, no state; every trajectory runs on its own (bit-identical to a denoiser
+    without particles). Its other methods are the identity, should anything call them."""
+
+    name = "none"
+
+    def start(self, n, device):
+        return None
+
+    def due(self, step, steps):
+        return False
+
+    def estimates(self, resp, phi, at, mask_id, step):
+        return [resp]
+
+    def combine_rewards(self, rewards):
+        return rewards[0]
+
+    def update(self, state, reward, prompt_keys, k, step, steps):
+        return torch.arange(reward.shape[0], device=reward.device), {}

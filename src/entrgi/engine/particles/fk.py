@@ -22,8 +22,9 @@ import torch
 from entrgi.engine import rng
 from entrgi.engine.checks import require_positive
 from entrgi.engine.particles.base import Particles, ParticleState
-from entrgi.engine.particles.potentials import ANNEALS, POTENTIALS, log_potential
+from entrgi.engine.particles.potentials import ANNEALS, Potential, log_potential
 from entrgi.engine.particles.resampling import METHODS, effective_sample_size, multinomial, systematic
+from entrgi.engine.plugins import resolve
 from entrgi.engine.positions import StepPositions
 
 FILLS = ("argmax", "sample")
@@ -41,7 +42,7 @@ class FKSteering(Particles):
         self,
         *,
         every: int = 4,
-        potential: str = "diff",
+        potential: str | Potential = "diff",
         lam: float = 1.0,
         anneal: str = "none",
         resample: str = "systematic",
@@ -51,8 +52,8 @@ class FKSteering(Particles):
     ):
         require_positive(every, "particles.every")
         require_positive(fill_samples, "particles.fill_samples")
+        potential = resolve(Potential, potential, "particles.potential")
         for value, choices, key in (
-            (potential, POTENTIALS, "potential"),
             (anneal, ANNEALS, "anneal"),
             (resample, METHODS, "resample"),
             (fill, FILLS, "fill"),
@@ -66,6 +67,9 @@ class FKSteering(Particles):
         self.every, self.potential, self.lam, self.anneal = int(every), potential, float(lam), anneal
         self.resample, self.ess_threshold = resample, float(ess_threshold)
         self.fill, self.fill_samples = fill, int(fill_samples)
+
+    def start(self, n: int, device: torch.device | str) -> ParticleState:
+        return ParticleState.start(n, device)
 
     def due(self, step: int, steps: int) -> bool:
         """Evaluate potentials after this step: every ``every`` steps and at the last one."""

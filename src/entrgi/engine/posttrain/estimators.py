@@ -79,7 +79,7 @@ class LogLikEstimator(ABC):
 class OneStepEstimator(LogLikEstimator):
     """d1's one-step estimate (``objective.estimator=one_step``)."""
 
-    name = "one_step"
+    name = spec = "one_step"
 
     def __init__(self, *, p_mask_prompt: float = 0.3, attend_past_stop: bool = False):
         super().__init__(p_mask_prompt=p_mask_prompt, attend_past_stop=attend_past_stop)
@@ -93,7 +93,7 @@ class OneStepEstimator(LogLikEstimator):
 class ElboEstimator(LogLikEstimator):
     """The masked-diffusion ELBO (``objective.estimator=elbo``), ``draws`` forwards per completion."""
 
-    name = "elbo"
+    name = spec = "elbo"
 
     def __init__(
         self, *, draws: int = 1, eps: float = 1e-3, p_mask_prompt: float = 0.0, attend_past_stop: bool = False

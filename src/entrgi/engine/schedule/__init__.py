@@ -1,7 +1,7 @@
-"""Denoising schedules: timesteps, commit counts, confidence algorithms, token sampling."""
+"""Denoising schedules: timesteps, commit counts, confidence rules, token sampling."""
 
-from entrgi.engine.schedule.confidence import CONFIDENCE
+from entrgi.engine.schedule.confidence import ConfidenceRule, confidence_rules
 from entrgi.engine.schedule.sampling import TokenSampler
 from entrgi.engine.schedule.schedule import DenoisingSchedule, StepOutput
 
-__all__ = ["CONFIDENCE", "DenoisingSchedule", "StepOutput", "TokenSampler"]
+__all__ = ["ConfidenceRule", "DenoisingSchedule", "StepOutput", "TokenSampler", "confidence_rules"]

@@ -12,11 +12,9 @@ from entrgi.engine.checks import require_choice, require_positive, require_range
 from entrgi.engine.positions import StepPositions
 from entrgi.engine.rng import DRAW_POSITIONS, DRAW_TOKENS, draw_id
 from entrgi.engine.schedule.confidence import (
-    CONFIDENCE,
     ENTROPY_FILTERS,
-    FILTERED_PRE_GUIDANCE,
-    PRE_GUIDANCE,
     ConfidenceInputs,
+    ConfidenceRule,
     check_alg,
     uses_filtered_statistic,
 )
@@ -57,7 +55,7 @@ class DenoisingSchedule:
         temperature: float = 1.0,
         top_p: float = 1.0,
         top_k: int | None = None,
-        alg: str = "entropy",
+        alg: str | ConfidenceRule = "entropy",
         alg_temp: float = 0.0,
         eps: float = 1e-3,
         eos_deprioritize: bool = True,
@@ -79,7 +77,8 @@ class DenoisingSchedule:
         )
         self.sampler = TokenSampler(temperature, top_p=top_p, top_k=top_k, filter_order=filter_order)
         self.entropy_filter = entropy_filter
-        self.alg = check_alg(alg)
+        self.rule = check_alg(alg)  # a ConfidenceRule
+        self.alg = self.rule.spec
         self.alg_temp = float(alg_temp)
         self.eps = float(eps)
         self.eos_deprioritize = eos_deprioritize
@@ -93,12 +92,11 @@ class DenoisingSchedule:
 
         ``guided``: whether the run's guidance uses the reward (``Guidance.requires_reward``);
         required under ``entropy_filter='authors'``, ignored otherwise."""
-        fn, on_filtered = PRE_GUIDANCE.get(self.alg), FILTERED_PRE_GUIDANCE.get(self.alg)
-        if fn is None:
+        if not self.rule.uses_pre:
             return None
-        if on_filtered is not None and uses_filtered_statistic(self.entropy_filter, guided):
-            return on_filtered(self.sampler.log_probs(logits))
-        return fn(logits, self.sampler.temperature)
+        if uses_filtered_statistic(self.entropy_filter, guided):
+            return self.rule.filtered_pre_guidance(self.sampler.log_probs(logits))
+        return self.rule.pre_guidance(logits, self.sampler.temperature)
 
     def step(
         self,
@@ -114,7 +112,7 @@ class DenoisingSchedule:
         tokens [N, L]; phi [N, G, V] at ``at.positions``; stop_ids [S]; ``pre`` [N, G] from
         :meth:`pre_guidance`. Vocabulary-sized work runs in chunks of rows.
         """
-        if at.count is not None and self.alg == "origin":
+        if at.count is not None and self.rule.per_position:
             raise ValueError(
                 "schedule.step with gathered masked positions needs a confidence algorithm, not "
                 "alg='origin' (its per-position coin flips leave trajectories with different masked counts)"
@@ -139,12 +137,12 @@ class DenoisingSchedule:
         rows = phi.reshape(-1, vocab)
         pre_rows = None if pre is None else pre.reshape(-1)
         sampled = torch.empty(rows.shape[0], dtype=torch.long, device=phi.device)
-        conf = None if self.alg == "origin" else torch.empty(rows.shape[0], dtype=torch.float64, device=phi.device)
+        conf = None if self.rule.per_position else torch.empty(rows.shape[0], dtype=torch.float64, device=phi.device)
         for sl in at.row_chunks(rows.shape[0], vocab):
             log_probs = self.sampler.log_probs(rows[sl])
             sampled[sl] = self.sampler.draw(log_probs, u_tok[sl])
             if conf is not None:
-                conf[sl] = CONFIDENCE[self.alg](
+                conf[sl] = self.rule.score(
                     ConfidenceInputs(sampled[sl], log_probs, rows[sl], None if pre_rows is None else pre_rows[sl])
                 )
         return sampled.view(n, width), None if conf is None else conf.view(n, width)
@@ -164,7 +162,7 @@ class DenoisingSchedule:
         last = at.index == self.steps - 1
         t, s = ts[at.index], ts[at.index + 1]
         active = at.active
-        if self.alg == "origin":
+        if self.rule.per_position:
             u_pos = at.uniform(draw_id(at.index, DRAW_POSITIONS))
             return active if last else active & (u_pos < (1.0 - s / t))
         if self.alg_temp > 0:

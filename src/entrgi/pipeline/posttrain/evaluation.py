@@ -15,7 +15,8 @@ import torch
 from entrgi.engine.denoiser import GuidedDenoiser
 from entrgi.engine.types import PromptItem
 
-# The per-prompt sums an evaluation adds up (over prompts, then over ranks).
+# The per-prompt sums an evaluation adds up (over prompts, then over ranks), and the two counts they are divided by.
+PROMPTS, JUDGED = "prompts", "judged"
 FIELDS = (
     "reward_k1",
     "reward_top1",
@@ -26,9 +27,9 @@ FIELDS = (
 )
 
 
-def score_batch(denoiser: GuidedDenoiser, judge, items: list[PromptItem]) -> torch.Tensor:
-    """Generate unguided for ``items``; -> [len(FIELDS) + 2] sums: each field summed over the prompts,
-    then the prompt count and the count of prompts the judge scored (nan judge scores left out)."""
+def score_batch(denoiser: GuidedDenoiser, judge, items: list[PromptItem]) -> dict[str, float]:
+    """Generate unguided for ``items``; -> named sums: each of :data:`FIELDS` summed over the prompts, ``prompts``
+    (their count) and ``judged`` (the count of prompts the judge scored; nan judge scores left out)."""
     out = denoiser.generate(items)
     r = out.rewards.double()  # [B, K]
     best = r.argmax(dim=1)
@@ -45,15 +46,23 @@ def score_batch(denoiser: GuidedDenoiser, judge, items: list[PromptItem]) -> tor
         judged = int(ok.sum())
         j = torch.where(ok[:, None], j, 0.0)
         sums |= {"judge_k1": j[:, 0].sum(), "judge_top1": j[rows, best].sum(), "judge_avg": j.mean(1).sum()}
-    values = [float(sums.get(f, 0.0)) for f in FIELDS] + [float(len(items)), float(judged)]
-    return torch.tensor(values, dtype=torch.float64)
+    return {f: float(sums.get(f, 0.0)) for f in FIELDS} | {PROMPTS: float(len(items)), JUDGED: float(judged)}
 
 
-def means(total: torch.Tensor) -> dict[str, float | None]:
-    """Summed ``score_batch`` vectors (over batches and ranks) -> each field's mean over prompts."""
-    prompts, judged = float(total[-2]), float(total[-1])
+def zero_sums() -> dict[str, float]:
+    """The sums of no prompt, in the fixed order every rank all-gathers them."""
+    return dict.fromkeys((*FIELDS, PROMPTS, JUDGED), 0.0)
+
+
+def add_sums(total: dict[str, float], more: dict[str, float]) -> dict[str, float]:
+    return {k: v + more.get(k, 0.0) for k, v in total.items()}
+
+
+def means(total: dict[str, float]) -> dict[str, float | None]:
+    """Summed ``score_batch`` results (over batches and ranks) -> each field's mean over prompts."""
+    prompts, judged = total.get(PROMPTS, 0.0), total.get(JUDGED, 0.0)
     out: dict[str, float | None] = {}
-    for i, field in enumerate(FIELDS):
+    for field in FIELDS:
         n = judged if field.startswith("judge") else prompts
-        out[field] = float(total[i]) / n if n else None
-    return out | {"prompts": int(prompts)}
+        out[field] = total.get(field, 0.0) / n if n else None
+    return out | {PROMPTS: int(prompts)}

@@ -13,13 +13,11 @@ from __future__ import annotations
 import logging
 import time
 import warnings
-from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
 import torch
 from hydra.utils import instantiate
-from lightning.fabric.utilities.rank_zero import rank_zero_only
 from lightning.pytorch.callbacks import ModelCheckpoint
 from omegaconf import DictConfig, OmegaConf
 
@@ -27,24 +25,21 @@ from entrgi.engine.checks import require_bool, require_positive
 from entrgi.engine.denoiser import GuidedDenoiser
 from entrgi.engine.guidance.bon import NoGuidance
 from entrgi.engine.models.adapters import add_lora, check_quantization, enable_gradient_checkpointing
-from entrgi.engine.posttrain import ElboEstimator, LogLikEstimator, OneStepEstimator
-from entrgi.outputs.atomic import write_json
+from entrgi.engine.plugins import resolve
+from entrgi.engine.posttrain import LogLikEstimator
 from entrgi.outputs.files import RunFolder
-from entrgi.outputs.guard import check_fresh
-from entrgi.outputs.lock import RunLock
 from entrgi.outputs.posttrain import read_history, truncate_after, write_summary
 from entrgi.outputs.provenance import git_commit
-from entrgi.outputs.settings import write_config
-from entrgi.pipeline.phases import build_denoiser, build_judge, drop_too_long
+from entrgi.pipeline.builders import build_denoiser, build_judge, drop_too_long, load_models
+from entrgi.pipeline.callbacks.stop import StopAfterStep
 from entrgi.pipeline.posttrain.module import PostTrainModule
-from entrgi.pipeline.preflight import check_config, device_kwarg, model_devices
-from entrgi.pipeline.resume import differing, flatten_config
-from entrgi.pipeline.tracking import build_logger
+from entrgi.pipeline.preempt import StopSignals
+from entrgi.pipeline.preflight import check_config, model_devices
+from entrgi.pipeline.resume import check_training_config
+from entrgi.pipeline.run_folder import open_job, record_run
+from entrgi.pipeline.tracking import build_logger, finish_wandb
 
 log = logging.getLogger(__name__)
-
-# objective.estimator -> its class; its keys are objective.<estimator>.* (conf/_base_objective.yaml)
-ESTIMATORS: dict[str, type[LogLikEstimator]] = {"one_step": OneStepEstimator, "elbo": ElboEstimator}
 
 
 def check_posttrain_config(cfg: DictConfig) -> None:
@@ -60,8 +55,6 @@ def check_posttrain_config(cfg: DictConfig) -> None:
         )
     require_positive(cfg.eval.get("samples_per_prompt"), "eval.samples_per_prompt")
     require_positive(cfg.eval.get("batch_size"), "eval.batch_size")
-    if cfg.objective.get("estimator") not in ESTIMATORS:
-        raise ValueError(f"objective.estimator={cfg.objective.get('estimator')!r}; choose one of {sorted(ESTIMATORS)}")
     devices = model_devices(cfg)
     if "model" in devices:
         check_quantization(cfg.model.get("quantization"), devices["model"])
@@ -70,87 +63,53 @@ def check_posttrain_config(cfg: DictConfig) -> None:
 
 
 def build_estimator(objective: DictConfig) -> LogLikEstimator:
-    """``objective.estimator`` built from its keys, ``objective.one_step.*`` or ``objective.elbo.*``."""
-    name = objective.estimator
-    return ESTIMATORS[name](**OmegaConf.to_container(objective.get(name) or {}, resolve=True))
+    """``objective.estimator`` (the ``spec`` of a ``LogLikEstimator``: ``one_step``, ``elbo``, or yours once
+    imported) built from its keys ``objective.<estimator>.*`` (conf/_base_objective.yaml)."""
+    name = str(objective.get("estimator"))
+    keys = OmegaConf.to_container(objective[name], resolve=True) if objective.get(name) else {}
+    return resolve(LogLikEstimator, name, "objective.estimator", **keys)
 
 
 def run(cfg: DictConfig) -> dict[str, Any]:
-    """Post-train as ``cfg`` says; returns the summary (``posttrain.json``) on global rank 0."""
+    """Post-train as ``cfg`` says; returns the summary (``posttrain.json``) on global rank 0.
+
+    The job lifecycle is ``entrgi.run``'s (``run_folder.open_job``, ``record_run``, ``preempt.StopSignals``): a
+    SIGTERM / SIGUSR1 / Ctrl-C ends it after the optimizer step in flight, with ``checkpoints/last.ckpt`` saved,
+    raising ``preempt.RunStopped`` whose message says how to resume."""
     start = time.perf_counter()
     check_posttrain_config(cfg)
-    output_dir = Path(cfg.paths.output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    with RunLock(output_dir) if rank_zero_only.rank == 0 else nullcontext():  # DDP ranks share rank 0's lock
-        ckpt = _resume_point(cfg, output_dir)
-        return _run(cfg, output_dir, ckpt, start)
+    with open_job(cfg, on_resume=prepare_posttrain_resume) as output_dir:
+        ckpt = str(last_checkpoint(output_dir)) if cfg.resume else None
+        wandb_id = record_run(cfg, output_dir, "posttrain")
+        return _run(cfg, output_dir, ckpt, start, wandb_id)
 
 
-def _resume_point(cfg: DictConfig, output_dir: Path) -> str | None:
-    """``checkpoints/last.ckpt`` for ``resume=true`` (an error naming it when absent); a fresh run's
-    folder checked (``overwrite``) and recorded."""
-    run = RunFolder(output_dir)
-    last = run.checkpoints / "last.ckpt"
-    if cfg.resume:
-        check_same_training(output_dir, cfg)
-        if not last.is_file():
-            raise FileNotFoundError(
-                f"resume=true but {last} does not exist: the run saved no checkpoint yet "
-                f"(posttrain.checkpoint_every={cfg.posttrain.checkpoint_every}); start it again without resume=true"
-            )
-        if rank_zero_only.rank == 0:
-            step = int(torch.load(last, map_location="cpu", weights_only=False)["global_step"])
-            truncate_after(output_dir, step)
-            log.info("resuming from %s at step %d", last, step)
-        return str(last)
-    if rank_zero_only.rank == 0:
-        check_fresh(output_dir, resume=False, overwrite=bool(cfg.get("overwrite", False)))
-        write_config(output_dir, OmegaConf.to_yaml(cfg, resolve=True))
-        write_json(run.run_info, git_commit() | {"torch": torch.__version__, "method": "posttrain"})
-    return None
+def last_checkpoint(output_dir: Path) -> Path:
+    return RunFolder(output_dir).checkpoints / "last.ckpt"
 
 
-# What resume=true must keep: everything that shapes the steps still to take (the LR schedule spans max_steps).
-_TRAINING_GROUPS = ("model", "reward", "guidance", "schedule", "particles", "data", "objective", "lora", "posttrain")
-_TRAINING_TOP = ("seed", "samples_per_prompt", "max_chunk_bytes")
-_MAY_CHANGE = ("posttrain.checkpoint_every", "posttrain.gradient_checkpointing", "data.batch_size")
-
-
-def check_same_training(output_dir: Path, cfg: DictConfig) -> None:
-    """Refuse ``resume=true`` when the saved config differs in a key that shapes training, naming each."""
-    path = RunFolder(output_dir).config
-    if not path.is_file():
-        return
-
-    def training_keys(config: dict) -> dict:
-        return {
-            k: v
-            for k, v in flatten_config(config).items()
-            if (k in _TRAINING_TOP or k.split(".", 1)[0] in _TRAINING_GROUPS)
-            and k not in _MAY_CHANGE
-            and not k.endswith(".device")
-        }
-
-    saved = OmegaConf.to_container(OmegaConf.load(path), resolve=False)
-    diff = differing(training_keys(saved), training_keys(OmegaConf.to_container(cfg, resolve=True)))
-    if diff:
-        lines = "\n".join(f"  {k}: saved {old!r}, now {new!r}" for k, (old, new) in diff.items())
-        raise ValueError(
-            f"resume=true refused: {output_dir} was trained with different settings ({', '.join(diff)}):\n{lines}\n"
-            "A resumed post-training run keeps its model, reward, guidance, schedule, particles, data, objective, "
-            "lora and posttrain keys (posttrain.max_steps too: the linear LR schedule spans it), seed and "
-            f"samples_per_prompt. Pass the saved values (see {path}), or train into a new paths.output_dir."
+def prepare_posttrain_resume(output_dir: Path, cfg: DictConfig) -> None:
+    """On rank 0 under the lock: the saved settings (``resume.POSTTRAIN_RESUME``), ``checkpoints/last.ckpt``
+    (an error naming it when absent), and the history cut back to the checkpoint's step."""
+    check_training_config(output_dir, cfg)
+    last = last_checkpoint(output_dir)
+    if not last.is_file():
+        raise FileNotFoundError(
+            f"resume=true but {last} does not exist: the run saved no checkpoint yet "
+            f"(posttrain.checkpoint_every={cfg.posttrain.checkpoint_every}); start it again without resume=true"
         )
+    step = int(torch.load(last, map_location="cpu", weights_only=False)["global_step"])
+    truncate_after(output_dir, step)
+    log.info("resuming from %s at step %d", last, step)
 
 
-def _run(cfg: DictConfig, output_dir: Path, ckpt: str | None, start: float) -> dict[str, Any]:
+def _run(cfg: DictConfig, output_dir: Path, ckpt: str | None, start: float, wandb_id: str | None) -> dict[str, Any]:
     devices = model_devices(cfg)
     schedule = instantiate(cfg.schedule)
     guidance = instantiate(cfg.guidance)
     train_items = instantiate(cfg.data.source).load().items
     heldout = instantiate(cfg.eval.data.source).load().items if cfg.eval.every else []
-    lm = instantiate(cfg.model, **device_kwarg(devices, "model"))
-    reward = instantiate(cfg.reward, **device_kwarg(devices, "reward"))
+    lm, reward = load_models(cfg, devices)
     train_items, _ = drop_too_long(train_items, lm, schedule.max_new_tokens, cfg.data.get("on_invalid", "skip"))
     if not train_items:
         raise ValueError("no training prompt fits the dLLM context; see data.* and schedule.max_new_tokens")
@@ -198,7 +157,7 @@ def _run(cfg: DictConfig, output_dir: Path, ckpt: str | None, start: float) -> d
         val_every=cfg.eval.every,
         eval_batch_size=cfg.eval.batch_size,
     )
-    logger = build_logger(cfg)
+    logger = build_logger(cfg, wandb_id)
     checkpoints = ModelCheckpoint(
         dirpath=RunFolder(output_dir).checkpoints,
         filename="step{step}",
@@ -207,10 +166,17 @@ def _run(cfg: DictConfig, output_dir: Path, ckpt: str | None, start: float) -> d
         save_top_k=1,
         auto_insert_metric_name=False,
     )
-    trainer = instantiate(cfg.trainer, logger=logger if logger is not None else False, callbacks=[checkpoints])
-    with warnings.catch_warnings():  # the frozen models are in eval mode on purpose (the module sets modes per phase)
+    signals = StopSignals()
+    stop = StopAfterStep(signals, last_checkpoint(output_dir), cfg.posttrain.max_steps)
+    callbacks = [checkpoints, stop]
+    trainer = instantiate(cfg.trainer, logger=logger if logger is not None else False, callbacks=callbacks)
+    with warnings.catch_warnings(), signals:  # the frozen models are in eval mode on purpose (modes per phase)
         warnings.filterwarnings("ignore", message=r".*module\(s\) in eval mode.*")
         trainer.fit(module, ckpt_path=ckpt)
+    if signals.requested:
+        if logger is not None:
+            finish_wandb(stop.stopped)
+        raise stop.stopped
     if not trainer.is_global_zero:
         return {}
     adapter = RunFolder(output_dir).adapter
@@ -235,8 +201,6 @@ def _run(cfg: DictConfig, output_dir: Path, ckpt: str | None, start: float) -> d
     }
     write_summary(output_dir, summary)
     if logger is not None:
-        import wandb
-
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True) | git_commit())
-        wandb.finish()
+        finish_wandb(None)
     return summary

@@ -28,7 +28,7 @@ from entrgi.engine.types import PromptItem
 from entrgi.outputs.compute import compute_summary
 from entrgi.outputs.posttrain import append_history, append_samples
 from entrgi.pipeline.posttrain.data import StepBatches
-from entrgi.pipeline.posttrain.evaluation import means, score_batch
+from entrgi.pipeline.posttrain.evaluation import add_sums, means, score_batch, zero_sums
 
 log = logging.getLogger(__name__)
 
@@ -167,11 +167,13 @@ class PostTrainModule(LightningModule):
         return loss
 
     # --- what a step reports ----------------------------------------------------------------------
-    def _global_sum(self, values: list[float]) -> torch.Tensor:
-        vec = torch.tensor(values, dtype=torch.float64, device=self.device)
+    def _global_sum(self, values: dict[str, float]) -> dict[str, float]:
+        """Named sums over every rank (one all-gather), by the same names."""
+        names = list(values)
+        vec = torch.tensor([float(values[k]) for k in names], dtype=torch.float64, device=self.device)
         if self.trainer.world_size > 1:
-            vec = self.all_gather(vec).reshape(-1, len(values)).sum(0)
-        return vec.cpu()
+            vec = self.all_gather(vec).reshape(-1, len(names)).sum(0)
+        return dict(zip(names, vec.cpu().tolist(), strict=True))
 
     def _record(self, step, batch, out, weights, every, loss, trained) -> None:
         r = out.rewards.double()
@@ -180,31 +182,31 @@ class PostTrainModule(LightningModule):
         flops = compute_summary(out.counters, *self._params, len(batch))["flops"]
         lengths = every.mask.sum(-1).double()
         s = self._global_sum(
-            [
-                float(loss) * (1 if self.objective.reduction == "sum" else len(batch)),
-                float(r.sum()),
-                float((r * r).sum()),
-                float(r.numel()),
-                float(w_valid.double().sum()),
-                float(w_valid.numel()),
-                float(lengths.sum()),
-                float(flops),
-                float(trained),
-                float(len(batch)),
-            ]
+            {
+                "loss": float(loss) * (1 if self.objective.reduction == "sum" else len(batch)),
+                "reward": float(r.sum()),
+                "reward_sq": float((r * r).sum()),
+                "responses": float(r.numel()),
+                "w": float(w_valid.double().sum()),
+                "w_count": float(w_valid.numel()),
+                "length": float(lengths.sum()),
+                "flops": float(flops),
+                "trained": float(trained),
+                "prompts": float(len(batch)),
+            }
         )
-        n = float(s[3])
-        mean = float(s[1]) / n
+        n = s["responses"]
+        mean = s["reward"] / n
         row = {
             "kind": "step",
             "step": step,
-            "loss": float(s[0]) / float(s[9]) if self.objective.reduction == "mean" else float(s[0]),
+            "loss": s["loss"] / s["prompts"] if self.objective.reduction == "mean" else s["loss"],
             "reward_mean": mean,
-            "reward_std": max(float(s[2]) / n - mean * mean, 0.0) ** 0.5,
-            "w_mean": float(s[4]) / float(s[5]) if float(s[5]) else None,
-            "length_mean": float(s[6]) / n,
-            "gen_flops": float(s[7]),
-            "trained": int(s[8]),
+            "reward_std": max(s["reward_sq"] / n - mean * mean, 0.0) ** 0.5,
+            "w_mean": s["w"] / s["w_count"] if s["w_count"] else None,
+            "length_mean": s["length"] / n,
+            "gen_flops": s["flops"],
+            "trained": int(s["trained"]),
             "wall_s": time.perf_counter() - self._clock,
         }
         self.gen_flops += row["gen_flops"]
@@ -245,10 +247,10 @@ class PostTrainModule(LightningModule):
         self.dllm.eval()
         self.reward_model.eval()
         mine = self.heldout[self.global_rank :: self.trainer.world_size]
-        total = torch.zeros(8, dtype=torch.float64)
+        total = zero_sums()
         for i in range(0, len(mine), self.eval_batch_size):
-            total += score_batch(self.evaluator, self.judge, mine[i : i + self.eval_batch_size])
-        total = self._global_sum(total.tolist())
+            total = add_sums(total, score_batch(self.evaluator, self.judge, mine[i : i + self.eval_batch_size]))
+        total = self._global_sum(total)
         row = {"kind": "eval", "step": step} | means(total)
         self.evaluations.append(row)
         if self.trainer.is_global_zero:
