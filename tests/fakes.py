@@ -6,7 +6,7 @@ import zlib
 
 import torch
 
-from entrgi.engine.guidance import RewardObjective
+from entrgi.engine.guidance import RelaxedReward
 from entrgi.engine.models.reward_base import RewardContext, RewardModel
 from entrgi.engine.models.usage import ModelUsage
 from entrgi.judges.base import Judge, check_batch
@@ -56,7 +56,7 @@ class LinearReward(RewardModel):
     """score = sum over attended positions of <embedding, direction>: gradients are known exactly (float64).
 
     A reward on embeddings only, for hand-made guidance steps (tests pass their own bridge E_R to
-    ``RewardObjective``). It subclasses ``RewardModel`` with what it can honestly provide: ``model``
+    ``RelaxedReward``). It subclasses ``RewardModel`` with what it can honestly provide: ``model``
     (holding ``direction``, so ``device`` follows it), ``calls``, ``usage``, an empty ``context`` (no
     chat template around the response) and ``score_embeds``. It has no tokenizer (``tokenizer`` is
     None) and no vocabulary, so ``embedding_matrix`` and ``score_text`` raise ``NotImplementedError``
@@ -79,7 +79,7 @@ class LinearReward(RewardModel):
     @property
     def embedding_matrix(self) -> torch.Tensor:
         raise NotImplementedError(
-            "LinearReward scores embeddings only and has no vocabulary; pass your own bridge E_R to RewardObjective"
+            "LinearReward scores embeddings only and has no vocabulary; pass your own bridge E_R to RelaxedReward"
         )
 
     def context(self, messages):
@@ -98,7 +98,7 @@ class LinearReward(RewardModel):
 
 def linear_step(n: int = 2, length: int = 5, vocab: int = 11, dim: int = 6, seed: int = 0):
     """A hand-made guidance step in float64: logits [N, L, V], tokens [N, L], masked [N, L] bool
-    (position 0 always masked) and a ``RewardObjective`` of a ``LinearReward`` through a random bridge
+    (position 0 always masked) and a ``RelaxedReward`` of a ``LinearReward`` through a random bridge
     E_R [V, D] (stop token 0, no context)."""
     g = torch.Generator().manual_seed(seed)
     bridge = torch.randn(vocab, dim, generator=g, dtype=torch.float64)
@@ -106,8 +106,8 @@ def linear_step(n: int = 2, length: int = 5, vocab: int = 11, dim: int = 6, seed
     tokens = torch.randint(1, vocab, (n, length), generator=g)
     masked = torch.rand(n, length, generator=g) < 0.6
     masked[:, 0] = True
-    objective = RewardObjective(LinearReward(dim), bridge, None, torch.tensor([0]))
-    return logits, tokens, masked, objective
+    reward_fn = RelaxedReward(LinearReward(dim), bridge, None, torch.tensor([0]))
+    return logits, tokens, masked, reward_fn
 
 
 class FaultyReward(RewardModel):

@@ -24,7 +24,7 @@ class ToyGuidance(Guidance):
     def name(self) -> str:
         return f"toy(token={self.token_id},bias={self.bias:g})"
 
-    def optimize(self, logits, tokens, objective, sampler, at, entropy=None):
+    def optimize(self, logits, tokens, reward_fn, sampler, at, entropy=None):
         active = at.active.to(logits.dtype)  # [N, G]
         logits[..., self.token_id] += self.bias * active  # in place: phi takes the logits' memory
         return logits, {"bias_applied": active.sum(-1)}

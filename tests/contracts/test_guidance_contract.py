@@ -22,7 +22,7 @@ from omegaconf import OmegaConf
 
 from entrgi.engine import rng
 from entrgi.engine.denoiser import GuidedDenoiser
-from entrgi.engine.guidance import Guidance, RewardObjective
+from entrgi.engine.guidance import Guidance, RelaxedReward
 from entrgi.engine.positions import StepPositions
 from entrgi.engine.schedule import DenoisingSchedule, TokenSampler
 from entrgi.engine.trace import DENOISER_KEYS
@@ -71,7 +71,7 @@ def build(config: dict) -> Guidance:
 
 
 def step_inputs(seed: int = 0, n: int = 3, length: int = 6, vocab: int = 11, dim: int = 5):
-    """fp32 logits [N, L, V] (what the denoiser passes), tokens, positions (some unmasked) and an objective."""
+    """fp32 logits [N, L, V] (what the denoiser passes), tokens, positions (some unmasked) and an reward_fn."""
     g = torch.Generator().manual_seed(seed)
     logits = torch.randn(n, length, vocab, generator=g)
     tokens = torch.randint(1, vocab, (n, length), generator=g)
@@ -80,15 +80,15 @@ def step_inputs(seed: int = 0, n: int = 3, length: int = 6, vocab: int = 11, dim
     at = StepPositions.every(0, rng.trajectory_keys(seed, torch.arange(n), 1), masked)
     reward = LinearReward(dim, seed=1)  # float64: exact comparisons
     bridge = torch.randn(vocab, dim, generator=g, dtype=torch.float64)  # E_R
-    objective = RewardObjective(reward, bridge, None, torch.tensor([0]))
-    return logits, tokens, at, objective, reward
+    reward_fn = RelaxedReward(reward, bridge, None, torch.tensor([0]))
+    return logits, tokens, at, reward_fn, reward
 
 
 def run_step(guidance: Guidance, seed: int = 0):
-    logits, tokens, at, objective, reward = step_inputs(seed)
+    logits, tokens, at, reward_fn, reward = step_inputs(seed)
     given = logits.clone()  # optimize may take the logits' memory
-    objective = objective if guidance.requires_reward else None
-    phi, stats = guidance.optimize(given, tokens, objective, TokenSampler(temperature=0.8, top_p=0.95), at)
+    reward_fn = reward_fn if guidance.requires_reward else None
+    phi, stats = guidance.optimize(given, tokens, reward_fn, TokenSampler(temperature=0.8, top_p=0.95), at)
     return logits, phi, stats, at, reward
 
 
@@ -128,10 +128,10 @@ def test_same_inputs_same_phi_and_stats(config):
 
 
 def test_requires_reward_is_honoured_on_a_step(config):
-    """A method that needs the reward uses it; one that does not gets ``objective=None`` and copes."""
+    """A method that needs the reward uses it; one that does not gets ``reward_fn=None`` and copes."""
     guidance = build(config)
     assert isinstance(guidance.requires_reward, bool)
-    _, _, _, _, reward = run_step(guidance)  # objective=None when not required: must not fail
+    _, _, _, _, reward = run_step(guidance)  # reward_fn=None when not required: must not fail
     if guidance.requires_reward:
         assert reward.calls > 0
 

@@ -7,7 +7,7 @@ import torch
 from fakes import LinearReward, linear_step
 
 from entrgi.engine import rng
-from entrgi.engine.guidance import GradientGuidance, RewardObjective, normalized_entropy
+from entrgi.engine.guidance import GradientGuidance, RelaxedReward, normalized_entropy
 from entrgi.engine.positions import StepPositions
 from entrgi.engine.rng import DRAW_GUIDANCE, draw_id
 from entrgi.engine.schedule import TokenSampler
@@ -48,7 +48,7 @@ def test_phi_after_m_steps_equals_autograd_and_torch_adam(weight, path):
     logits, tokens, masked, lin = linear_step(n=3, length=6, vocab=13)
     masked[:] = False
     masked[:, [0, 2, 3]] = True  # the same count per row, as under a confidence algorithm
-    obj = RewardObjective(TanhReward(lin.bridge.shape[1]), lin.bridge, None, lin.stop_ids)
+    obj = RelaxedReward(TanhReward(lin.bridge.shape[1]), lin.bridge, None, lin.stop_ids)
     sampler = TokenSampler(temperature=TAU, top_p=0.9)
     keys = rng.trajectory_keys(0, torch.arange(3), 1)
     if path == "masked":

@@ -5,7 +5,7 @@ from host_reads import count_host_reads
 
 from entrgi.engine.denoiser import GuidedDenoiser
 from entrgi.engine.guidance import GradientGuidance, Guidance, NoGuidance
-from entrgi.engine.guidance.objective import before_first_stop
+from entrgi.engine.guidance.relaxed_reward import before_first_stop
 from entrgi.engine.positions import StepPositions
 from entrgi.engine.schedule import DenoisingSchedule
 from entrgi.engine.trace import DENOISER_KEYS, concat_traces
@@ -195,7 +195,7 @@ class LateStat(Guidance):
     def __init__(self, start=2, stats=None):
         self.start, self.stats, self.step = start, stats, -1
 
-    def optimize(self, logits, tokens, objective, sampler, at, entropy=None):
+    def optimize(self, logits, tokens, reward_fn, sampler, at, entropy=None):
         self.step += 1
         n = logits.shape[0]
         if self.stats is not None:

@@ -9,7 +9,7 @@ from fakes import FaultyReward, HashJudge, TokenCountReward, linear_step
 
 from entrgi.engine import rng
 from entrgi.engine.denoiser import GuidedDenoiser
-from entrgi.engine.guidance import GradientGuidance, NoGuidance, RewardObjective
+from entrgi.engine.guidance import GradientGuidance, NoGuidance, RelaxedReward
 from entrgi.engine.guidance.adam import RowAdam
 from entrgi.engine.positions import StepPositions
 from entrgi.engine.schedule import DenoisingSchedule, TokenSampler
@@ -22,7 +22,7 @@ PROMPTS = [PromptItem("a", "the cat"), PromptItem("b", "a big dog eat food today
 
 def optimize(faults, kind="nan_reward", inner_steps=3, n=4):
     logits, tokens, masked, obj = linear_step(n=n, length=6)
-    obj = RewardObjective(FaultyReward(obj.reward, faults, kind), obj.bridge, None, obj.stop_ids)
+    obj = RelaxedReward(FaultyReward(obj.reward, faults, kind), obj.bridge, None, obj.stop_ids)
     at = StepPositions.every(0, rng.trajectory_keys(0, torch.arange(n), 1), masked)
     guide = GradientGuidance(weight="entropy", inner_steps=inner_steps, lr=0.5)
     return guide.optimize(logits.clone(), tokens, obj, TokenSampler(temperature=0.8, top_p=0.9), at), logits, masked

@@ -4,7 +4,7 @@ import torch
 from fakes import linear_step
 
 from entrgi.engine import rng
-from entrgi.engine.guidance import GradientGuidance, NoGuidance, RewardObjective, normalized_entropy, parse_weight
+from entrgi.engine.guidance import GradientGuidance, NoGuidance, RelaxedReward, normalized_entropy, parse_weight
 from entrgi.engine.guidance.weights import ConstantWeight, PowerWeight, ThresholdWeight
 from entrgi.engine.models import SequenceClassifierReward, build_vocab_bridge
 from entrgi.engine.positions import StepPositions
@@ -146,7 +146,7 @@ def test_expectation_gradient_matches_finite_differences(tiny_dir, monkeypatch):
     dtok = tiny_models.dllm_tokenizer()
     bridge = build_vocab_bridge(dtok, reward.tokenizer, reward.embedding_matrix).matrix
     msgs = [[{"role": "user", "content": "the cat"}], [{"role": "user", "content": "a good dog eat"}]]
-    obj = RewardObjective(reward, bridge, reward.context(msgs), torch.tensor([dtok.eos_token_id]))
+    obj = RelaxedReward(reward, bridge, reward.context(msgs), torch.tensor([dtok.eos_token_id]))
     g = torch.Generator().manual_seed(0)
     n, length, vocab = 2, 3, len(dtok)
     tokens = torch.tensor(dtok.convert_tokens_to_ids(["cat", "good", "dog"])).expand(n, -1).clone()

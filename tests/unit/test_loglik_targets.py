@@ -7,7 +7,7 @@ import torch
 from test_guidance import phi_gradient
 
 from entrgi.engine import rng
-from entrgi.engine.guidance import GradientGuidance, RewardObjective, normalized_entropy
+from entrgi.engine.guidance import GradientGuidance, RelaxedReward, normalized_entropy
 from entrgi.engine.models import CausalLMLogLikReward
 from entrgi.engine.models.reward_base import SoftTargets
 from entrgi.engine.positions import StepPositions
@@ -29,7 +29,7 @@ def _setup(reward, seed=0):
     ids_map = torch.randint(0, len(reward.tokenizer), (V,), generator=g)
     bridge = reward.embedding_matrix[ids_map].detach()
     ctx = reward.context([MSG]).repeat(2)
-    obj = RewardObjective(reward, bridge, ctx, torch.tensor([STOP]), bridge_ids=ids_map)
+    obj = RelaxedReward(reward, bridge, ctx, torch.tensor([STOP]), bridge_ids=ids_map)
     phi = torch.randn(2, L, V, generator=g) * 2
     phi[..., STOP] = -30.0  # argmax is never the stop token
     tokens = torch.randint(1, V, (2, L), generator=g)
@@ -39,7 +39,7 @@ def _setup(reward, seed=0):
 
 
 def _authors(reward, obj, ids_map, phi, tokens, masked, w, hard):
-    """The authors' AR objective, written from their formula: [prefix | all L slots | suffix], an
+    """The authors' AR reward_fn, written from their formula: [prefix | all L slots | suffix], an
     attention mask, no position ids; soft_lp = sum_d sg(q_d) log P(map(d)); soft + w sg(hard - soft)."""
     phi = phi.clone().requires_grad_(True)
     probs = torch.softmax(phi / TAU, -1)  # [2, L, V]
@@ -110,4 +110,4 @@ def test_one_hot_targets_score_as_the_text(lm_path):
 def test_a_reward_that_scores_targets_needs_the_bridge_ids(lm_path):
     reward = CausalLMLogLikReward.from_pretrained(str(lm_path), dtype="float32", device="cpu")
     with pytest.raises(ValueError, match="bridge's token ids"):
-        RewardObjective(reward, reward.embedding_matrix, reward.context([MSG]), torch.tensor([STOP]))
+        RelaxedReward(reward, reward.embedding_matrix, reward.context([MSG]), torch.tensor([STOP]))

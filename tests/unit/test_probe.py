@@ -14,7 +14,7 @@ import pytest
 import torch
 from fakes import LinearReward, linear_step
 
-from entrgi.engine.guidance import RewardObjective, normalized_entropy
+from entrgi.engine.guidance import RelaxedReward, normalized_entropy
 from entrgi.engine.positions import StepPositions
 from entrgi.engine.probe import ProbeSettings, SoftReadProbe, measure, stage_steps
 from entrgi.engine.schedule.sampling import TokenSampler
@@ -32,27 +32,27 @@ class QuadraticReward(LinearReward):
 
 def _step(reward_cls=LinearReward, n=2, length=5, vocab=5, dim=6, seed=0, gathered=False):
     """A float64 step with stop token 0 never drawn (its logit -1e9), so the response mask never moves."""
-    logits, tokens, masked, objective = linear_step(n, length, vocab, dim, seed)
+    logits, tokens, masked, reward_fn = linear_step(n, length, vocab, dim, seed)
     logits[..., 0] = -1e9
     if gathered:  # the denoiser's path: the same number of masked positions in every row
         masked = torch.zeros_like(masked)
         masked[:, [0, 2, 3]] = True
     reward = reward_cls(dim)
-    objective = RewardObjective(reward, objective.bridge, reward.context([[]] * n), objective.stop_ids)
+    reward_fn = RelaxedReward(reward, reward_fn.bridge, reward.context([[]] * n), reward_fn.stop_ids)
     keys = torch.arange(n, dtype=torch.long) + 11
     if gathered:
         at = StepPositions.masked(3, keys, masked, 3, 1)
         logits = at.gather(logits)
     else:
         at = StepPositions.every(3, keys, masked)
-    return logits, tokens, objective, at
+    return logits, tokens, reward_fn, at
 
 
 @pytest.mark.parametrize("gathered", [False, True])
 def test_linear_reward_soft_equals_hard_and_every_gradient_is_exact(gathered):
-    logits, tokens, objective, at = _step(gathered=gathered)
+    logits, tokens, reward_fn, at = _step(gathered=gathered)
     settings = ProbeSettings(bins=2, draws=8, st_draws=3, exact_limit=4096)
-    rows = measure(logits, tokens, objective, TokenSampler(TAU), at, normalized_entropy(logits), settings)
+    rows = measure(logits, tokens, reward_fn, TokenSampler(TAU), at, normalized_entropy(logits), settings)
     assert rows and {r["target"] for r in rows} == {"exact"}
     assert sum(r["positions"] for r in rows) == int(at.active.sum())
     for r in rows:
@@ -64,9 +64,9 @@ def test_linear_reward_soft_equals_hard_and_every_gradient_is_exact(gathered):
 
 
 def test_linear_reward_score_function_estimate_agrees():
-    logits, tokens, objective, at = _step()
+    logits, tokens, reward_fn, at = _step()
     settings = ProbeSettings(bins=1, draws=4000, st_draws=1, exact_limit=0)
-    rows = measure(logits, tokens, objective, TokenSampler(TAU), at, None, settings)
+    rows = measure(logits, tokens, reward_fn, TokenSampler(TAU), at, None, settings)
     assert {r["target"] for r in rows} == {"reinforce"}
     for r in rows:
         assert abs(r["gap"]) < 4 * r["hard_sd"] / math.sqrt(4000)  # soft = the mean, within its sampling error
@@ -74,11 +74,11 @@ def test_linear_reward_score_function_estimate_agrees():
 
 
 def test_quadratic_reward_gap_and_gradient_match_the_analytic_answer():
-    logits, tokens, objective, at = _step(QuadraticReward)
+    logits, tokens, reward_fn, at = _step(QuadraticReward)
     rows = measure(
-        logits, tokens, objective, TokenSampler(TAU), at, None, ProbeSettings(bins=1, draws=4, exact_limit=4096)
+        logits, tokens, reward_fn, TokenSampler(TAU), at, None, ProbeSettings(bins=1, draws=4, exact_limit=4096)
     )
-    a = objective.bridge @ objective.reward.direction  # [V]: v . E_R[x]
+    a = reward_fn.bridge @ reward_fn.reward.direction  # [V]: v . E_R[x]
     p = torch.softmax(logits / TAU, -1)  # top_p = 1: the draws' distribution is the soft one
     mean, second = p @ a, p @ a**2
     target = p * (a**2 - second[..., None]) / TAU  # grad of E_p (v . E_R[x])^2 per position
@@ -95,11 +95,11 @@ def test_quadratic_reward_gap_and_gradient_match_the_analytic_answer():
 
 
 def test_the_probe_returns_the_logits_unchanged_and_measures_only_its_steps():
-    logits, tokens, objective, at = _step()
+    logits, tokens, reward_fn, at = _step()
     probe = SoftReadProbe([3], ProbeSettings(bins=2, draws=4, st_draws=2))
     assert probe.guides(3, 10) and not probe.guides(2, 10)
     before = logits.clone()
-    phi, stats = probe.optimize(logits, tokens, objective, TokenSampler(TAU), at, None)
+    phi, stats = probe.optimize(logits, tokens, reward_fn, TokenSampler(TAU), at, None)
     assert phi is logits and torch.equal(phi, before) and stats == {}
     assert probe.rows and {r["step"] for r in probe.rows} == {3}
 
@@ -118,10 +118,10 @@ def test_stage_steps_and_bad_settings():
 
 
 def test_unfiltered_draws_make_the_soft_input_expectations():
-    logits, tokens, objective, at = _step(QuadraticReward)
+    logits, tokens, reward_fn, at = _step(QuadraticReward)
     sampler = TokenSampler(TAU, top_p=0.6)  # a filter that cuts: the filtered soft input differs
     for filtered in (True, False):
-        rows = measure(logits, tokens, objective, sampler, at, None, ProbeSettings(bins=1, draws=4, filtered=filtered))
+        rows = measure(logits, tokens, reward_fn, sampler, at, None, ProbeSettings(bins=1, draws=4, filtered=filtered))
         same = [r["gap"] == pytest.approx(r["gap_expectation"], abs=1e-5) for r in rows]
         assert all(same) if not filtered else not all(same)
 

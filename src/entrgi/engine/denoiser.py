@@ -25,7 +25,7 @@ import torch
 from entrgi.engine import rng
 from entrgi.engine.checks import require_positive
 from entrgi.engine.guidance.guidance import Guidance
-from entrgi.engine.guidance.objective import RewardObjective
+from entrgi.engine.guidance.relaxed_reward import RelaxedReward
 from entrgi.engine.guidance.stats import masked_stats, normalized_entropy
 from entrgi.engine.models.base import DiffusionLM
 from entrgi.engine.models.reward_base import RewardModel
@@ -67,7 +67,7 @@ class _Batch:
     resp: torch.Tensor  # [N, L] response ids (mask tokens until committed)
     keys: torch.Tensor  # [N] trajectory keys (entrgi.engine.rng)
     stop_ids: torch.Tensor  # [S]
-    objective: RewardObjective | None
+    reward_fn: RelaxedReward | None
     timesteps: torch.Tensor  # [T+1]
     trace: StepTrace
     entropy_map: torch.Tensor  # [T, B, L]
@@ -132,7 +132,7 @@ class GuidedDenoiser:
 
     def _start(self, items: list[PromptItem]) -> _Batch:
         """Encode the prompts (K rows each, the response all masks), key the trajectories' randomness,
-        build the reward objective once for the batch, and allocate the trace."""
+        build the relaxed reward once for the batch, and allocate the trace."""
         lm, sched, k = self.lm, self.schedule, self.k
         dev = lm.device
         clock, reward_calls, usage = time.perf_counter(), self.reward.calls, self.reward.usage.as_dict()
@@ -141,13 +141,13 @@ class GuidedDenoiser:
         canvas = enc.tokens.repeat_interleave(k, 0)  # [N, P+L]
         hashes = torch.tensor([rng.stable_id_hash(it.sample_id) for it in items], dtype=torch.long, device=dev)
         stop_ids = torch.tensor(lm.stop_token_ids, device=dev)
-        objective = None
+        reward_fn = None
         if self.guidance.requires_reward or self.particles.needs_reward:
             ctx = self.reward.context(messages).repeat(k)
             bridge = self.bridge
             if bridge.matrix.device != self.reward.device:  # once, after Lightning placed the models
                 bridge.matrix, bridge.ids = bridge.matrix.to(self.reward.device), bridge.ids.to(self.reward.device)
-            objective = RewardObjective(
+            reward_fn = RelaxedReward(
                 self.reward, bridge.matrix, ctx, stop_ids.to(self.reward.device), bridge_ids=bridge.ids
             )
         n, length, steps = canvas.shape[0], sched.max_new_tokens, sched.steps
@@ -162,7 +162,7 @@ class GuidedDenoiser:
             resp=canvas[:, enc.prompt_len :],
             keys=rng.trajectory_keys(self.seed, hashes, k),  # [N]
             stop_ids=stop_ids,
-            objective=objective,
+            reward_fn=reward_fn,
             timesteps=sched.timesteps(dev),
             trace=StepTrace(steps, n, dev),
             entropy_map=torch.full((steps, len(items), length), float("nan"), device=dev),
@@ -205,7 +205,7 @@ class GuidedDenoiser:
         guided = self.guidance.guides(step, sched.steps)
         own["guided"][step] = float(guided)  # a host bool: the method may narrow it per trajectory
         if guided:
-            phi, stats = self.guidance.optimize(logits, b.resp, b.objective, sched.sampler, at, entropy=h)
+            phi, stats = self.guidance.optimize(logits, b.resp, b.reward_fn, sched.sampler, at, entropy=h)
             b.trace.add_guidance(step, stats, type(self.guidance).__name__)  # the method's name in errors
             b.guided_steps += 1
         else:
@@ -222,12 +222,12 @@ class GuidedDenoiser:
     def _resample(self, b: _Batch, phi: torch.Tensor, at: StepPositions, step: int) -> None:
         """Particles: score each trajectory's estimated final text with the reward, reweight, and
         copy the resampled trajectories' canvases and state (their keys stay: entrgi.engine.particles)."""
-        p, objective = self.particles, b.objective
+        p, reward_fn = self.particles, b.reward_fn
         estimates = p.estimates(b.resp, phi, at, self.lm.mask_token_id, step)
         rewards = []
         for x0 in estimates:
             x0 = x0.to(self.reward.device)
-            rewards.append(objective.score(objective.hard(x0), x0))
+            rewards.append(reward_fn.score(reward_fn.hard(x0), x0))
         reward = p.combine_rewards(rewards)
         rows, stats = p.update(b.particles, reward, b.keys[:: self.k], self.k, step, self.schedule.steps)
         rows = rows.to(b.resp.device)

@@ -12,7 +12,7 @@ else the unfiltered softmax). Per trajectory and bin:
   method feeds the reward (Expectation: softmax(phi / tau) unfiltered, as the guidance builds it;
   APS: a hard draw; EntRGi: the interpolation), averaged over ``st_draws`` draws.
 - ``cos_<method>``: the cosine, over the bin's rows of phi, between the gradient of that method's
-  objective w.r.t. phi (its own forward and hand-written backward, ``GradientGuidance.relaxed_input`` /
+  reward_fn w.r.t. phi (its own forward and hand-written backward, ``GradientGuidance.relaxed_input`` /
   ``ascend``; one draw per inner step, averaged over ``st_draws`` draws; ``_avg``: the cosine of the
   draw-averaged gradient) and the gradient of E_{x ~ p} R(x). That target is exact, by enumeration,
   when every trajectory's bin has at most ``exact_limit`` joint outcomes (``target`` = ``exact``),
@@ -36,7 +36,7 @@ from entrgi.engine.checks import require_bool, require_integer, require_positive
 from entrgi.engine.guidance.adam import GradientCapture
 from entrgi.engine.guidance.gradient import GradientGuidance
 from entrgi.engine.guidance.guidance import Guidance, GuidanceStats
-from entrgi.engine.guidance.objective import RewardObjective
+from entrgi.engine.guidance.relaxed_reward import RelaxedReward
 from entrgi.engine.guidance.stats import normalized_entropy
 from entrgi.engine.positions import StepPositions
 from entrgi.engine.rng import DRAW_GUIDANCE, draw_id
@@ -97,8 +97,8 @@ class SoftReadProbe(Guidance):
         rows, self.rows = self.rows, []
         return rows
 
-    def optimize(self, logits, tokens, objective, sampler, at, entropy=None) -> tuple[torch.Tensor, GuidanceStats]:
-        self.rows.extend(measure(logits, tokens, objective, sampler, at, entropy, self.settings, self.methods))
+    def optimize(self, logits, tokens, reward_fn, sampler, at, entropy=None) -> tuple[torch.Tensor, GuidanceStats]:
+        self.rows.extend(measure(logits, tokens, reward_fn, sampler, at, entropy, self.settings, self.methods))
         return logits, {}
 
 
@@ -114,7 +114,7 @@ _SOFT = GradientGuidance("zero", inner_steps=1)  # the plain soft input: Expecta
 def measure(
     phi: torch.Tensor,
     tokens: torch.Tensor,
-    objective: RewardObjective,
+    reward_fn: RelaxedReward,
     sampler: TokenSampler,
     at: StepPositions,
     entropy: torch.Tensor | None = None,
@@ -137,11 +137,11 @@ def measure(
     for b in range(s.bins):
         sel = at.active & (which == b)
         if bool(sel.any()):
-            out += _measure_bin(b, sel, phi, h, logp, xs, base, objective, sampler, at, s, methods)
+            out += _measure_bin(b, sel, phi, h, logp, xs, base, reward_fn, sampler, at, s, methods)
     return out
 
 
-def _measure_bin(b, sel, phi, h, logp, xs, base, objective, sampler, at, s: ProbeSettings, methods) -> list[dict]:
+def _measure_bin(b, sel, phi, h, logp, xs, base, reward_fn, sampler, at, s: ProbeSettings, methods) -> list[dict]:
     n, _, vocab = phi.shape
     tau, fixed = sampler.temperature, at.gather(base)
     at_b = replace(at, active=sel)  # relaxed: this bin; every other covered position: its token in base
@@ -151,7 +151,7 @@ def _measure_bin(b, sel, phi, h, logp, xs, base, objective, sampler, at, s: Prob
     else:
         seqs, weights = exact
     seqs = torch.where(sel, seqs, fixed)
-    hard = _hard_rewards(seqs, base, at, objective, s.max_rows).double().to(weights.device)  # [J, N]
+    hard = _hard_rewards(seqs, base, at, reward_fn, s.max_rows).double().to(weights.device)  # [J, N]
     mean = (weights * hard).sum(0)
     sd = (weights * (hard - mean) ** 2).sum(0).sqrt()
     moves = (sd > 1e-9 * mean.abs().clamp_min(1.0))[:, None, None]  # else every outcome scores alike: no gradient
@@ -161,7 +161,7 @@ def _measure_bin(b, sel, phi, h, logp, xs, base, objective, sampler, at, s: Prob
         half = s.draws // 2
         split = _cos(_score_grad(seqs[:half], weights[:half], hard[:half], sel, vocab, tau) * moves,
                      _score_grad(seqs[half:], weights[half:], hard[half:], sel, vocab, tau) * moves)  # fmt: skip
-    soft, _ = _forward(_SOFT, logp * tau, base, objective, sampler, at_b, draw_id(at.index, DRAW_GUIDANCE, 0), None)
+    soft, _ = _forward(_SOFT, logp * tau, base, reward_fn, sampler, at_b, draw_id(at.index, DRAW_GUIDANCE, 0), None)
     count = sel.sum(-1).clamp_min(1)
     cols = {
         "positions": sel.sum(-1),
@@ -178,7 +178,7 @@ def _measure_bin(b, sel, phi, h, logp, xs, base, objective, sampler, at, s: Prob
         rewards, cosines, total = [], [], torch.zeros_like(target)
         for d in range(k):
             draw = draw_id(at.index, DRAW_GUIDANCE, 1 + s.draws + d)
-            reward, grad = _forward(guidance, phi, base, objective, sampler, at_b, draw, h, with_grad=True)
+            reward, grad = _forward(guidance, phi, base, reward_fn, sampler, at_b, draw, h, with_grad=True)
             rewards.append(reward.double().to(mean.device))
             cosines.append(_cos(grad, target))
             total += grad
@@ -194,19 +194,19 @@ def _measure_bin(b, sel, phi, h, logp, xs, base, objective, sampler, at, s: Prob
     return [head | {"row": r} | dict(zip(names, vals, strict=True)) for r, vals in zip(rows, table, strict=True)]
 
 
-def _forward(guidance, phi, tokens, objective, sampler, at, draw, entropy, with_grad=False):
+def _forward(guidance, phi, tokens, reward_fn, sampler, at, draw, entropy, with_grad=False):
     """The reward of ``guidance``'s input at ``at.active`` (E_R[token] elsewhere) -> ([N], dR/dphi [N, G, V]
     or None), through the method's own ``relaxed_input`` and ``ascend`` (its hand-written backward)."""
-    embeds, current, _, targets = guidance.relaxed_input(phi, tokens, objective, sampler, at, draw, entropy)
+    embeds, current, _, targets = guidance.relaxed_input(phi, tokens, reward_fn, sampler, at, draw, entropy)
     if not with_grad:
-        return objective.score(embeds, current, targets), None
+        return reward_fn.score(embeds, current, targets), None
     embeds.requires_grad_(True)
     with torch.enable_grad():
-        reward = objective.score(embeds, current, targets)
+        reward = reward_fn.score(embeds, current, targets)
         (grad_embeds,) = torch.autograd.grad(-reward.sum(), embeds)
     grad = torch.zeros_like(phi)
     capture = GradientCapture(grad.view(-1, phi.shape[-1]))
-    guidance.ascend(phi, grad_embeds, objective, sampler, at, capture, at.active)
+    guidance.ascend(phi, grad_embeds, reward_fn, sampler, at, capture, at.active)
     return reward.detach(), grad.neg_()  # ascend descends on -R
 
 
@@ -237,7 +237,7 @@ def _enumerate(logp, sel, fixed, limit):
     return seqs, weights
 
 
-def _hard_rewards(seqs, base, at, objective, max_rows):
+def _hard_rewards(seqs, base, at, reward_fn, max_rows):
     """R of each hard sequence: seqs [J, N, G] at ``at.positions`` (the rest of ``base``) -> [J, N], the
     J sequences of a trajectory batched together against its context, ``max_rows`` rows per call."""
     count, n = seqs.shape[:2]
@@ -246,9 +246,9 @@ def _hard_rewards(seqs, base, at, objective, max_rows):
     for start in range(0, count, chunk):
         part = full[:, start : start + chunk]
         c = part.shape[1]
-        ctx = objective.context.repeat(c)
-        rep = RewardObjective(
-            objective.reward, objective.bridge, ctx, objective.stop_ids, bridge_ids=objective.bridge_ids
+        ctx = reward_fn.context.repeat(c)
+        rep = RelaxedReward(
+            reward_fn.reward, reward_fn.bridge, ctx, reward_fn.stop_ids, bridge_ids=reward_fn.bridge_ids
         )
         ids = part.reshape(n * c, -1)
         parts.append(rep.score(rep.hard(ids), ids).view(n, c))

@@ -1,10 +1,10 @@
 """Guidance: the contract (``Guidance``, ``GuidanceStats``), Best-of-N, and reward-gradient guidance with
-its weight policies for w and the reward objective."""
+its weight policies for w and the relaxed reward."""
 
 from entrgi.engine.guidance.bon import NoGuidance
 from entrgi.engine.guidance.gradient import GradientGuidance
 from entrgi.engine.guidance.guidance import Guidance, GuidanceStats
-from entrgi.engine.guidance.objective import RewardObjective
+from entrgi.engine.guidance.relaxed_reward import RelaxedReward
 from entrgi.engine.guidance.stats import masked_stats, normalized_entropy
 from entrgi.engine.guidance.weights import WeightPolicy, parse_weight, weight_policies
 
@@ -13,7 +13,7 @@ __all__ = [
     "Guidance",
     "GuidanceStats",
     "NoGuidance",
-    "RewardObjective",
+    "RelaxedReward",
     "WeightPolicy",
     "masked_stats",
     "normalized_entropy",

@@ -19,5 +19,5 @@ class NoGuidance(Guidance):
     def guides(self, step: int, steps: int) -> bool:
         return False
 
-    def optimize(self, logits, tokens, objective, sampler, at, entropy=None):
+    def optimize(self, logits, tokens, reward_fn, sampler, at, entropy=None):
         return logits, {}

@@ -32,7 +32,7 @@ import torch
 from entrgi.engine.checks import require_bool, require_choice, require_positive, require_range
 from entrgi.engine.guidance.adam import RowAdam, RowUpdate, finite_rows
 from entrgi.engine.guidance.guidance import Guidance, GuidanceStats
-from entrgi.engine.guidance.objective import RewardObjective
+from entrgi.engine.guidance.relaxed_reward import RelaxedReward
 from entrgi.engine.guidance.stats import masked_stats, normalized_entropy
 from entrgi.engine.guidance.weights import WeightPolicy, parse_weight
 from entrgi.engine.models.reward_base import SoftTargets
@@ -142,7 +142,7 @@ class GradientGuidance(Guidance):
         self,
         phi: torch.Tensor,
         tokens: torch.Tensor,
-        objective: RewardObjective,
+        reward_fn: RelaxedReward,
         sampler: TokenSampler,
         at: StepPositions,
         draw: int,
@@ -153,19 +153,19 @@ class GradientGuidance(Guidance):
         Returns (embeds [N, L, D], current tokens [N, L] (argmax at active positions; they locate
         the first stop token), w [N, G], targets): ``targets`` are the
         :class:`~entrgi.engine.models.reward_base.SoftTargets` (q, the drawn tokens and w in the reward's
-        vocabulary) when the reward reads them (``objective.needs_targets``), else None.
+        vocabulary) when the reward reads them (``reward_fn.needs_targets``), else None.
         """
         n, width, vocab = phi.shape
         rows = phi.view(-1, vocab)
         u = at.uniform(draw).reshape(-1)
         h_given = None if entropy is None or self.normalization != "log_vocab" else entropy.reshape(-1)
-        e_soft = torch.empty(rows.shape[0], objective.bridge.shape[1], dtype=objective.bridge.dtype, device=phi.device)
+        e_soft = torch.empty(rows.shape[0], reward_fn.bridge.shape[1], dtype=reward_fn.bridge.dtype, device=phi.device)
         hard = torch.empty(rows.shape[0], dtype=torch.long, device=phi.device)
         top = torch.empty_like(hard)
         w = torch.empty(rows.shape[0], dtype=torch.float32, device=phi.device)
         q = None
-        if objective.needs_targets:  # q = softmax(phi / tau) on reward ids, [N*G, V_R]
-            reward_vocab = objective.reward.embedding_matrix.shape[0]
+        if reward_fn.needs_targets:  # q = softmax(phi / tau) on reward ids, [N*G, V_R]
+            reward_vocab = reward_fn.reward.embedding_matrix.shape[0]
             q = torch.empty(rows.shape[0], reward_vocab, dtype=phi.dtype, device=phi.device)
         for sl in at.row_chunks(rows.shape[0], vocab):
             chunk = rows[sl]
@@ -181,29 +181,29 @@ class GradientGuidance(Guidance):
             w[sl] = self.weight(h)
             del logp
             probs = relaxed_probs(chunk, sampler.temperature, scaled=z)  # q = softmax(phi / tau)
-            e_soft[sl] = objective.soft(probs)
+            e_soft[sl] = reward_fn.soft(probs)
             if q is not None:
-                q[sl] = objective.reward_probs(probs)
+                q[sl] = reward_fn.reward_probs(probs)
             del z, probs
             top[sl] = chunk.argmax(-1)
-        e_hard = objective.hard(hard)
+        e_hard = reward_fn.hard(hard)
         # e_hat = e_soft + sg(w (e_hard - e_soft)): this is its value; the stop-gradient is the backward's
         # (ascend differentiates e_soft = q @ E_R only, so the hard sample and w carry no gradient)
         e_hat = e_soft + w[:, None].to(e_soft.dtype) * (e_hard - e_soft)
         current = at.gather(tokens)
         e_hat = torch.where(
-            at.active.reshape(-1, 1), e_hat, objective.hard(current.reshape(-1))
+            at.active.reshape(-1, 1), e_hat, reward_fn.hard(current.reshape(-1))
         )  # unmasked: E_R[token]
-        embeds = at.scatter(objective.hard(tokens), e_hat.view(n, width, -1))
+        embeds = at.scatter(reward_fn.hard(tokens), e_hat.view(n, width, -1))
         current = at.scatter(tokens, torch.where(at.active, top.view(n, width), current))
         targets = None
         if q is not None:
             targets = SoftTargets(
-                ids=objective.reward_ids(current),
+                ids=reward_fn.reward_ids(current),
                 positions=at.positions,
                 active=at.active,
                 probs=q.view(n, width, -1),
-                drawn=objective.reward_ids(hard).view(n, width),
+                drawn=reward_fn.reward_ids(hard).view(n, width),
                 weight=w.view(n, width),
             )
         return RelaxedInput(embeds, current, w.view(n, width), targets)
@@ -213,7 +213,7 @@ class GradientGuidance(Guidance):
         self,
         phi: torch.Tensor,
         grad_embeds: torch.Tensor,
-        objective: RewardObjective,
+        reward_fn: RelaxedReward,
         sampler: TokenSampler,
         at: StepPositions,
         adam: RowUpdate,
@@ -237,7 +237,7 @@ class GradientGuidance(Guidance):
             update = update & ok[:, None]
             keep = ok[:, None].expand(update.shape).reshape(-1)  # [N*G]
         g = torch.where(update[..., None], at.gather(grad_embeds), 0.0).reshape(-1, grad_embeds.shape[-1])
-        bridge_t = objective.bridge.T
+        bridge_t = reward_fn.bridge.T
         adam.begin_step()
         for sl in at.row_chunks(rows.shape[0], vocab):
             probs = relaxed_probs(rows[sl], sampler.temperature)  # the forward's q, recomputed
@@ -249,7 +249,7 @@ class GradientGuidance(Guidance):
             else:
                 adam.update(sl, grad, keep[sl])
 
-    def optimize(self, logits, tokens, objective, sampler, at, entropy=None) -> tuple[torch.Tensor, GuidanceStats]:
+    def optimize(self, logits, tokens, reward_fn, sampler, at, entropy=None) -> tuple[torch.Tensor, GuidanceStats]:
         gate = self._gate(entropy, at)
         if gate is not None and logits.device.type == "cpu" and not bool(gate.any()):
             # a host read is free on CPU: skip the work (on GPU the update is masked, sync-free)
@@ -266,18 +266,18 @@ class GradientGuidance(Guidance):
         for m in range(self.inner_steps):
             # at m = 0 phi equals the logits: reuse their entropy
             embeds, current, w, targets = self.relaxed_input(
-                phi, tokens, objective, sampler, at, draw_id(at.index, DRAW_GUIDANCE, m), entropy if m == 0 else None
+                phi, tokens, reward_fn, sampler, at, draw_id(at.index, DRAW_GUIDANCE, m), entropy if m == 0 else None
             )
             embeds.requires_grad_(True)
             with torch.enable_grad():
-                reward = objective.score(embeds, current, targets)  # [N]
+                reward = reward_fn.score(embeds, current, targets)  # [N]
                 # sum: each trajectory's phi sees only its own reward
                 (grad_embeds,) = torch.autograd.grad(-reward.sum(), embeds)
             if m == 0:
                 reward_before = reward.detach()
             ok = finite_rows(reward.detach(), grad_embeds).to(phi.device)  # [N] a fault skips this inner step
             faults += (~ok).float()
-            self.ascend(phi, grad_embeds, objective, sampler, at, adam, update, ok)
+            self.ascend(phi, grad_embeds, reward_fn, sampler, at, adam, update, ok)
         del adam
         stats: GuidanceStats = {}
         stats["w_mean"], stats["w_min"], stats["w_max"] = masked_stats(w, update)  # nan for unguided trajectories
@@ -285,9 +285,9 @@ class GradientGuidance(Guidance):
         if self.track_final_reward:
             with torch.no_grad():
                 embeds, current, _, targets = self.relaxed_input(
-                    phi, tokens, objective, sampler, at, draw_id(at.index, DRAW_GUIDANCE, self.inner_steps)
+                    phi, tokens, reward_fn, sampler, at, draw_id(at.index, DRAW_GUIDANCE, self.inner_steps)
                 )
-                stats["reward_soft_after"] = objective.score(embeds, current, targets)
+                stats["reward_soft_after"] = reward_fn.score(embeds, current, targets)
         stats["guided"] = torch.ones_like(reward_before) if gate is None else gate.to(reward_before.dtype)
         if gate is not None:
             faults = torch.where(gate.to(faults.device), faults, 0.0)  # nothing is skipped where nothing moves

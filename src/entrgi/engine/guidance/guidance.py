@@ -14,7 +14,7 @@ from abc import ABC, abstractmethod
 
 import torch
 
-from entrgi.engine.guidance.objective import RewardObjective
+from entrgi.engine.guidance.relaxed_reward import RelaxedReward
 from entrgi.engine.positions import StepPositions
 from entrgi.engine.schedule.sampling import TokenSampler
 
@@ -38,8 +38,8 @@ class Guidance(ABC):
     (metrics.json ``guidance``, the log); deterministic, and different when a hyper-parameter that
     changes the generations differs. ``method`` is the short label results are grouped and plotted by
     (records' and metrics.json's ``method``): by default ``name`` up to its first ``(``.
-    ``requires_reward``: whether ``optimize`` needs the reward objective (the denoiser builds it and
-    the vocabulary bridge only then; otherwise ``objective`` is None). ``fp32_logits``: whether the
+    ``requires_reward``: whether ``optimize`` needs the relaxed reward (the denoiser builds it and
+    the vocabulary bridge only then; otherwise ``reward_fn`` is None). ``fp32_logits``: whether the
     logits arrive upcast to fp32 (the default) or in the dLLM's own dtype (bf16 on GPU: half the memory).
     """
 
@@ -61,7 +61,7 @@ class Guidance(ABC):
         self,
         logits: torch.Tensor,
         tokens: torch.Tensor,
-        objective: RewardObjective | None,
+        reward_fn: RelaxedReward | None,
         sampler: TokenSampler,
         at: StepPositions,
         entropy: torch.Tensor | None = None,

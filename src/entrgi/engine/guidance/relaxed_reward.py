@@ -13,7 +13,7 @@ def before_first_stop(tokens: torch.Tensor, stop_ids: torch.Tensor) -> torch.Ten
     return torch.cumsum(torch.isin(tokens, stop_ids).long(), dim=-1) == 0
 
 
-class RewardObjective:
+class RelaxedReward:
     """Reward of dLLM responses through the vocabulary bridge E_R [V, D].
 
     Attention covers the response up to (not including) the first stop token; the chat
