@@ -3,8 +3,9 @@
 # sweep (BoN K=4, 8, 16, 32; Expectation, APS, EntRGi at K=4; EntRGi every=2 / until=0.5 /
 # min_entropy=0.5 at K=4; FK steering particles=fk with BoN K=4, 8, 16 and EntRGi, Expectation
 # K=4; seeds 1, 2, 3; 16 testbed prompts), run exactly as a user would (default
-# offline W&B logger), then `python -m entrgi.report`. Writes bench/quality/compute_frontier.{md,csv}
-# and the README's figures under docs/images/; the runs go to $1 (default multirun/compute_frontier).
+# offline W&B logger), then `python -m entrgi.report`. Writes bench/quality/compute_frontier.{md,csv},
+# compute_frontier_paired.csv, the figures under docs/images/ and the report's first screen into docs/results.md
+# (bench/quality/include.py); the runs go to $1 (default multirun/compute_frontier).
 #   bash bench/quality/compute_frontier.sh
 # Run it on an otherwise idle machine: the report's wall-time columns are timings.
 set -euo pipefail
@@ -24,6 +25,9 @@ python -m entrgi.report "$sweep" --no-wandb
   cat "$sweep/report.md"
 } > bench/quality/compute_frontier.md
 cp "$sweep/report.csv" bench/quality/compute_frontier.csv
+cp "$sweep/paired.csv" bench/quality/compute_frontier_paired.csv
 mkdir -p docs/images
 cp "$sweep/plots/frontier.png" "$sweep/plots/entropy_w.png" "$sweep/plots/soft_reward.png" "$sweep/plots/denoising.gif" docs/images/
+cp "$sweep/plots/ess.png" docs/images/ess_particles.png
+python bench/quality/include.py   # README / docs show this report's first screen
 cat bench/quality/compute_frontier.md

@@ -89,8 +89,9 @@ class Report:
         return findings(self.rows, self.comparisons)
 
     def _judge_detail_columns(self) -> list[str]:
-        scores = set(judge_score_columns(self.rows))
-        return [c for c in self.columns if c.startswith(JUDGE_PREFIX) and c not in scores]
+        """Each judge's fields of the Top@1 response besides its score (its Avg@N over all K: report.csv)."""
+        skip = {*judge_score_columns(self.rows), *(c for c in self.columns if c.endswith(".score_avgN_mean"))}
+        return [c for c in self.columns if c.startswith(JUDGE_PREFIX) and c not in skip]
 
     def table(self) -> str:
         """The answer table (markdown): group, K, FLOPs/prompt, Top@1, each judge, vs compute-matched BoN."""

@@ -22,6 +22,7 @@ from entrgi.analysis.probe_report import write_probe_report
 from entrgi.engine.checks import require_positive
 from entrgi.engine.denoiser import GuidedDenoiser
 from entrgi.engine.probe import ProbeSettings, SoftReadProbe, stage_steps
+from entrgi.outputs.files import PROBE_CSV, PROBE_ROWS_CSV
 from entrgi.pipeline.builders import load_models
 from entrgi.pipeline.preflight import check_config, model_devices
 from entrgi.pipeline.run_folder import open_job, record_run
@@ -129,7 +130,7 @@ def _header(cfg, command, steps, schedule, prompts, finals, wall, threads) -> st
         "`ceiling` = sqrt(2 split / (1 + split)), the cosine the full estimate is expected to have with the exact "
         "gradient, which caps every `cos` column: a method's cosine with the exact gradient is roughly its `cos` "
         "over the ceiling). Mean ± SEM over trajectories; `÷ hard sd`: the mean "
-        "gap over the mean sd of the hard draws' rewards. Every column and per-trajectory row: probe.csv, "
-        "probe_rows.csv.",
+        "gap over the mean sd of the hard draws' rewards. Every column and per-trajectory row: "
+        f"{PROBE_CSV}, {PROBE_ROWS_CSV}.",
     ]
     return "\n".join(line for line in lines if line is not None)
