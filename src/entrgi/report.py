@@ -2,8 +2,8 @@
 
 Runs are grouped by every config key that varies across them except the seed (and paths,
 loggers, judges); each group's metrics are averaged over its runs (seeds), mean ± SEM. Writes
-into PATH: ``report.md``, ``report.csv`` and ``plots/`` (frontier.png, soft_reward.png,
-entropy_w.png, w_hist.png, heatmap_<sample_id>.png, denoising.gif); prints the method table; logs
+into PATH: ``report.md`` (the answer first), ``report.csv``, ``paired.csv`` and ``plots/`` (frontier.png,
+soft_reward.png, entropy_w.png, w_hist.png, heatmap_<sample_id>.png, denoising.gif); prints the answer; logs
 the report to W&B when the runs were logged there. In a notebook::
 
     from entrgi import report

@@ -11,7 +11,7 @@ import math
 from pathlib import Path
 
 from entrgi.analysis.frontier import COST_TOLERANCE, matched_bon_gap
-from entrgi.analysis.rows import K_AXIS
+from entrgi.analysis.labels import K_AXIS
 from entrgi.analysis.runs import Group, Run, bon_peers
 from entrgi.outputs.files import METRICS
 from entrgi.outputs.metrics import judge_blocks

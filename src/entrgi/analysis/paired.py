@@ -14,7 +14,7 @@ import math
 from dataclasses import dataclass
 from itertools import combinations
 
-from entrgi.analysis.aggregate import JUDGE_PREFIX, column_label
+from entrgi.analysis.aggregate import JUDGE_PREFIX
 from entrgi.analysis.runs import Group
 from entrgi.analysis.stats import PairedDifference, paired_difference
 from entrgi.judges.apply import record_judges
@@ -57,17 +57,6 @@ class Comparison:
     higher: str
     lower: str
     diff: PairedDifference
-
-    def sentence(self) -> str:
-        label = column_label(self.metric)
-        d = self.diff
-        numbers = (
-            f"difference ({self.higher} − {self.lower}) {d.mean:+.3f}, {LEVEL:.0%} interval "
-            f"[{d.low:+.3f}, {d.high:+.3f}] over {d.pairs} paired (seed, prompt) pairs"
-        )
-        if d.within_noise:
-            return f"{self.higher} and {self.lower} are within noise on {label}: {numbers}."
-        return f"{self.higher} is above {self.lower} on {label} beyond noise: {numbers}."
 
 
 def compare_groups(

@@ -278,7 +278,7 @@ def log_to_wandb(rep: Report, written: dict) -> str | None:
 
 
 def run_report(folder: Path | str, sample_id: str | None = None, plots: bool = True, to_wandb: bool = True) -> str:
-    """Write the report of ``folder`` into it, print the method table (returned) and, with ``to_wandb``,
+    """Write the report of ``folder`` into it, print its first screen (returns the answer table), with ``to_wandb``
     log it to W&B when its runs were logged there. ``sample_id``: the prompt of the heatmap and the GIF.
     Raises :class:`ReportError` for a folder it cannot read (the message says what to pass instead)."""
     rep = load(folder)

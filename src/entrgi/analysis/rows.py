@@ -14,13 +14,11 @@ from __future__ import annotations
 
 from entrgi.analysis.aggregate import latest_judge_columns, metric_columns, summarize_runs
 from entrgi.analysis.frontier import COST_TOLERANCE, matched_bon, pareto_front
-from entrgi.analysis.labels import MISSING, family
+from entrgi.analysis.labels import K_AXIS, MISSING, family
 from entrgi.analysis.paired import LEVEL, MIN_PAIRS, prompt_values
 from entrgi.analysis.runs import GUIDANCE_PREFIX, Group, bon_peers
 from entrgi.analysis.stats import paired_difference, win_rate
 from entrgi.outputs.files import METRICS, REPORT_CSV
-
-K_AXIS = "samples_per_prompt"
 
 
 def top1_by_prompt(group: Group) -> dict[tuple, float]:

@@ -156,34 +156,39 @@ def check_resume_config(output_dir: Path, cfg: DictConfig) -> None:
     if not path.exists():
         log.warning("resume: %s has results but no %s; cannot check that the settings match", output_dir, path.name)
         return
-    saved = OmegaConf.to_container(OmegaConf.load(path), resolve=False)
-    current = OmegaConf.to_container(cfg, resolve=True)
-    diff = config_differences(saved, current)
-    if diff:
-        lines = "\n".join(f"  {key}: saved {old!r}, now {new!r}" for key, (old, new) in diff.items())
-        raise ValueError(
-            f"resume=true refused: {output_dir} holds results of a run with different settings "
-            f"({', '.join(diff)}):\n{lines}\n{RULE} to match, since they change generations "
-            f"(data.limit, data.batch_size, judge, logger, paths, trainer and max_chunk_bytes may differ). "
-            f"Pass the saved values (see {path}), or write to a new paths.output_dir."
-        )
+    refuse_differences(
+        path,
+        cfg,
+        RUN_RESUME,
+        f"{output_dir} holds results of a run with different settings",
+        f"{RULE} to match, since they change generations (data.limit, data.batch_size, judge, logger, paths, "
+        f"trainer and max_chunk_bytes may differ). Pass the saved values (see {path}), or write to a new "
+        "paths.output_dir.",
+    )
 
 
 def check_training_config(output_dir: Path, cfg: DictConfig) -> None:
     """Refuse ``resume=true`` of a post-training run whose saved config differs in a key that shapes the steps
     still to take (:data:`POSTTRAIN_RESUME`), naming each; nothing to check without a saved config."""
     path = RunFolder(output_dir).config
-    if not path.is_file():
-        return
-    saved = OmegaConf.to_container(OmegaConf.load(path), resolve=False)
-    diff = config_differences(saved, OmegaConf.to_container(cfg, resolve=True), POSTTRAIN_RESUME)
-    if diff:
-        lines = "\n".join(f"  {k}: saved {old!r}, now {new!r}" for k, (old, new) in diff.items())
-        raise ValueError(
-            f"resume=true refused: {output_dir} was trained with different settings ({', '.join(diff)}):\n{lines}\n"
-            f"{POSTTRAIN_RESUME.sentence()} (posttrain.max_steps too: the linear LR schedule spans it). "
-            f"Pass the saved values (see {path}), or train into a new paths.output_dir."
+    if path.is_file():
+        refuse_differences(
+            path,
+            cfg,
+            POSTTRAIN_RESUME,
+            f"{output_dir} was trained with different settings",
+            f"{POSTTRAIN_RESUME.sentence()} (posttrain.max_steps too: the linear LR schedule spans it). Pass the "
+            f"saved values (see {path}), or train into a new paths.output_dir.",
         )
+
+
+def refuse_differences(saved_config: Path, cfg: DictConfig, rule: ResumeRule, what: str, advice: str) -> None:
+    """``ValueError`` naming every key ``rule`` keeps whose value in ``saved_config`` differs from ``cfg``'s."""
+    saved = OmegaConf.to_container(OmegaConf.load(saved_config), resolve=False)
+    diff = config_differences(saved, OmegaConf.to_container(cfg, resolve=True), rule)
+    if diff:
+        lines = "\n".join(f"  {key}: saved {old!r}, now {new!r}" for key, (old, new) in diff.items())
+        raise ValueError(f"resume=true refused: {what} ({', '.join(diff)}):\n{lines}\n{advice}")
 
 
 def prepare_resume(output_dir: Path, cfg: DictConfig) -> None:

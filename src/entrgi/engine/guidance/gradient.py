@@ -56,7 +56,7 @@ class RelaxedInput(NamedTuple):
 def relaxed_probs(phi: torch.Tensor, temperature: float, scaled: torch.Tensor | None = None) -> torch.Tensor:
     """q = softmax(phi / tau) in phi's dtype, the distribution e_soft = sum_i q_i E_R[i] averages over.
 
-    The forward (``_embed``) and the hand-written backward (``_ascend``) both call this, so the
+    The forward (``relaxed_input``) and the hand-written backward (``ascend``) both call this, so the
     backward differentiates exactly the q the forward used. ``scaled``: ``phi / tau`` already computed
     in fp32 (reused when phi is fp32, where it is the same tensor). [r, V] -> [r, V].
     """

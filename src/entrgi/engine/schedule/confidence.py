@@ -23,7 +23,7 @@ class ConfidenceInputs:
     tokens: torch.Tensor  # [R] sampled ids
     log_probs: torch.Tensor  # [R, V] filtered log-probs of the (guided) logits at tau
     phi: torch.Tensor  # [R, V] guided logits (equal to the dLLM logits without guidance)
-    pre: torch.Tensor | None  # [R] the algorithm's statistic of the pre-guidance logits (see PRE_GUIDANCE)
+    pre: torch.Tensor | None  # [R] the rule's pre-guidance statistic (ConfidenceRule.pre_guidance)
 
 
 def negative_entropy(logits: torch.Tensor, temperature: float) -> torch.Tensor:
